@@ -1,0 +1,196 @@
+// xcall/domain.hpp — a domain of CPUs and the cross-CPU calls between them
+// (the kernel's smp_call_function_single/_many, on_each_cpu* and hotplug).
+//
+// A domain has nr_cpu_ids() CPUs. Each is hosted by one thread at a time:
+// a thread the domain starts (an owned CPU) or an application thread that
+// attach()es itself. A call queues a descriptor per target CPU and rings the
+// target's doorbell only when its queue was empty, and only with a system call
+// when the target sleeps; the target's host runs the function when it drains.
+//
+// Callers: any thread may call. A thread that hosts a CPU of this domain is
+// "this CPU": call_function_many and call_function skip it, on_each_cpu* and
+// the single calls addressed to it run the function locally inside an
+// irq_guard. Every other thread is an outside caller and never a target.
+//
+// Guarantees (docs/design.md states them in full):
+//  1. A CPU that is online and set in the mask for the whole call runs the
+//     function exactly once for that call.
+//  2. No CPU runs a function twice for one call.
+//  3. No call hangs because the mask changed under it, emptied, or named only
+//     offline CPUs, nor because a target went offline (a dying CPU runs what
+//     was queued for it before it is gone).
+//  4. Memory ordering: everything the caller wrote before the call
+//     happens-before the function runs on each target; with wait, everything
+//     each function wrote happens-before the call returns.
+//  5. The doorbell tolerates an empty target set.
+//  6. A caller that hosts a CPU of this domain keeps running calls addressed to
+//     it while it waits, so handlers may call each other with wait; inside an
+//     irq_guard a waiting call fails at once with resource_deadlock_would_occur.
+//
+// Thread safety: every member may be called from any thread concurrently,
+// except the constructor and destructor. The destructor must not run while
+// another thread calls into the domain or hosts one of its CPUs.
+//
+// Errors (std::error_code, values mirror the kernel's errnos):
+//  no_such_device_or_address  target CPU out of range or offline
+//  invalid_argument           null func; a mask smaller than nr_cpu_ids()
+//  device_or_resource_busy    async descriptor still in flight
+//  resource_deadlock_would_occur  waiting inside an irq_guard; cpu_down of
+//                             the caller's own CPU
+//  operation_not_supported    cpu_down/cpu_up of an attached CPU
+// A mask with no online target (other than the caller) is success.
+#pragma once
+
+#include <atomic>
+#include <exception>
+#include <memory>
+#include <system_error>
+#include <type_traits>
+#include <utility>
+
+#include "xcall/cpumask.hpp"
+#include "xcall/csd.hpp"
+#include "xcall/options.hpp"
+#include "xcall/types.hpp"
+
+namespace xcall {
+
+namespace detail {
+class domain_impl;
+
+// Runs a callable from a call_func_t and keeps the first exception it throws,
+// to be rethrown in the caller once every target has finished.
+template <class F>
+struct callable_call {
+  F& f;
+  std::atomic<bool> failed{false};
+  std::exception_ptr error;
+
+  static void run(void* self) noexcept {
+    auto* call = static_cast<callable_call*>(self);
+    try {
+      call->f();
+    } catch (...) {
+      // Only the first thrower writes `error`; the waiting caller reads it
+      // after the call returns, ordered by the descriptor's release/acquire.
+      if (!call->failed.exchange(true, std::memory_order_relaxed)) {
+        call->error = std::current_exception();
+      }
+    }
+  }
+  std::error_code finish(std::error_code ec) {
+    if (error) std::rethrow_exception(error);
+    return ec;
+  }
+};
+}  // namespace detail
+
+class domain;
+
+/// The RAII handle of an attached CPU: while it lives, the thread that called
+/// domain::attach() hosts the CPU. Ending it (destructor or detach()) runs
+/// what is queued for the CPU and takes it offline; that must happen on the
+/// hosting thread. Movable, not copyable.
+class cpu_attachment {
+ public:
+  cpu_attachment() noexcept = default;
+  cpu_attachment(cpu_attachment&& other) noexcept;
+  cpu_attachment& operator=(cpu_attachment&& other) noexcept;
+  ~cpu_attachment();
+
+  /// The hosted CPU, or no_cpu for an empty handle.
+  cpu_t cpu() const noexcept { return cpu_; }
+  explicit operator bool() const noexcept { return impl_ != nullptr; }
+  /// Drains the CPU and takes it offline now; the handle becomes empty.
+  void detach();
+
+ private:
+  friend class domain;
+  cpu_attachment(detail::domain_impl* impl, cpu_t cpu) noexcept : impl_(impl), cpu_(cpu) {}
+  detail::domain_impl* impl_ = nullptr;
+  cpu_t cpu_ = no_cpu;
+};
+
+class domain {
+ public:
+  /// Builds the domain and, with start_threads, starts its CPUs' threads.
+  /// Bad options throw std::invalid_argument naming the option.
+  explicit domain(const domain_options& options = {});
+  /// Takes every owned CPU down (each runs what is queued for it) and joins
+  /// its threads. A CPU still attached is a contract violation: reported on
+  /// stderr by name, then abort().
+  ~domain();
+  domain(const domain&) = delete;
+  domain& operator=(const domain&) = delete;
+  domain(domain&&) = delete;
+  domain& operator=(domain&&) = delete;
+
+  cpu_t nr_cpu_ids() const noexcept;
+  /// The live online mask: bits flip as CPUs come and go.
+  const cpumask& online_mask() const noexcept;
+  bool cpu_online(cpu_t cpu) const noexcept;
+  const domain_options& options() const noexcept;
+
+  /// Hotplug of owned CPUs. cpu_down returns once the CPU is offline and has
+  /// run every call queued for it; later single calls to it fail with ENXIO.
+  /// Both are idempotent. Errors: ENXIO (out of range), ENOTSUP (attached
+  /// CPU), EDEADLK (cpu_down of the caller's own CPU).
+  std::error_code cpu_down(cpu_t cpu);
+  std::error_code cpu_up(cpu_t cpu);
+
+  /// Runs func(info) on `cpu` (locally if it is the caller's own CPU).
+  /// Errors: EINVAL, ENXIO, EDEADLK (wait inside an irq_guard).
+  std::error_code call_function_single(cpu_t cpu, call_func_t func, void* info, bool wait);
+  /// Queues the caller-owned descriptor to `cpu` without waiting.
+  /// Errors: EINVAL (null csd.func), ENXIO, EBUSY (csd still in flight).
+  std::error_code call_function_single_async(cpu_t cpu, call_single_data& csd);
+  /// Runs func(info) on every online CPU of `mask` but the caller.
+  std::error_code call_function_many(const cpumask& mask, call_func_t func, void* info, bool wait);
+  /// Runs func(info) on every online CPU but the caller.
+  std::error_code call_function(call_func_t func, void* info, bool wait);
+  /// Runs func(info) on one online CPU of `mask`, the caller's own first.
+  /// ENXIO when no CPU of the mask is online.
+  std::error_code call_function_any(const cpumask& mask, call_func_t func, void* info, bool wait);
+  /// Runs func(info) on every online CPU, the caller's own included (locally,
+  /// inside an irq_guard).
+  std::error_code on_each_cpu(call_func_t func, void* info, bool wait);
+  std::error_code on_each_cpu_mask(const cpumask& mask, call_func_t func, void* info, bool wait);
+  /// As on_each_cpu_mask, on the CPUs for which the caller's cond(cpu, info)
+  /// is true.
+  std::error_code on_each_cpu_cond_mask(cond_func_t cond, call_func_t func, void* info,
+                                        bool wait, const cpumask& mask);
+
+  // Callable forms: always wait, allocate nothing, run f() on each target. If
+  // f throws, the first exception is rethrown here once every target is done.
+  template <class F>
+  std::error_code call_function_single(cpu_t cpu, F&& f) {
+    detail::callable_call<std::remove_reference_t<F>> call{f};
+    return call.finish(call_function_single(cpu, &decltype(call)::run, &call, true));
+  }
+  template <class F>
+  std::error_code call_function_many(const cpumask& mask, F&& f) {
+    detail::callable_call<std::remove_reference_t<F>> call{f};
+    return call.finish(call_function_many(mask, &decltype(call)::run, &call, true));
+  }
+  template <class F>
+  std::error_code on_each_cpu(F&& f) {
+    detail::callable_call<std::remove_reference_t<F>> call{f};
+    return call.finish(on_each_cpu(&decltype(call)::run, &call, true));
+  }
+  template <class F>
+  std::error_code on_each_cpu_mask(const cpumask& mask, F&& f) {
+    detail::callable_call<std::remove_reference_t<F>> call{f};
+    return call.finish(on_each_cpu_mask(mask, &decltype(call)::run, &call, true));
+  }
+
+  /// The calling thread becomes the host of `cpu`, which comes online.
+  /// Throws std::system_error: ENOTSUP (domain starts its own threads), ENXIO
+  /// (out of range), EBUSY (CPU already hosted, or this thread already hosts
+  /// a CPU).
+  [[nodiscard]] cpu_attachment attach(cpu_t cpu);
+
+ private:
+  std::unique_ptr<detail::domain_impl> impl_;
+};
+
+}  // namespace xcall

@@ -1,0 +1,42 @@
+// xcall/options.hpp — how a domain is built: its size, who hosts its CPUs,
+// how idle CPUs wait, and which engine queues multi-CPU calls.
+//
+// Thread safety: plain value types. domain's constructor validates them and
+// throws std::invalid_argument naming the offending option.
+#pragma once
+
+#include <chrono>
+
+#include "xcall/types.hpp"
+
+namespace xcall {
+
+/// How an idle owned CPU (and a waiting host) waits for work.
+enum class idle_mode {
+  poll,      ///< spin on the queue forever: lowest latency, burns its core
+  adaptive,  ///< spin for idle_spin, then sleep on a futex
+  sleep,     ///< sleep at once; every call to it costs a futex wake
+};
+
+/// How multi-CPU calls are queued (see docs/design.md).
+enum class engine {
+  percpu,   ///< per-CPU lock-free lists of descriptors (Linux 3.9+)
+  classic,  ///< global list of per-caller call blocks (Linux 2.6.38–3.8)
+};
+
+struct domain_options {
+  /// Number of CPUs, 1 .. kMaxCpus; 0 means std::thread::hardware_concurrency().
+  cpu_t nr_cpus = 0;
+  /// true: the domain starts one thread per CPU (owned CPUs, all online).
+  /// false: every CPU starts offline and comes online when a thread attaches.
+  bool start_threads = true;
+  /// Owned CPU i runs on host CPU i modulo the host's CPUs.
+  bool pin_threads = false;
+  idle_mode idle = idle_mode::adaptive;
+  /// adaptive: poll this long before sleeping; also how long a waiting caller
+  /// spins before it sleeps. At most one second.
+  std::chrono::nanoseconds idle_spin = std::chrono::microseconds(50);
+  engine engine_kind = engine::percpu;
+};
+
+}  // namespace xcall
