@@ -106,7 +106,10 @@ class cpumask {
   iterator end() const noexcept { return iterator(this, nbits_); }
 
  private:
-  cpu_t nwords() const noexcept { return (nbits_ + kBitsPerWord - 1) / kBitsPerWord; }
+  // Not (nbits_ + 63) / 64: that wraps for nbits_ near UINT_MAX.
+  cpu_t nwords() const noexcept {
+    return nbits_ / kBitsPerWord + (nbits_ % kBitsPerWord != 0 ? 1 : 0);
+  }
   /// Mask of the valid bits of word `w` (the last word may be partial).
   word_t valid_bits(cpu_t w) const noexcept;
   void check_index(cpu_t cpu, const char* what) const;

@@ -1,0 +1,98 @@
+// call_queue.hpp — a CPU's queue of call descriptors: a lock-free MPSC list
+// (push one, take all), the kernel's `call_single_queue` llist, plus a
+// "closed" state for CPUs that are offline. Private to the library.
+//
+// Any thread may push; only the CPU's host takes, closes and opens. A push to
+// a closed queue fails, atomically with the close: that is how a caller that
+// raced with cpu_down learns its target is gone instead of queuing work that
+// nobody would ever run (the kernel gets the same from stop_machine).
+//
+// Ordering:
+//  - push(): the release CAS publishes the descriptor (func, info, flags,
+//    next_) and everything the caller wrote before the call; pairs with the
+//    acquire exchange in take_all()/close(). Later pushes' CASes continue the
+//    release sequence, so one take sees every descriptor it returns.
+//  - empty(): a relaxed peek used only to decide whether to take or sleep;
+//    the take itself is what synchronises.
+#pragma once
+
+#include <atomic>
+
+#include "csd_ops.hpp"
+#include "xcall/csd.hpp"
+
+namespace xcall::detail {
+
+class call_queue {
+ public:
+  enum class push_result {
+    queued,     ///< the list already had work: its host has been told
+    was_empty,  ///< first descriptor: the caller must ring the doorbell
+    closed,     ///< the CPU is offline: nothing was queued
+  };
+
+  /// The queue starts closed: a CPU is offline until its host brings it up.
+  call_queue() noexcept = default;
+
+  push_result push(call_single_data& csd) noexcept {
+    call_single_data* old = head_.load(std::memory_order_relaxed);
+    do {
+      if (old == closed_marker()) return push_result::closed;
+      csd_ops::next(csd) = old;
+      // release: see the file comment; pairs with take_all()/close().
+    } while (!head_.compare_exchange_weak(old, &csd, std::memory_order_release,
+                                          std::memory_order_relaxed));
+    return old == nullptr ? push_result::was_empty : push_result::queued;
+  }
+
+  /// Host only. Everything queued, oldest first; nullptr when empty or closed.
+  call_single_data* take_all() noexcept {
+    call_single_data* head = head_.load(std::memory_order_relaxed);
+    // Only the host closes, so a closed queue stays closed under us, and
+    // otherwise only pushes change head: the exchange cannot reopen it.
+    if (head == nullptr || head == closed_marker()) return nullptr;
+    // acquire: pairs with the release CAS in push().
+    return reverse(head_.exchange(nullptr, std::memory_order_acquire));
+  }
+
+  /// Host only, going offline: takes everything and refuses later pushes.
+  call_single_data* close() noexcept {
+    // acquire: pairs with the release CAS in push(), as in take_all().
+    call_single_data* head = head_.exchange(closed_marker(), std::memory_order_acquire);
+    return head == closed_marker() ? nullptr : reverse(head);
+  }
+
+  /// Host only, coming online: closed -> empty. Relaxed: a push that sees
+  /// the open queue publishes its own data with its release CAS.
+  void open() noexcept {
+    call_single_data* expected = closed_marker();
+    head_.compare_exchange_strong(expected, nullptr, std::memory_order_relaxed,
+                                  std::memory_order_relaxed);
+  }
+
+  bool empty() const noexcept {
+    call_single_data* head = head_.load(std::memory_order_relaxed);
+    return head == nullptr || head == closed_marker();
+  }
+  bool closed() const noexcept { return head_.load(std::memory_order_relaxed) == closed_marker(); }
+
+ private:
+  static call_single_data* closed_marker() noexcept {
+    static call_single_data marker;  // never queued; only its address is used
+    return &marker;
+  }
+  static call_single_data* reverse(call_single_data* lifo) noexcept {
+    call_single_data* fifo = nullptr;
+    while (lifo != nullptr) {
+      call_single_data* next = csd_ops::next(*lifo);
+      csd_ops::next(*lifo) = fifo;
+      fifo = lifo;
+      lifo = next;
+    }
+    return fifo;
+  }
+
+  std::atomic<call_single_data*> head_{closed_marker()};
+};
+
+}  // namespace xcall::detail

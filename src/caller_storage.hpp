@@ -1,0 +1,45 @@
+// caller_storage.hpp — the descriptors a caller owns for calls that do not
+// keep them on its stack: the no-wait single call and every multi-CPU call
+// (the kernel's per-CPU csd_data and call_function_data). Private.
+//
+// A host CPU has one per nesting depth (a function run while its host waits
+// may itself call); outside callers borrow one from the domain's slot pool.
+// The single descriptor is there from the start; the per-target array is
+// allocated by the first multi-CPU call, so a domain of N CPUs costs O(N)
+// until its callers actually fan out.
+//
+// Ordering: none of its own; each descriptor follows csd_ops.hpp.
+#pragma once
+
+#include <memory>
+
+#include "xcall/cpumask.hpp"
+#include "xcall/csd.hpp"
+
+namespace xcall::detail {
+
+/// One descriptor per cache line: each target writes its own descriptor's
+/// flags when it releases it, and targets must not false-share.
+struct alignas(64) padded_csd {
+  call_single_data csd;
+};
+static_assert(sizeof(padded_csd) == 64, "one descriptor per cache line");
+
+struct caller_storage {
+  explicit caller_storage(cpu_t nr_cpus) : targets(nr_cpus), nr_cpus_(nr_cpus) {}
+
+  /// The per-target descriptors, allocated on first use.
+  padded_csd* many() {
+    if (!many_) many_ = std::make_unique<padded_csd[]>(nr_cpus_);
+    return many_.get();
+  }
+
+  call_single_data single;  ///< no-wait call_function_single
+  cpumask targets;          ///< private snapshot of `mask & online - self`
+
+ private:
+  cpu_t nr_cpus_;
+  std::unique_ptr<padded_csd[]> many_;
+};
+
+}  // namespace xcall::detail

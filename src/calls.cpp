@@ -1,0 +1,135 @@
+// calls.cpp — the call forms: argument checks, the local run on the caller's
+// own CPU, single calls, and the front half of multi-CPU calls (the private
+// snapshot of `mask & online - self`, the modern form of the seed fix).
+//
+// Ordering: a single call publishes its descriptor with the queue's release
+// push (call_queue.hpp) and waits with the acquire of wait_unlocked()
+// (waiting.cpp). The snapshot reads the caller's mask and the online mask
+// with acquire loads (cpumask.hpp); no other edge starts here.
+#include "xcall/cpu.hpp"
+#include "csd_ops.hpp"
+#include "domain_impl.hpp"
+#include "thread_context.hpp"
+
+namespace xcall::detail {
+namespace {
+
+std::error_code err(std::errc e) { return std::make_error_code(e); }
+
+/// The kernel runs a call addressed to the caller's own CPU locally with
+/// interrupts off; so do we, with the soft mask.
+void run_locally(call_func_t func, void* info) noexcept {
+  irq_guard guard;
+  func(info);
+}
+
+}  // namespace
+
+cpu_t domain_impl::self_cpu() const noexcept {
+  const cpu_state* host = this_thread_context().host;
+  return host != nullptr && host->dom == this ? host->id : no_cpu;
+}
+
+cpu_state* domain_impl::drainable_self() const noexcept {
+  const thread_context& ctx = this_thread_context();
+  if (ctx.host == nullptr || ctx.host->dom != this || ctx.irq_depth != 0) return nullptr;
+  return ctx.host;
+}
+
+bool domain_impl::queue_on(cpu_t target, call_single_data& csd) noexcept {
+  cpu_state& c = cpus_[target];
+  switch (c.queue.push(csd)) {
+    case call_queue::push_result::closed:
+      csd_ops::unlock_unqueued(csd);
+      return false;
+    case call_queue::push_result::was_empty:
+      ring_doorbell(c);
+      return true;
+    case call_queue::push_result::queued:
+      return true;
+  }
+  return true;
+}
+
+std::error_code domain_impl::call_single(cpu_t cpu, call_func_t func, void* info, bool wait) {
+  if (func == nullptr) return err(std::errc::invalid_argument);
+  if (wait && irqs_disabled()) return err(std::errc::resource_deadlock_would_occur);
+  if (cpu >= nr_cpu_ids()) return err(std::errc::no_such_device_or_address);
+  if (cpu == self_cpu()) {
+    run_locally(func, info);
+    return {};
+  }
+  if (!online_.test(cpu)) return err(std::errc::no_such_device_or_address);
+  if (wait) {
+    call_single_data csd(func, info);  // on our stack: we outlive its flight
+    csd_ops::lock(csd, /*sync=*/true);
+    if (!queue_on(cpu, csd)) return err(std::errc::no_such_device_or_address);
+    wait_unlocked(csd);
+    return {};
+  }
+  caller_scope scope(*this);
+  call_single_data& csd = scope.storage().single;
+  wait_unlocked(csd);  // csd_lock: our previous no-wait call must be done with it
+  csd.func = func;
+  csd.info = info;
+  csd_ops::lock(csd, /*sync=*/false);
+  return queue_on(cpu, csd) ? std::error_code() : err(std::errc::no_such_device_or_address);
+}
+
+std::error_code domain_impl::call_single_async(cpu_t cpu, call_single_data& csd) {
+  if (csd.func == nullptr) return err(std::errc::invalid_argument);
+  if (cpu >= nr_cpu_ids()) return err(std::errc::no_such_device_or_address);
+  if (!csd_ops::try_lock(csd)) return err(std::errc::device_or_resource_busy);
+  if (cpu == self_cpu()) {
+    // As the kernel does: release first, so the function may re-queue it.
+    const call_func_t func = csd.func;
+    void* const info = csd.info;
+    csd_ops::release(csd);
+    run_locally(func, info);
+    return {};
+  }
+  return queue_on(cpu, csd) ? std::error_code() : err(std::errc::no_such_device_or_address);
+}
+
+std::error_code domain_impl::call_many(const cpumask& mask, call_func_t func, void* info,
+                                       bool wait, bool run_self, cond_func_t cond) {
+  if (func == nullptr) return err(std::errc::invalid_argument);
+  if (mask.size() < nr_cpu_ids()) return err(std::errc::invalid_argument);
+  if (wait && irqs_disabled()) return err(std::errc::resource_deadlock_would_occur);
+  const cpu_t self = self_cpu();
+  caller_scope scope(*this);
+  caller_storage& st = scope.storage();
+  // The seed fix, modern form: one private snapshot of the live masks. Other
+  // threads may clear every bit of `mask` meanwhile; the snapshot may then be
+  // empty, and an empty snapshot is simply a call with nothing to do.
+  st.targets.assign_and(mask, online_);
+  if (self != no_cpu) st.targets.reset(self);
+  if (cond != nullptr) {
+    for (cpu_t c : st.targets) {
+      if (!cond(c, info)) st.targets.reset(c);
+    }
+  }
+  queue_many(st, func, info, wait);
+  if (run_self && self != no_cpu && mask.test(self) && (cond == nullptr || cond(self, info))) {
+    run_locally(func, info);
+  }
+  if (wait) wait_many(st);
+  return {};
+}
+
+std::error_code domain_impl::call_any(const cpumask& mask, call_func_t func, void* info,
+                                      bool wait) {
+  if (func == nullptr) return err(std::errc::invalid_argument);
+  if (mask.size() < nr_cpu_ids()) return err(std::errc::invalid_argument);
+  if (wait && irqs_disabled()) return err(std::errc::resource_deadlock_would_occur);
+  const cpu_t self = self_cpu();
+  if (self != no_cpu && mask.test(self)) return call_single(self, func, info, wait);
+  // A candidate may go offline between the look and the push: try the next.
+  for (cpu_t c = first_and(mask, online_); c < nr_cpu_ids(); c = next_and(c, mask, online_)) {
+    const std::error_code ec = call_single(c, func, info, wait);
+    if (ec != std::errc::no_such_device_or_address) return ec;
+  }
+  return err(std::errc::no_such_device_or_address);
+}
+
+}  // namespace xcall::detail

@@ -1,0 +1,68 @@
+// cpu_state.hpp — everything a domain keeps per CPU: its call queue, its
+// host's state word (the doorbell), hotplug control and the caller storage of
+// its host. Private to the library.
+//
+// Layout: senders write the queue head; the host writes its state word and
+// reads the head; they live on separate cache lines so a polling host's reads
+// do not bounce the line every sender writes.
+//
+// Ordering (details in doorbell.hpp and hosting.cpp):
+//  - queue: push (release) / take (acquire), see call_queue.hpp;
+//  - host_state: store-then-load handshake with seq_cst fences, doorbell.hpp;
+//  - control: release store by the hotplug requester, acquire load by the host;
+//  - online_ack: release store by the host, acquire load by the requester.
+#pragma once
+
+#include <pthread.h>
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "call_queue.hpp"
+#include "caller_storage.hpp"
+#include "xcall/types.hpp"
+
+namespace xcall::detail {
+
+class domain_impl;
+
+/// What the host of a CPU is doing, as senders see it.
+enum host_state_value : std::uint32_t {
+  kHostRunning = 0,   ///< attached host in its own code: calls wait for poll()
+  kHostPolling = 1,   ///< draining or spinning on the queue: no ring needed
+  kHostSleeping = 2,  ///< asleep on host_state: a sender must futex-wake it
+};
+
+/// What hotplug asks of an owned CPU's thread.
+enum control_value : std::uint32_t {
+  kControlRun = 0,
+  kControlDown = 1,
+  kControlExit = 2,
+};
+
+struct alignas(64) cpu_state {
+  // ---- written by senders ----
+  call_queue queue;
+
+  // ---- written by the host (and by wakers, rarely) ----
+  alignas(64) std::atomic<std::uint32_t> host_state{kHostPolling};
+  std::atomic<std::uint32_t> control{kControlRun};
+  std::atomic<std::uint32_t> online_ack{0};  ///< 1 once the host is up; futex word
+
+  // ---- set up once, or touched by the host thread only ----
+  alignas(64) domain_impl* dom = nullptr;
+  cpu_t id = 0;
+  bool owned = false;
+  std::thread thread;                 ///< owned CPUs
+  std::mutex hotplug_mutex;           ///< serialises cpu_down/cpu_up of this CPU
+  std::atomic<bool> hosted{false};    ///< attached CPUs: a thread holds it
+  pthread_t host_thread{};            ///< attached CPUs, for diagnostics
+  /// Caller storage by call nesting depth; host thread only.
+  std::vector<std::unique_ptr<caller_storage>> storage;
+};
+
+}  // namespace xcall::detail

@@ -1,0 +1,84 @@
+// domain.cpp — xcall::domain and xcall::cpu_attachment: thin public wrappers
+// that forward to domain_impl, where each call form has one implementation.
+#include "xcall/domain.hpp"
+
+#include "csd_ops.hpp"
+#include "domain_impl.hpp"
+
+namespace xcall {
+
+bool call_single_data::in_flight() const noexcept { return detail::csd_ops::is_locked(*this); }
+
+domain::domain(const domain_options& options)
+    : impl_(std::make_unique<detail::domain_impl>(options)) {}
+domain::~domain() = default;
+
+cpu_t domain::nr_cpu_ids() const noexcept { return impl_->nr_cpu_ids(); }
+const cpumask& domain::online_mask() const noexcept { return impl_->online_mask(); }
+bool domain::cpu_online(cpu_t cpu) const noexcept {
+  return cpu < nr_cpu_ids() && impl_->online_mask().test(cpu);
+}
+const domain_options& domain::options() const noexcept { return impl_->options(); }
+
+std::error_code domain::cpu_down(cpu_t cpu) { return impl_->cpu_down(cpu); }
+std::error_code domain::cpu_up(cpu_t cpu) { return impl_->cpu_up(cpu); }
+
+std::error_code domain::call_function_single(cpu_t cpu, call_func_t func, void* info, bool wait) {
+  return impl_->call_single(cpu, func, info, wait);
+}
+std::error_code domain::call_function_single_async(cpu_t cpu, call_single_data& csd) {
+  return impl_->call_single_async(cpu, csd);
+}
+std::error_code domain::call_function_many(const cpumask& mask, call_func_t func, void* info,
+                                           bool wait) {
+  return impl_->call_many(mask, func, info, wait, /*run_self=*/false, nullptr);
+}
+std::error_code domain::call_function(call_func_t func, void* info, bool wait) {
+  return impl_->call_many(impl_->online_mask(), func, info, wait, /*run_self=*/false, nullptr);
+}
+std::error_code domain::call_function_any(const cpumask& mask, call_func_t func, void* info,
+                                          bool wait) {
+  return impl_->call_any(mask, func, info, wait);
+}
+std::error_code domain::on_each_cpu(call_func_t func, void* info, bool wait) {
+  return impl_->call_many(impl_->online_mask(), func, info, wait, /*run_self=*/true, nullptr);
+}
+std::error_code domain::on_each_cpu_mask(const cpumask& mask, call_func_t func, void* info,
+                                         bool wait) {
+  return impl_->call_many(mask, func, info, wait, /*run_self=*/true, nullptr);
+}
+std::error_code domain::on_each_cpu_cond_mask(cond_func_t cond, call_func_t func, void* info,
+                                              bool wait, const cpumask& mask) {
+  if (cond == nullptr) return std::make_error_code(std::errc::invalid_argument);
+  return impl_->call_many(mask, func, info, wait, /*run_self=*/true, cond);
+}
+
+cpu_attachment domain::attach(cpu_t cpu) {
+  if (std::error_code ec = impl_->attach(cpu)) {
+    throw std::system_error(ec, "xcall::domain::attach(" + std::to_string(cpu) + ")");
+  }
+  return cpu_attachment(impl_.get(), cpu);
+}
+
+cpu_attachment::cpu_attachment(cpu_attachment&& other) noexcept
+    : impl_(std::exchange(other.impl_, nullptr)), cpu_(std::exchange(other.cpu_, no_cpu)) {}
+
+cpu_attachment& cpu_attachment::operator=(cpu_attachment&& other) noexcept {
+  if (this != &other) {
+    detach();
+    impl_ = std::exchange(other.impl_, nullptr);
+    cpu_ = std::exchange(other.cpu_, no_cpu);
+  }
+  return *this;
+}
+
+cpu_attachment::~cpu_attachment() { detach(); }
+
+void cpu_attachment::detach() {
+  if (impl_ == nullptr) return;
+  impl_->detach(cpu_);
+  impl_ = nullptr;
+  cpu_ = no_cpu;
+}
+
+}  // namespace xcall

@@ -1,0 +1,135 @@
+// domain_impl.hpp — the domain behind xcall::domain: its CPUs, their hosts,
+// the calls and the waits. Private to the library.
+//
+// Files:   options.cpp   option validation
+//          calls.cpp     the public call forms, validation, local runs
+//          percpu_engine.cpp  multi-CPU calls over the per-CPU queues
+//          drain.cpp     running a CPU's queue (the IPI handler)
+//          waiting.cpp   waiting for descriptors, waking waiters
+//          hosting.cpp   owned CPU threads, attach/detach, hotplug
+//          outside_slots.cpp  caller storage for threads that host no CPU
+//
+// Ordering: each file lists its own edges; docs/memory-ordering.md has them
+// all in one table.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <memory>
+#include <mutex>
+#include <system_error>
+
+#include "caller_storage.hpp"
+#include "cpu_state.hpp"
+#include "xcall/cpumask.hpp"
+#include "xcall/csd.hpp"
+#include "xcall/options.hpp"
+#include "xcall/types.hpp"
+
+namespace xcall::detail {
+
+/// Validates and resolves options (nr_cpus 0 -> hardware concurrency);
+/// throws std::invalid_argument naming the bad option.
+domain_options validate_options(const domain_options& options);
+
+/// One borrowable caller storage for threads that host no CPU of the domain.
+struct alignas(64) outside_slot {
+  std::atomic<bool> busy{false};
+  std::unique_ptr<caller_storage> storage;
+};
+
+class domain_impl {
+ public:
+  explicit domain_impl(const domain_options& options);
+  ~domain_impl();
+  domain_impl(const domain_impl&) = delete;
+  domain_impl& operator=(const domain_impl&) = delete;
+
+  const domain_options& options() const noexcept { return options_; }
+  cpu_t nr_cpu_ids() const noexcept { return options_.nr_cpus; }
+  const cpumask& online_mask() const noexcept { return online_; }
+  cpu_state& cpu(cpu_t id) noexcept { return cpus_[id]; }
+
+  // calls.cpp
+  std::error_code call_single(cpu_t cpu, call_func_t func, void* info, bool wait);
+  std::error_code call_single_async(cpu_t cpu, call_single_data& csd);
+  std::error_code call_many(const cpumask& mask, call_func_t func, void* info, bool wait,
+                            bool run_self, cond_func_t cond);
+  std::error_code call_any(const cpumask& mask, call_func_t func, void* info, bool wait);
+
+  // hosting.cpp
+  std::error_code cpu_down(cpu_t cpu);
+  std::error_code cpu_up(cpu_t cpu);
+  std::error_code attach(cpu_t cpu);
+  void detach(cpu_t cpu);
+
+  // drain.cpp: runs what is queued for `c`; returns how many calls ran.
+  unsigned drain(cpu_state& c) noexcept;
+  /// Runs a taken list of descriptors, oldest first; returns how many.
+  unsigned run_calls(call_single_data* list) noexcept;
+
+  // waiting.cpp
+  void wait_unlocked(call_single_data& csd) noexcept;
+  void release(call_single_data& csd) noexcept;
+
+  /// The CPU of this domain the calling thread hosts, or no_cpu.
+  cpu_t self_cpu() const noexcept;
+  /// The calling thread's CPU state if it hosts a CPU of this domain and may
+  /// run calls now (no irq_guard), else nullptr.
+  cpu_state* drainable_self() const noexcept;
+
+  /// Waits like a host does: spins for idle_spin (if `spin`), then sleeps,
+  /// until has_work() or the deadline. resume_state is the state to return in.
+  template <class HasWork>
+  void idle_until(cpu_state& c, HasWork&& has_work, std::chrono::steady_clock::time_point deadline,
+                  std::uint32_t resume_state);
+
+ private:
+  friend class caller_scope;
+
+  // percpu_engine.cpp
+  void queue_many(caller_storage& st, call_func_t func, void* info, bool wait);
+  void wait_many(caller_storage& st);
+  bool queue_on(cpu_t target, call_single_data& csd) noexcept;
+
+  // hosting.cpp
+  void start_owned_cpus();
+  void stop_owned_cpus() noexcept;
+  void owned_cpu_main(cpu_state& c);
+  void bring_online(cpu_state& c) noexcept;
+  void go_offline(cpu_state& c) noexcept;
+  bool park_offline(cpu_state& c) noexcept;
+  void request(cpu_state& c, control_value value) noexcept;
+  void wait_ack(cpu_state& c, std::uint32_t want) noexcept;
+  void check_no_attached_cpus() const noexcept;
+
+  // outside_slots.cpp
+  outside_slot& acquire_slot() noexcept;
+  static void release_slot(outside_slot& slot) noexcept;
+  caller_storage& host_storage(cpu_state& c, unsigned depth);
+
+  const domain_options options_;
+  cpumask online_;
+  std::unique_ptr<cpu_state[]> cpus_;
+  cpu_t nr_slots_;
+  std::unique_ptr<outside_slot[]> slots_;
+};
+
+/// The caller storage a call may use: the host's at the current nesting
+/// depth, or a borrowed outside slot. RAII: gives it back at scope end.
+class caller_scope {
+ public:
+  explicit caller_scope(domain_impl& dom);
+  ~caller_scope();
+  caller_scope(const caller_scope&) = delete;
+  caller_scope& operator=(const caller_scope&) = delete;
+  caller_storage& storage() noexcept { return *storage_; }
+
+ private:
+  outside_slot* slot_ = nullptr;
+  caller_storage* storage_ = nullptr;
+};
+
+}  // namespace xcall::detail
+
+#include "idle.ipp"

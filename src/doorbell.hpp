@@ -1,0 +1,66 @@
+// doorbell.hpp — telling a CPU's host that work arrived (the kernel's IPI,
+// and its TIF_POLLING_NRFLAG trick). Private to the library.
+//
+// A sender rings only after a push that found the queue empty (later pushes
+// ride on the first one's ring), and the ring is a system call only when the
+// host announced it sleeps. Everything else costs one fence and one load of
+// a line the polling host already shares.
+//
+// Ordering: the sleep/wake race is the classic store-then-load pattern.
+//   sender: push (store to queue)  ; seq_cst fence ; load host_state
+//   host:   store host_state=sleep ; seq_cst fence ; load queue (and its other
+//                                                     wake conditions)
+// With both fences, at least one side sees the other's store: either the
+// sender sees "sleeping" and wakes the host, or the host sees the work and
+// does not sleep. The futex re-checks host_state == sleeping atomically with
+// queuing the sleeper, so a wake between the host's check and its sleep turns
+// the sleep into an immediate return. The same handshake, with "the
+// descriptor was released" as the store, wakes a host that sleeps in a wait
+// (waiting.cpp), and with "control changed" wakes it for hotplug.
+#pragma once
+
+#include <atomic>
+#include <chrono>
+
+#include "cpu_state.hpp"
+#include "barriers.hpp"
+#include "futex.hpp"
+
+namespace xcall::detail {
+
+/// Wakes the host if it sleeps. Caller: has just made the host's wake
+/// condition true and executed the seq_cst fence of the handshake.
+inline void wake_host(cpu_state& cpu) noexcept {
+  std::uint32_t expected = kHostSleeping;
+  // relaxed: the state word carries no data; what the host will read is
+  // published by the queue's or descriptor's own release operations.
+  if (cpu.host_state.compare_exchange_strong(expected, kHostPolling, std::memory_order_relaxed,
+                                             std::memory_order_relaxed)) {
+    futex_wake(&cpu.host_state);
+  }
+}
+
+/// The sender's half of the handshake, after a push that found the queue
+/// empty (or after changing cpu.control).
+inline void ring_doorbell(cpu_state& cpu) noexcept {
+  // seq_cst fence: orders the push before the load of host_state; pairs with
+  // the fence in host_sleep().
+  store_load_fence();
+  if (cpu.host_state.load(std::memory_order_relaxed) == kHostSleeping) wake_host(cpu);
+}
+
+/// The host's half: announce sleep, re-check, sleep at most `timeout`
+/// (negative: no limit). `has_work()` must read every condition a waker may
+/// set. On return the state is `resume_state`.
+template <class HasWork>
+void host_sleep(cpu_state& cpu, HasWork&& has_work, std::chrono::nanoseconds timeout,
+                std::uint32_t resume_state) noexcept {
+  cpu.host_state.store(kHostSleeping, std::memory_order_relaxed);
+  // seq_cst fence: orders the store above before has_work()'s loads; pairs
+  // with the fence in ring_doorbell() and in the release path of waiting.cpp.
+  store_load_fence();
+  if (!has_work()) futex_wait(&cpu.host_state, kHostSleeping, timeout);
+  cpu.host_state.store(resume_state, std::memory_order_relaxed);
+}
+
+}  // namespace xcall::detail

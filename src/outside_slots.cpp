@@ -1,0 +1,69 @@
+// outside_slots.cpp — where a call finds its caller storage: a host uses its
+// own, one per nesting depth; any other thread borrows a slot from the
+// domain's pool for the length of the call.
+//
+// Descriptors in a slot may still be in flight from a previous no-wait call
+// when the slot changes hands: the next user waits for each before reuse
+// (csd_lock), exactly as a CPU reuses its own.
+//
+// Ordering:
+//  - slot.busy: acquire exchange on borrow, release store on return; they
+//    pair so that the next borrower sees the storage the previous one
+//    initialised and the descriptors it filled.
+#include <functional>
+#include <thread>
+
+#include "domain_impl.hpp"
+#include "thread_context.hpp"
+
+namespace xcall::detail {
+
+outside_slot& domain_impl::acquire_slot() noexcept {
+  // Each thread starts where it succeeded last, so a steady caller keeps its
+  // slot (and its already allocated storage) without contention.
+  thread_local cpu_t hint = static_cast<cpu_t>(std::hash<std::thread::id>{}(std::this_thread::get_id()));
+  for (;;) {
+    for (cpu_t i = 0; i < nr_slots_; ++i) {
+      const cpu_t index = (hint + i) % nr_slots_;
+      // acquire: pairs with the release in release_slot().
+      if (!slots_[index].busy.exchange(true, std::memory_order_acquire)) {
+        hint = index;
+        return slots_[index];
+      }
+    }
+    std::this_thread::yield();  // more concurrent outside callers than slots
+  }
+}
+
+void domain_impl::release_slot(outside_slot& slot) noexcept {
+  // release: pairs with the acquire in acquire_slot().
+  slot.busy.store(false, std::memory_order_release);
+}
+
+caller_storage& domain_impl::host_storage(cpu_state& c, unsigned depth) {
+  while (c.storage.size() <= depth) {
+    c.storage.push_back(std::make_unique<caller_storage>(nr_cpu_ids()));
+  }
+  return *c.storage[depth];
+}
+
+caller_scope::caller_scope(domain_impl& dom) {
+  thread_context& ctx = this_thread_context();
+  if (ctx.host != nullptr && ctx.host->dom == &dom) {
+    storage_ = &dom.host_storage(*ctx.host, ctx.call_depth++);
+    return;
+  }
+  slot_ = &dom.acquire_slot();
+  if (!slot_->storage) slot_->storage = std::make_unique<caller_storage>(dom.nr_cpu_ids());
+  storage_ = slot_->storage.get();
+}
+
+caller_scope::~caller_scope() {
+  if (slot_ != nullptr) {
+    domain_impl::release_slot(*slot_);
+  } else {
+    --this_thread_context().call_depth;
+  }
+}
+
+}  // namespace xcall::detail

@@ -1,0 +1,109 @@
+// waiting.cpp — waiting until a descriptor is released (the kernel's
+// csd_lock_wait) and releasing it (csd_unlock), including waking an owner
+// that went to sleep.
+//
+// A waiter that hosts a CPU of this domain keeps draining its own queue while
+// it waits (guarantee 6), so two CPUs whose functions call each other with
+// wait cannot deadlock; when it sleeps it sleeps on its CPU's state word, so
+// both a new call and the release wake it. Any other waiter (an outside
+// thread, or a host inside an irq_guard) sleeps on the descriptor's flags.
+// Either spins for idle_spin first: most calls finish well within it.
+//
+// Ordering:
+//  - wait_unlocked(): acquire load of flags (csd_ops::is_locked) pairs with
+//    the release exchange in release(): the function's writes happen-before
+//    the wait returns.
+//  - Sleeper hand-off: the waiter sets kSleeper (plus its CPU) with a CAS on
+//    flags; release() is an exchange on the same word, so one of them comes
+//    first in its modification order: either the waiter's CAS fails (already
+//    released) or release() sees kSleeper and wakes it.
+//  - Host waiters additionally run the doorbell handshake (doorbell.hpp):
+//    release() stores flags=0, fences (seq_cst), loads host_state; the host
+//    stores host_state=sleeping, fences (seq_cst), loads flags. Each fence
+//    pairs with the other.
+#include "csd_ops.hpp"
+#include "domain_impl.hpp"
+#include "doorbell.hpp"
+#include "barriers.hpp"
+#include "futex.hpp"
+
+namespace xcall::detail {
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+/// Announces that the waiter will sleep. Returns the flags value it left
+/// (the value to sleep on), or 0 if the descriptor was released meanwhile.
+/// `waiter` is 0 for a futex sleeper, CPU+1 for a host.
+std::uint32_t mark_sleeper(call_single_data& csd, std::uint32_t waiter) noexcept {
+  std::atomic<std::uint32_t>& flags = csd_ops::flags(csd);
+  std::uint32_t old = flags.load(std::memory_order_relaxed);
+  for (;;) {
+    if ((old & csd_ops::kLocked) == 0) return 0;
+    const std::uint32_t marked = old | csd_ops::kSleeper | (waiter << csd_ops::kWaiterShift);
+    if (old == marked) return marked;
+    // relaxed: the hand-off needs only the single modification order of
+    // flags (see the file comment); data comes with the final acquire load.
+    if (flags.compare_exchange_weak(old, marked, std::memory_order_relaxed,
+                                    std::memory_order_relaxed)) {
+      return marked;
+    }
+  }
+}
+
+/// Outside waiter: sleep on the descriptor's own flags word. The futex
+/// sleeps only while flags still holds the marked value, so a release
+/// between the mark and the sleep makes the sleep return at once.
+void sleep_on_flags(call_single_data& csd) noexcept {
+  while (const std::uint32_t marked = mark_sleeper(csd, 0)) {
+    futex_wait(&csd_ops::flags(csd), marked);
+  }
+}
+
+}  // namespace
+
+void domain_impl::wait_unlocked(call_single_data& csd) noexcept {
+  if (!csd_ops::is_locked(csd)) return;
+  cpu_state* const self = drainable_self();
+  // Spin phase: a polling target usually answers within a few cache-line
+  // transfers; a host drains its own queue all the while.
+  const auto spin_end = clock::now() + options_.idle_spin;
+  for (unsigned i = 1;; ++i) {
+    if (self != nullptr) drain(*self);
+    if (!csd_ops::is_locked(csd)) return;
+    cpu_relax();
+    if (i % 64 == 0 && clock::now() >= spin_end) break;
+  }
+  if (self == nullptr) {
+    sleep_on_flags(csd);
+  } else {
+    const std::uint32_t resume = self->host_state.load(std::memory_order_relaxed);
+    while (mark_sleeper(csd, self->id + 1) != 0) {
+      host_sleep(
+          *self, [&] { return !self->queue.empty() || !csd_ops::is_locked(csd); },
+          std::chrono::nanoseconds(-1), resume);
+      drain(*self);
+    }
+  }
+  // acquire: pairs with release(); see the file comment.
+  (void)csd_ops::is_locked(csd);
+}
+
+void domain_impl::release(call_single_data& csd) noexcept {
+  // Taken before the release: afterwards the descriptor may be gone.
+  const void* const flags_word = &csd_ops::flags(csd);
+  const std::uint32_t old = csd_ops::release(csd);
+  if ((old & csd_ops::kSleeper) == 0) return;
+  const std::uint32_t waiter = old >> csd_ops::kWaiterShift;
+  if (waiter == 0) {
+    // The owner may already have returned: futex_wake never touches memory.
+    futex_wake(flags_word);
+    return;
+  }
+  cpu_state& host = cpus_[waiter - 1];
+  // seq_cst fence: orders the release above before the load of host_state  pairs with the fence in host_sleep() (doorbell.hpp).
+  store_load_fence();
+  if (host.host_state.load(std::memory_order_relaxed) == kHostSleeping) wake_host(host);
+}
+
+}  // namespace xcall::detail
