@@ -17,6 +17,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 
 #include "csd_ops.hpp"
 #include "xcall/csd.hpp"
@@ -42,6 +43,8 @@ class call_queue {
       // release: see the file comment; pairs with take_all()/close().
     } while (!head_.compare_exchange_weak(old, &csd, std::memory_order_release,
                                           std::memory_order_relaxed));
+    // relaxed: a statistic on the line this push just wrote anyway.
+    pushed_.fetch_add(1, std::memory_order_relaxed);
     return old == nullptr ? push_result::was_empty : push_result::queued;
   }
 
@@ -76,23 +79,38 @@ class call_queue {
   }
   bool closed() const noexcept { return head_.load(std::memory_order_relaxed) == closed_marker(); }
 
+  /// Descriptors pushed and not yet taken, for diagnostics: exact when
+  /// quiescent, approximate while pushes and takes run.
+  std::uint64_t length() const noexcept {
+    const std::uint64_t taken = taken_.load(std::memory_order_relaxed);
+    const std::uint64_t pushed = pushed_.load(std::memory_order_relaxed);
+    return pushed > taken ? pushed - taken : 0;
+  }
+
  private:
   static call_single_data* closed_marker() noexcept {
     static call_single_data marker;  // never queued; only its address is used
     return &marker;
   }
-  static call_single_data* reverse(call_single_data* lifo) noexcept {
+  /// Reverses a taken list to FIFO and counts it as taken.
+  call_single_data* reverse(call_single_data* lifo) noexcept {
     call_single_data* fifo = nullptr;
-    while (lifo != nullptr) {
+    std::uint64_t n = 0;
+    for (; lifo != nullptr; ++n) {
       call_single_data* next = csd_ops::next(*lifo);
       csd_ops::next(*lifo) = fifo;
       fifo = lifo;
       lifo = next;
     }
+    // relaxed, single writer (the host): a statistic.
+    taken_.store(taken_.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
     return fifo;
   }
 
   std::atomic<call_single_data*> head_{closed_marker()};
+  std::atomic<std::uint64_t> pushed_{0};  ///< senders; same line as head_
+  std::atomic<std::uint64_t> taken_{0};   ///< the host; same line, written at take
+
 };
 
 }  // namespace xcall::detail

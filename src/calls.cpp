@@ -38,6 +38,7 @@ cpu_state* domain_impl::drainable_self() const noexcept {
 
 bool domain_impl::queue_on(cpu_t target, call_single_data& csd) noexcept {
   cpu_state& c = cpus_[target];
+  csd_ops::set_target(csd, target);
   switch (c.queue.push(csd)) {
     case call_queue::push_result::closed:
       csd_ops::unlock_unqueued(csd);

@@ -41,14 +41,20 @@ bool idle_wait(std::chrono::nanoseconds timeout) {
   return dom.drain(c) != 0;
 }
 
-irq_guard::irq_guard() noexcept { ++detail::this_thread_context().irq_depth; }
+irq_guard::irq_guard() noexcept {
+  detail::thread_context& ctx = detail::this_thread_context();
+  // relaxed: a diagnostic for stall reports, written by the host alone.
+  if (ctx.irq_depth++ == 0 && ctx.host != nullptr) {
+    ctx.host->irqs_off.store(true, std::memory_order_relaxed);
+  }
+}
 
 irq_guard::~irq_guard() {
   detail::thread_context& ctx = detail::this_thread_context();
   // Like local_irq_restore(): calls that arrived while masked run now.
-  if (--ctx.irq_depth == 0 && ctx.host != nullptr && !ctx.host->queue.empty()) {
-    ctx.host->dom->drain(*ctx.host);
-  }
+  if (--ctx.irq_depth != 0 || ctx.host == nullptr) return;
+  ctx.host->irqs_off.store(false, std::memory_order_relaxed);
+  if (!ctx.host->queue.empty()) ctx.host->dom->drain(*ctx.host);
 }
 
 bool irqs_disabled() noexcept { return detail::this_thread_context().irq_depth != 0; }

@@ -44,6 +44,11 @@ enum control_value : std::uint32_t {
   kControlExit = 2,
 };
 
+/// Adds to a counter that only the calling thread writes.
+inline void bump(std::atomic<std::uint64_t>& counter, std::uint64_t n = 1) noexcept {
+  counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+}
+
 struct alignas(64) cpu_state {
   // ---- written by senders ----
   call_queue queue;
@@ -52,6 +57,19 @@ struct alignas(64) cpu_state {
   alignas(64) std::atomic<std::uint32_t> host_state{kHostPolling};
   std::atomic<std::uint32_t> control{kControlRun};
   std::atomic<std::uint32_t> online_ack{0};  ///< 1 once the host is up; futex word
+  /// What the host runs now (nullptr: nothing), for stall reports.
+  std::atomic<call_func_t> running{nullptr};
+  std::atomic<bool> irqs_off{false};  ///< the host is inside an irq_guard
+  // Counters (xcall/stats.hpp). The host's own are single-writer: bumped with
+  // a relaxed load and store, no read-modify-write.
+  std::atomic<std::uint64_t> calls_run{0};
+  std::atomic<std::uint64_t> doorbells_saved{0};
+  std::atomic<std::uint64_t> sleeps{0};
+  std::atomic<std::uint64_t> drained_on_down{0};
+  // Written by others, on slow paths only (a futex wake, a stall report).
+  std::atomic<std::uint64_t> doorbells_rung{0};
+  std::atomic<std::uint64_t> stalls_reported{0};
+  bool woken = false;  ///< host only: the last sleep ended by a doorbell
 
   // ---- set up once, or touched by the host thread only ----
   alignas(64) domain_impl* dom = nullptr;

@@ -73,6 +73,10 @@ class csd_ops {
     csd.flags_.store(0, std::memory_order_relaxed);
   }
 
+  /// The target of the current flight (stall reports); owner only.
+  static void set_target(call_single_data& csd, cpu_t cpu) noexcept { csd.dst_ = cpu; }
+  static cpu_t target(const call_single_data& csd) noexcept { return csd.dst_; }
+
   static bool is_sync(const call_single_data& csd) noexcept {
     // relaxed: kSync was written by the owner before the release push and
     // read after the host's acquire take; the owner never changes it in flight.

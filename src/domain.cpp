@@ -19,6 +19,7 @@ bool domain::cpu_online(cpu_t cpu) const noexcept {
   return cpu < nr_cpu_ids() && impl_->online_mask().test(cpu);
 }
 const domain_options& domain::options() const noexcept { return impl_->options(); }
+std::vector<cpu_stats> domain::stats() const { return impl_->stats(); }
 
 std::error_code domain::cpu_down(cpu_t cpu) { return impl_->cpu_down(cpu); }
 std::error_code domain::cpu_up(cpu_t cpu) { return impl_->cpu_up(cpu); }

@@ -6,6 +6,8 @@
 //          percpu_engine.cpp  multi-CPU calls over the per-CPU queues
 //          drain.cpp     running a CPU's queue (the IPI handler)
 //          waiting.cpp   waiting for descriptors, waking waiters
+//          stall_watch.cpp  the stall watchdog of a wait
+//          stats.cpp     per-CPU counters and their formatter
 //          hosting.cpp   owned CPU threads, attach/detach, hotplug
 //          outside_slots.cpp  caller storage for threads that host no CPU
 //
@@ -18,12 +20,16 @@
 #include <memory>
 #include <mutex>
 #include <system_error>
+#include <vector>
 
 #include "caller_storage.hpp"
 #include "cpu_state.hpp"
+#include "stall_watch.hpp"
 #include "xcall/cpumask.hpp"
 #include "xcall/csd.hpp"
 #include "xcall/options.hpp"
+#include "xcall/stall.hpp"
+#include "xcall/stats.hpp"
 #include "xcall/types.hpp"
 
 namespace xcall::detail {
@@ -66,11 +72,16 @@ class domain_impl {
   // drain.cpp: runs what is queued for `c`; returns how many calls ran.
   unsigned drain(cpu_state& c) noexcept;
   /// Runs a taken list of descriptors, oldest first; returns how many.
-  unsigned run_calls(call_single_data* list) noexcept;
+  unsigned run_calls(cpu_state& c, call_single_data* list) noexcept;
 
   // waiting.cpp
   void wait_unlocked(call_single_data& csd) noexcept;
   void release(call_single_data& csd) noexcept;
+
+  /// Hands a stall report to options().on_stall, or prints it on stderr.
+  void report_stall(const stall_report& report) const;
+  /// A snapshot of every CPU's counters.
+  std::vector<cpu_stats> stats() const;
 
   /// The CPU of this domain the calling thread hosts, or no_cpu.
   cpu_t self_cpu() const noexcept;
@@ -86,6 +97,10 @@ class domain_impl {
 
  private:
   friend class caller_scope;
+
+  // waiting.cpp
+  bool spin_until_unlocked(call_single_data& csd, cpu_state* self) noexcept;
+  void sleep_until_unlocked(call_single_data& csd, cpu_state& self, stall_watch& watch) noexcept;
 
   // percpu_engine.cpp
   void queue_many(caller_storage& st, call_func_t func, void* info, bool wait);

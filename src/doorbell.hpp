@@ -36,6 +36,8 @@ inline void wake_host(cpu_state& cpu) noexcept {
   // published by the queue's or descriptor's own release operations.
   if (cpu.host_state.compare_exchange_strong(expected, kHostPolling, std::memory_order_relaxed,
                                              std::memory_order_relaxed)) {
+    // relaxed: a statistic, on the slow path of a system call.
+    cpu.doorbells_rung.fetch_add(1, std::memory_order_relaxed);
     futex_wake(&cpu.host_state);
   }
 }
@@ -59,7 +61,12 @@ void host_sleep(cpu_state& cpu, HasWork&& has_work, std::chrono::nanoseconds tim
   // seq_cst fence: orders the store above before has_work()'s loads; pairs
   // with the fence in ring_doorbell() and in the release path of waiting.cpp.
   store_load_fence();
-  if (!has_work()) futex_wait(&cpu.host_state, kHostSleeping, timeout);
+  if (!has_work()) {
+    bump(cpu.sleeps);
+    futex_wait(&cpu.host_state, kHostSleeping, timeout);
+    // A waker's CAS moved the word to polling; a timeout left it sleeping.
+    cpu.woken = cpu.host_state.load(std::memory_order_relaxed) != kHostSleeping;
+  }
   cpu.host_state.store(resume_state, std::memory_order_relaxed);
 }
 

@@ -6,15 +6,26 @@
 // waiting call's descriptor is released after its function returns, a no-wait
 // one before (the kernel's rule: the function may re-queue it); the release
 // publishes the function's writes to a waiting caller (guarantee 4, second
-// half), see waiting.cpp.
+// half), see waiting.cpp. `running` and the counters are relaxed: they are
+// diagnostics written by the host alone.
 #include "csd_ops.hpp"
 #include "domain_impl.hpp"
 
 namespace xcall::detail {
 
-unsigned domain_impl::drain(cpu_state& c) noexcept { return run_calls(c.queue.take_all()); }
+unsigned domain_impl::drain(cpu_state& c) noexcept {
+  const unsigned ran = run_calls(c, c.queue.take_all());
+  if (ran != 0) {
+    if (c.woken) {
+      c.woken = false;
+    } else {
+      bump(c.doorbells_saved);  // found by polling: nobody had to ring
+    }
+  }
+  return ran;
+}
 
-unsigned domain_impl::run_calls(call_single_data* csd) noexcept {
+unsigned domain_impl::run_calls(cpu_state& c, call_single_data* csd) noexcept {
   unsigned ran = 0;
   for (; csd != nullptr; ++ran) {
     // Read everything we need before the release: afterwards the owner may
@@ -22,13 +33,20 @@ unsigned domain_impl::run_calls(call_single_data* csd) noexcept {
     call_single_data* const next = csd_ops::next(*csd);
     const call_func_t func = csd->func;
     void* const info = csd->info;
+    const call_func_t outer = c.running.load(std::memory_order_relaxed);
+    c.running.store(func, std::memory_order_relaxed);
+    // Counted before the release, so a caller that returns from its wait
+    // finds its call in stats().
     if (csd_ops::is_sync(*csd)) {
       func(info);
+      bump(c.calls_run);
       release(*csd);
     } else {
+      bump(c.calls_run);
       release(*csd);
       func(info);
     }
+    c.running.store(outer, std::memory_order_relaxed);  // nested drains restore
     csd = next;
   }
   return ran;

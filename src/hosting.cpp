@@ -146,7 +146,7 @@ void domain_impl::bring_online(cpu_state& c) noexcept {
 void domain_impl::go_offline(cpu_state& c) noexcept {
   online_.reset(c.id);
   // The dying CPU runs what was queued for it; pushes after the close fail.
-  run_calls(c.queue.close());
+  bump(c.drained_on_down, run_calls(c, c.queue.close()));
   // release: pairs with the acquire in wait_ack().
   c.online_ack.store(0, std::memory_order_release);
   futex_wake(&c.online_ack, INT32_MAX);

@@ -1,5 +1,7 @@
 // options.cpp — validation of domain_options: every rejected option is named
 // in the std::invalid_argument it throws.
+#include <cerrno>
+#include <cstdlib>
 #include <stdexcept>
 #include <string>
 #include <thread>
@@ -23,6 +25,22 @@ cpu_t resolve_nr_cpus(cpu_t requested) {
   return hw == 0 ? 1 : (hw > kMaxCpus ? kMaxCpus : hw);
 }
 
+/// XCALL_STALL_TIMEOUT_MS, when set, overrides the option: a whole number of
+/// milliseconds, 0 turning the watchdog off.
+std::chrono::nanoseconds resolve_stall_timeout(std::chrono::nanoseconds option) {
+  const char* env = std::getenv("XCALL_STALL_TIMEOUT_MS");
+  if (env == nullptr) return option;
+  char* end = nullptr;
+  errno = 0;
+  const unsigned long long ms = std::strtoull(env, &end, 10);
+  if (*env == '\0' || *end != '\0' || errno != 0 || *env == '-' ||
+      ms > 1000ull * 60 * 60 * 24 * 365) {
+    throw std::invalid_argument(std::string("xcall: environment variable XCALL_STALL_TIMEOUT_MS=") +
+                                env + " is not a number of milliseconds");
+  }
+  return std::chrono::milliseconds(ms);
+}
+
 }  // namespace
 
 domain_options validate_options(const domain_options& options) {
@@ -40,6 +58,11 @@ domain_options validate_options(const domain_options& options) {
     reject("idle_spin", std::to_string(options.idle_spin.count()) +
                             " ns is outside 0 ns .. 1 s");
   }
+  if (options.stall_timeout.count() < 0) {
+    reject("stall_timeout", std::to_string(options.stall_timeout.count()) +
+                                " ns is negative; 0 turns the watchdog off");
+  }
+  resolved.stall_timeout = resolve_stall_timeout(options.stall_timeout);
   switch (options.engine_kind) {
     case engine::percpu:
       break;

@@ -26,6 +26,7 @@
 #include "doorbell.hpp"
 #include "barriers.hpp"
 #include "futex.hpp"
+#include "stall_watch.hpp"
 
 namespace xcall::detail {
 namespace {
@@ -54,38 +55,58 @@ std::uint32_t mark_sleeper(call_single_data& csd, std::uint32_t waiter) noexcept
 /// Outside waiter: sleep on the descriptor's own flags word. The futex
 /// sleeps only while flags still holds the marked value, so a release
 /// between the mark and the sleep makes the sleep return at once.
-void sleep_on_flags(call_single_data& csd) noexcept {
+void sleep_on_flags(call_single_data& csd, stall_watch& watch) noexcept {
   while (const std::uint32_t marked = mark_sleeper(csd, 0)) {
-    futex_wait(&csd_ops::flags(csd), marked);
+    futex_wait(&csd_ops::flags(csd), marked, watch.budget());
+    watch.check();
   }
 }
 
 }  // namespace
 
+bool domain_impl::spin_until_unlocked(call_single_data& csd, cpu_state* self) noexcept {
+  // The first 64 turns read no clock: a call that completes within them (a
+  // polling target) pays nothing for the spin limit or the watchdog.
+  clock::time_point spin_end{};
+  for (unsigned i = 1;; ++i) {
+    if (self != nullptr) drain(*self);
+    if (!csd_ops::is_locked(csd)) return true;
+    cpu_relax();
+    if (i % 64 != 0) continue;
+    const auto now = clock::now();
+    if (i == 64) {
+      spin_end = now + options_.idle_spin;
+    } else if (now >= spin_end) {
+      return false;
+    }
+  }
+}
+
+void domain_impl::sleep_until_unlocked(call_single_data& csd, cpu_state& self,
+                                       stall_watch& watch) noexcept {
+  const std::uint32_t resume = self.host_state.load(std::memory_order_relaxed);
+  while (mark_sleeper(csd, self.id + 1) != 0) {
+    host_sleep(
+        self, [&] { return !self.queue.empty() || !csd_ops::is_locked(csd); }, watch.budget(),
+        resume);
+    drain(self);
+    watch.check();
+  }
+}
+
 void domain_impl::wait_unlocked(call_single_data& csd) noexcept {
   if (!csd_ops::is_locked(csd)) return;
   cpu_state* const self = drainable_self();
-  // Spin phase: a polling target usually answers within a few cache-line
-  // transfers; a host drains its own queue all the while.
-  const auto spin_end = clock::now() + options_.idle_spin;
-  for (unsigned i = 1;; ++i) {
-    if (self != nullptr) drain(*self);
-    if (!csd_ops::is_locked(csd)) return;
-    cpu_relax();
-    if (i % 64 == 0 && clock::now() >= spin_end) break;
-  }
-  if (self == nullptr) {
-    sleep_on_flags(csd);
-  } else {
-    const std::uint32_t resume = self->host_state.load(std::memory_order_relaxed);
-    while (mark_sleeper(csd, self->id + 1) != 0) {
-      host_sleep(
-          *self, [&] { return !self->queue.empty() || !csd_ops::is_locked(csd); },
-          std::chrono::nanoseconds(-1), resume);
-      drain(*self);
+  if (spin_until_unlocked(csd, self)) return;
+  {
+    stall_watch watch(*this, csd);
+    if (self == nullptr) {
+      sleep_on_flags(csd, watch);
+    } else {
+      sleep_until_unlocked(csd, *self, watch);
     }
   }
-  // acquire: pairs with release(); see the file comment.
+  // acquire: pairs with release(); the sleep loops above read flags relaxed.
   (void)csd_ops::is_locked(csd);
 }
 

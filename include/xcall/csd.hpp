@@ -51,6 +51,9 @@ struct call_single_data {
   call_single_data* next_ = nullptr;
   // Lock protocol word (csd_lock / csd_unlock); bit layout in src/csd_ops.hpp.
   std::atomic<std::uint32_t> flags_{0};
+  // The target of the current flight, for stall reports; written by the
+  // queuing thread before the push, read by that thread only.
+  cpu_t dst_ = no_cpu;
 };
 
 }  // namespace xcall

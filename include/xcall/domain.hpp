@@ -46,11 +46,13 @@
 #include <memory>
 #include <system_error>
 #include <type_traits>
+#include <vector>
 #include <utility>
 
 #include "xcall/cpumask.hpp"
 #include "xcall/csd.hpp"
 #include "xcall/options.hpp"
+#include "xcall/stats.hpp"
 #include "xcall/types.hpp"
 
 namespace xcall {
@@ -130,6 +132,8 @@ class domain {
   const cpumask& online_mask() const noexcept;
   bool cpu_online(cpu_t cpu) const noexcept;
   const domain_options& options() const noexcept;
+  /// A snapshot of every CPU's counters (xcall/stats.hpp). Allocates.
+  std::vector<cpu_stats> stats() const;
 
   /// Hotplug of owned CPUs. cpu_down returns once the CPU is offline and has
   /// run every call queued for it; later single calls to it fail with ENXIO.

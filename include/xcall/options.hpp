@@ -6,7 +6,9 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 
+#include "xcall/stall.hpp"
 #include "xcall/types.hpp"
 
 namespace xcall {
@@ -37,6 +39,12 @@ struct domain_options {
   /// spins before it sleeps. At most one second.
   std::chrono::nanoseconds idle_spin = std::chrono::microseconds(50);
   engine engine_kind = engine::percpu;
+  /// Stall watchdog: a caller that waits longer than this for one descriptor
+  /// reports it (xcall/stall.hpp). 0 turns the watchdog off. The environment
+  /// variable XCALL_STALL_TIMEOUT_MS, when set, overrides it.
+  std::chrono::nanoseconds stall_timeout = std::chrono::seconds(5);
+  /// Receives stall reports instead of stderr. Runs on the waiting thread.
+  std::function<void(const stall_report&)> on_stall;
 };
 
 }  // namespace xcall

@@ -7,4 +7,6 @@
 #include "xcall/csd.hpp"
 #include "xcall/domain.hpp"
 #include "xcall/options.hpp"
+#include "xcall/stall.hpp"
+#include "xcall/stats.hpp"
 #include "xcall/types.hpp"

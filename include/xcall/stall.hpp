@@ -1,0 +1,58 @@
+// xcall/stall.hpp — the stall watchdog's report (the kernel's
+// CONFIG_CSD_LOCK_WAIT_DEBUG diagnostics).
+//
+// When a caller has waited longer than domain_options::stall_timeout for one
+// descriptor, the watchdog reports once who waits, for which CPU, how long,
+// which function and argument, and what the target is doing; then it rings
+// the target's doorbell again (lost wake-ups were a real cause of stalls in
+// virtual machines). Reports repeat at doubling intervals while the wait
+// lasts; when it ends, one "unstuck" report says after how long.
+//
+// Reports go to stderr, or to domain_options::on_stall when set. The
+// callback runs on the waiting thread, in the middle of its wait: it must not
+// call into the same domain with wait.
+//
+// Cost: the watchdog lives on the slow path of a wait (after the spin phase);
+// a call that completes while its caller spins reads no clock for it.
+#pragma once
+
+#include <sys/types.h>
+
+#include <chrono>
+#include <cstdint>
+#include <string>
+
+#include "xcall/types.hpp"
+
+namespace xcall {
+
+/// What a target's host was doing when the report was taken.
+enum class host_activity {
+  running,   ///< an attached host in its own code (calls wait for poll())
+  polling,   ///< spinning on its queue or draining it
+  sleeping,  ///< asleep, waiting for a doorbell
+  handler,   ///< running a cross-call function (see stall_report::target_func)
+};
+
+struct stall_report {
+  bool unstuck = false;            ///< false: still waiting; true: the wait ended
+  unsigned report = 0;             ///< 1 for the first report of this wait, 2, ...
+  cpu_t waiter_cpu = no_cpu;       ///< the waiting CPU, or no_cpu (outside caller)
+  pid_t waiter_tid = 0;            ///< the waiting thread
+  cpu_t target = no_cpu;           ///< the CPU that owes the call
+  std::chrono::nanoseconds waited{0};
+  call_func_t func = nullptr;      ///< the function the caller waits for
+  void* info = nullptr;
+  std::string func_name;           ///< symbol name where the binary has one
+  bool target_online = false;
+  host_activity target_activity = host_activity::polling;
+  call_func_t target_func = nullptr;  ///< what the target runs now (handler)
+  std::string target_func_name;
+  bool target_irqs_disabled = false;  ///< target's host is inside an irq_guard
+  std::uint64_t target_queue_length = 0;  ///< calls queued to it, not yet taken
+};
+
+/// One line per report, as the default handler prints it on stderr.
+std::string format_stall_report(const stall_report& report);
+
+}  // namespace xcall

@@ -1,0 +1,37 @@
+// xcall/stats.hpp — per-CPU counters of a domain, and a formatter that prints
+// them like the "Function call interrupts" row of /proc/interrupts.
+//
+// Thread safety: domain::stats() may be called from any thread at any time;
+// it reads each counter once (relaxed), so a snapshot taken while calls run
+// is consistent per counter, not across counters.
+//
+// Cost: every counter is written by one thread on a cache line it already
+// owns (the host's own line, or the target's queue line the sender writes
+// anyway), so counting adds no cache-line transfer to the fast path.
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "xcall/types.hpp"
+
+namespace xcall {
+
+struct cpu_stats {
+  cpu_t cpu = no_cpu;
+  bool online = false;
+  std::uint64_t calls_run = 0;        ///< functions this CPU ran (drained or dying)
+  std::uint64_t doorbells_rung = 0;   ///< wake-ups a sender paid a system call for
+  std::uint64_t doorbells_saved = 0;  ///< batches found while polling: no wake needed
+  std::uint64_t sleeps = 0;           ///< times the host went to sleep
+  std::uint64_t drained_on_down = 0;  ///< calls run while going offline
+  std::uint64_t stalls_reported = 0;  ///< stall reports naming this CPU as the target
+};
+
+/// Rows like /proc/interrupts: a header of CPU columns, then one row per
+/// counter, each with a short code and a description ("CFR ... Function call
+/// runs"). Wraps to several blocks of `columns` CPUs for wide domains.
+std::string format_stats(std::span<const cpu_stats> stats, unsigned columns = 16);
+
+}  // namespace xcall

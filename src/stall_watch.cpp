@@ -1,0 +1,159 @@
+// stall_watch.cpp — the stall watchdog of one wait, and the report format.
+//
+// Ordering: see stall_watch.hpp; the counter stalls_reported is a relaxed
+// RMW (several waiters may report the same target), on a slow path.
+#include "stall_watch.hpp"
+
+#include <cxxabi.h>
+#include <dlfcn.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cinttypes>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
+
+#include "csd_ops.hpp"
+#include "domain_impl.hpp"
+#include "doorbell.hpp"
+
+namespace xcall {
+namespace {
+
+std::string hex(const void* p) {
+  char buf[32];
+  std::snprintf(buf, sizeof(buf), "%p", p);
+  return buf;
+}
+
+double seconds(std::chrono::nanoseconds ns) { return static_cast<double>(ns.count()) / 1e9; }
+
+const char* activity_name(host_activity a) {
+  switch (a) {
+    case host_activity::running: return "running its own code";
+    case host_activity::polling: return "polling";
+    case host_activity::sleeping: return "sleeping";
+    case host_activity::handler: return "running";
+  }
+  return "?";
+}
+
+std::string waiter_name(const stall_report& r) {
+  if (r.waiter_cpu != no_cpu) return "CPU " + std::to_string(r.waiter_cpu);
+  return "outside caller (tid " + std::to_string(r.waiter_tid) + ")";
+}
+
+}  // namespace
+
+std::string format_stall_report(const stall_report& r) {
+  char head[160];
+  const std::string call = r.func_name + "(" + hex(r.info) + ")";
+  if (r.unstuck) {
+    std::snprintf(head, sizeof(head), "xcall: stall #%u over: CPU %u ran ", r.report, r.target);
+    char tail[96];
+    std::snprintf(tail, sizeof(tail), " after %.3f s", seconds(r.waited));
+    return head + call + " for " + waiter_name(r) + tail;
+  }
+  std::snprintf(head, sizeof(head), "xcall: stall #%u: %s has waited %.3f s for CPU %u to run ",
+                r.report, waiter_name(r).c_str(), seconds(r.waited), r.target);
+  std::string target = std::string(r.target_online ? "online" : "offline") + ", " +
+                       activity_name(r.target_activity);
+  if (r.target_activity == host_activity::handler) target += " " + r.target_func_name;
+  target += r.target_irqs_disabled ? ", irqs off" : ", irqs on";
+  target += ", " + std::to_string(r.target_queue_length) + " queued";
+  return head + call + " [CPU " + std::to_string(r.target) + ": " + target +
+         "]; ringing its doorbell again";
+}
+
+namespace detail {
+
+/// The symbol of a function, demangled, or its address.
+std::string function_name(call_func_t func) {
+  if (func == nullptr) return "(none)";
+  Dl_info info{};
+  void* address = reinterpret_cast<void*>(func);
+  if (dladdr(address, &info) == 0 || info.dli_sname == nullptr) return hex(address);
+  int status = 0;
+  std::unique_ptr<char, void (*)(void*)> demangled(
+      abi::__cxa_demangle(info.dli_sname, nullptr, nullptr, &status), std::free);
+  return status == 0 && demangled ? std::string(demangled.get()) : std::string(info.dli_sname);
+}
+
+stall_watch::stall_watch(domain_impl& dom, call_single_data& csd) noexcept
+    : dom_(dom),
+      csd_(csd),
+      func_(csd.func),
+      info_(csd.info),
+      target_(csd_ops::target(csd)),
+      enabled_(dom.options().stall_timeout.count() > 0 && target_ < dom.nr_cpu_ids()),
+      start_(clock::now()),
+      next_(start_ + dom.options().stall_timeout),
+      interval_(dom.options().stall_timeout) {}
+
+std::chrono::nanoseconds stall_watch::budget() const noexcept {
+  if (!enabled_) return std::chrono::nanoseconds(-1);
+  const auto left = next_ - clock::now();
+  return left.count() > 0 ? std::chrono::duration_cast<std::chrono::nanoseconds>(left)
+                          : std::chrono::nanoseconds(0);
+}
+
+stall_report stall_watch::snapshot(bool unstuck, clock::time_point now) const {
+  const cpu_state& t = dom_.cpu(target_);
+  stall_report r;
+  r.unstuck = unstuck;
+  r.report = reports_;
+  r.waiter_cpu = dom_.self_cpu();
+  r.waiter_tid = static_cast<pid_t>(syscall(SYS_gettid));
+  r.target = target_;
+  r.waited = std::chrono::duration_cast<std::chrono::nanoseconds>(now - start_);
+  r.func = func_;
+  r.info = info_;
+  r.func_name = function_name(func_);
+  r.target_online = dom_.online_mask().test(target_);
+  r.target_func = t.running.load(std::memory_order_relaxed);
+  const std::uint32_t state = t.host_state.load(std::memory_order_relaxed);
+  r.target_activity = r.target_func != nullptr   ? host_activity::handler
+                      : state == kHostSleeping ? host_activity::sleeping
+                      : state == kHostRunning  ? host_activity::running
+                                               : host_activity::polling;
+  r.target_func_name = function_name(r.target_func);
+  r.target_irqs_disabled = t.irqs_off.load(std::memory_order_relaxed);
+  r.target_queue_length = t.queue.length();
+  return r;
+}
+
+void stall_watch::check() noexcept {
+  if (!enabled_) return;
+  const auto now = clock::now();
+  if (now < next_) return;
+  ++reports_;
+  dom_.cpu(target_).stalls_reported.fetch_add(1, std::memory_order_relaxed);
+  try {
+    dom_.report_stall(snapshot(false, now));
+  } catch (...) {
+    // A report that cannot be built (out of memory) is dropped, not fatal.
+  }
+  interval_ *= 2;
+  next_ = now + interval_;
+  ring_doorbell(dom_.cpu(target_));  // a lost wake-up is a known cause of stalls
+}
+
+stall_watch::~stall_watch() {
+  if (reports_ == 0) return;
+  try {
+    dom_.report_stall(snapshot(true, clock::now()));
+  } catch (...) {
+  }
+}
+
+void domain_impl::report_stall(const stall_report& report) const {
+  if (options_.on_stall) {
+    options_.on_stall(report);
+    return;
+  }
+  std::fprintf(stderr, "%s\n", format_stall_report(report).c_str());
+}
+
+}  // namespace detail
+}  // namespace xcall
