@@ -13,6 +13,8 @@
 
 #include <memory>
 
+#include "call_block.hpp"
+
 #include "xcall/cpumask.hpp"
 #include "xcall/csd.hpp"
 
@@ -26,7 +28,8 @@ struct alignas(64) padded_csd {
 static_assert(sizeof(padded_csd) == 64, "one descriptor per cache line");
 
 struct caller_storage {
-  explicit caller_storage(cpu_t nr_cpus) : targets(nr_cpus), nr_cpus_(nr_cpus) {}
+  explicit caller_storage(cpu_t nr_cpus)
+      : targets(nr_cpus), cond_targets(nr_cpus), nr_cpus_(nr_cpus) {}
 
   /// The per-target descriptors, allocated on first use.
   padded_csd* many() {
@@ -34,12 +37,21 @@ struct caller_storage {
     return many_.get();
   }
 
+  /// The classic engine's call block, allocated on first use.
+  call_block& block() {
+    if (!block_) block_ = std::make_unique<call_block>(nr_cpus_);
+    return *block_;
+  }
+
   call_single_data single;  ///< no-wait call_function_single
   cpumask targets;          ///< private snapshot of `mask & online - self`
+  cpumask cond_targets;     ///< classic: the CPUs where cond held
+  bool block_queued = false;  ///< classic: this call queued block() and may wait on it
 
  private:
   cpu_t nr_cpus_;
   std::unique_ptr<padded_csd[]> many_;
+  std::unique_ptr<call_block> block_;
 };
 
 }  // namespace xcall::detail

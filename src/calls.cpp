@@ -100,22 +100,43 @@ std::error_code domain_impl::call_many(const cpumask& mask, call_func_t func, vo
   const cpu_t self = self_cpu();
   caller_scope scope(*this);
   caller_storage& st = scope.storage();
-  // The seed fix, modern form: one private snapshot of the live masks. Other
-  // threads may clear every bit of `mask` meanwhile; the snapshot may then be
-  // empty, and an empty snapshot is simply a call with nothing to do.
-  st.targets.assign_and(mask, online_);
-  if (self != no_cpu) st.targets.reset(self);
-  if (cond != nullptr) {
-    for (cpu_t c : st.targets) {
-      if (!cond(c, info)) st.targets.reset(c);
+  const bool classic = options_.engine_kind == engine::classic;
+  if (classic) {
+    classic_queue_many(st, cond != nullptr ? cond_mask(st, mask, cond, info) : mask, self, func,
+                       info, wait);
+  } else {
+    // The seed fix, modern form: one private snapshot of the live masks.
+    // Other threads may clear every bit of `mask` meanwhile; the snapshot
+    // may then be empty, and an empty snapshot is a call with nothing to do.
+    st.targets.assign_and(mask, online_);
+    if (self != no_cpu) st.targets.reset(self);
+    if (cond != nullptr) {
+      for (cpu_t c : st.targets) {
+        if (!cond(c, info)) st.targets.reset(c);
+      }
     }
+    queue_many(st, func, info, wait);
   }
-  queue_many(st, func, info, wait);
   if (run_self && self != no_cpu && mask.test(self) && (cond == nullptr || cond(self, info))) {
     run_locally(func, info);
   }
-  if (wait) wait_many(st);
+  if (wait) {
+    if (classic) {
+      classic_wait_many(st);
+    } else {
+      wait_many(st);
+    }
+  }
   return {};
+}
+
+const cpumask& domain_impl::cond_mask(caller_storage& st, const cpumask& mask,
+                                      cond_func_t cond, void* info) {
+  st.cond_targets.assign_and(mask, online_);
+  for (cpu_t c : st.cond_targets) {
+    if (!cond(c, info)) st.cond_targets.reset(c);
+  }
+  return st.cond_targets;
 }
 
 std::error_code domain_impl::call_any(const cpumask& mask, call_func_t func, void* info,

@@ -36,7 +36,7 @@ bool idle_wait(std::chrono::nanoseconds timeout) {
   if (dom.drain(c) != 0) return true;
   if (timeout.count() < 0) timeout = std::chrono::nanoseconds(0);
   const auto deadline = std::chrono::steady_clock::now() + timeout;
-  dom.idle_until(c, [&c] { return !c.queue.empty(); }, deadline,
+  dom.idle_until(c, [&c] { return c.has_calls(); }, deadline,
                  c.host_state.load(std::memory_order_relaxed));
   return dom.drain(c) != 0;
 }
@@ -54,7 +54,7 @@ irq_guard::~irq_guard() {
   // Like local_irq_restore(): calls that arrived while masked run now.
   if (--ctx.irq_depth != 0 || ctx.host == nullptr) return;
   ctx.host->irqs_off.store(false, std::memory_order_relaxed);
-  if (!ctx.host->queue.empty()) ctx.host->dom->drain(*ctx.host);
+  if (ctx.host->has_calls()) ctx.host->dom->drain(*ctx.host);
 }
 
 bool irqs_disabled() noexcept { return detail::this_thread_context().irq_depth != 0; }

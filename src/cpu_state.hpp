@@ -52,6 +52,9 @@ inline void bump(std::atomic<std::uint64_t>& counter, std::uint64_t n = 1) noexc
 struct alignas(64) cpu_state {
   // ---- written by senders ----
   call_queue queue;
+  /// Classic engine: a call block on the global list may name this CPU
+  /// (the kernel's call-function IPI, as opposed to the single-call one).
+  std::atomic<bool> many_pending{false};
 
   // ---- written by the host (and by wakers, rarely) ----
   alignas(64) std::atomic<std::uint32_t> host_state{kHostPolling};
@@ -81,6 +84,11 @@ struct alignas(64) cpu_state {
   pthread_t host_thread{};            ///< attached CPUs, for diagnostics
   /// Caller storage by call nesting depth; host thread only.
   std::vector<std::unique_ptr<caller_storage>> storage;
+
+  /// Whether calls may wait for this CPU: a peek, for idle and wait loops.
+  bool has_calls() const noexcept {
+    return !queue.empty() || many_pending.load(std::memory_order_relaxed);
+  }
 };
 
 }  // namespace xcall::detail

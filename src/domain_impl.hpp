@@ -4,6 +4,7 @@
 // Files:   options.cpp   option validation
 //          calls.cpp     the public call forms, validation, local runs
 //          percpu_engine.cpp  multi-CPU calls over the per-CPU queues
+//          classic_engine.cpp multi-CPU calls over the global list of call blocks
 //          drain.cpp     running a CPU's queue (the IPI handler)
 //          waiting.cpp   waiting for descriptors, waking waiters
 //          stall_watch.cpp  the stall watchdog of a wait
@@ -19,9 +20,11 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
+#include <shared_mutex>
 #include <system_error>
 #include <vector>
 
+#include "call_block.hpp"
 #include "caller_storage.hpp"
 #include "cpu_state.hpp"
 #include "stall_watch.hpp"
@@ -107,6 +110,17 @@ class domain_impl {
   void wait_many(caller_storage& st);
   bool queue_on(cpu_t target, call_single_data& csd) noexcept;
 
+  // classic_engine.cpp
+  void classic_queue_many(caller_storage& st, const cpumask& mask, cpu_t self, call_func_t func,
+                          void* info, bool wait);
+  void classic_wait_many(caller_storage& st);
+  unsigned classic_flush(cpu_state& c) noexcept;
+  unsigned classic_walk(cpu_state& c) noexcept;
+  void classic_cpu_dying(cpu_state& c) noexcept;
+  /// on_each_cpu_cond_mask for the classic engine: the kernel's
+  /// on_each_cpu_cond built a mask of the CPUs where cond held, then called.
+  const cpumask& cond_mask(caller_storage& st, const cpumask& mask, cond_func_t cond, void* info);
+
   // hosting.cpp
   void start_owned_cpus();
   void stop_owned_cpus() noexcept;
@@ -128,6 +142,8 @@ class domain_impl {
   std::unique_ptr<cpu_state[]> cpus_;
   cpu_t nr_slots_;
   std::unique_ptr<outside_slot[]> slots_;
+  call_function_list call_function_;     ///< classic engine's global list
+  std::shared_mutex classic_hotplug_;    ///< classic: callers vs a dying CPU
 };
 
 /// The caller storage a call may use: the host's at the current nesting

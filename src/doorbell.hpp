@@ -23,6 +23,7 @@
 #include <chrono>
 
 #include "cpu_state.hpp"
+#include "fault_injection.hpp"
 #include "barriers.hpp"
 #include "futex.hpp"
 
@@ -43,12 +44,16 @@ inline void wake_host(cpu_state& cpu) noexcept {
 }
 
 /// The sender's half of the handshake, after a push that found the queue
-/// empty (or after changing cpu.control).
-inline void ring_doorbell(cpu_state& cpu) noexcept {
+/// empty (or after changing cpu.control). A call's doorbell may be lost on
+/// purpose in fault-injection builds (drop_doorbell); hotplug requests and
+/// the stall watchdog's re-ring pass may_be_lost = false.
+inline void ring_doorbell(cpu_state& cpu, bool may_be_lost = true) noexcept {
   // seq_cst fence: orders the push before the load of host_state; pairs with
   // the fence in host_sleep().
   store_load_fence();
-  if (cpu.host_state.load(std::memory_order_relaxed) == kHostSleeping) wake_host(cpu);
+  if (cpu.host_state.load(std::memory_order_relaxed) != kHostSleeping) return;
+  if (may_be_lost && XCALL_FAULT(drop_doorbell) && fault::drop_this_doorbell()) return;
+  wake_host(cpu);
 }
 
 /// The host's half: announce sleep, re-check, sleep at most `timeout`

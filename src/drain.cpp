@@ -14,7 +14,7 @@
 namespace xcall::detail {
 
 unsigned domain_impl::drain(cpu_state& c) noexcept {
-  const unsigned ran = run_calls(c, c.queue.take_all());
+  const unsigned ran = run_calls(c, c.queue.take_all()) + classic_flush(c);
   if (ran != 0) {
     if (c.woken) {
       c.woken = false;

@@ -120,7 +120,7 @@ void domain_impl::owned_cpu_main(cpu_state& c) {
   this_thread_context().host = &c;
   bring_online(c);
   const auto has_work = [&c] {
-    return !c.queue.empty() || c.control.load(std::memory_order_relaxed) != kControlRun;
+    return c.has_calls() || c.control.load(std::memory_order_relaxed) != kControlRun;
   };
   for (;;) {
     drain(c);
@@ -147,6 +147,7 @@ void domain_impl::go_offline(cpu_state& c) noexcept {
   online_.reset(c.id);
   // The dying CPU runs what was queued for it; pushes after the close fail.
   bump(c.drained_on_down, run_calls(c, c.queue.close()));
+  if (options_.engine_kind == engine::classic) classic_cpu_dying(c);
   // release: pairs with the acquire in wait_ack().
   c.online_ack.store(0, std::memory_order_release);
   futex_wake(&c.online_ack, INT32_MAX);
@@ -168,7 +169,7 @@ bool domain_impl::park_offline(cpu_state& c) noexcept {
 void domain_impl::request(cpu_state& c, control_value value) noexcept {
   // release: pairs with the acquire loads in the idle loop / park_offline().
   c.control.store(value, std::memory_order_release);
-  ring_doorbell(c);                       // the host may sleep in its idle loop
+  ring_doorbell(c, /*may_be_lost=*/false);  // the host may sleep in its idle loop
   futex_wake(&c.control, INT32_MAX);      // or be parked offline
 }
 

@@ -65,9 +65,8 @@ domain_options validate_options(const domain_options& options) {
   resolved.stall_timeout = resolve_stall_timeout(options.stall_timeout);
   switch (options.engine_kind) {
     case engine::percpu:
-      break;
     case engine::classic:
-      reject("engine_kind", "engine::classic is not implemented yet; use engine::percpu");
+      break;
     default:
       reject("engine_kind", "not a valid engine value");
   }

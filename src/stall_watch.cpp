@@ -50,10 +50,23 @@ std::string format_stall_report(const stall_report& r) {
   char head[160];
   const std::string call = r.func_name + "(" + hex(r.info) + ")";
   if (r.unstuck) {
-    std::snprintf(head, sizeof(head), "xcall: stall #%u over: CPU %u ran ", r.report, r.target);
+    if (r.target == no_cpu) {
+      std::snprintf(head, sizeof(head), "xcall: stall #%u over: a multi-CPU call ran ", r.report);
+    } else {
+      std::snprintf(head, sizeof(head), "xcall: stall #%u over: CPU %u ran ", r.report, r.target);
+    }
     char tail[96];
     std::snprintf(tail, sizeof(tail), " after %.3f s", seconds(r.waited));
     return head + call + " for " + waiter_name(r) + tail;
+  }
+  if (r.target == no_cpu) {
+    // The seed's perma-spin: a classic call block queued with no CPU in its
+    // mask is never run, so nobody ever unlocks it.
+    std::snprintf(head, sizeof(head),
+                  "xcall: stall #%u: %s has waited %.3f s for a multi-CPU call whose mask names "
+                  "no CPU: ",
+                  r.report, waiter_name(r).c_str(), seconds(r.waited));
+    return head + call + " will never run (a call block queued with refs == 0)";
   }
   std::snprintf(head, sizeof(head), "xcall: stall #%u: %s has waited %.3f s for CPU %u to run ",
                 r.report, waiter_name(r).c_str(), seconds(r.waited), r.target);
@@ -86,7 +99,7 @@ stall_watch::stall_watch(domain_impl& dom, call_single_data& csd) noexcept
       func_(csd.func),
       info_(csd.info),
       target_(csd_ops::target(csd)),
-      enabled_(dom.options().stall_timeout.count() > 0 && target_ < dom.nr_cpu_ids()),
+      enabled_(dom.options().stall_timeout.count() > 0),
       start_(clock::now()),
       next_(start_ + dom.options().stall_timeout),
       interval_(dom.options().stall_timeout) {}
@@ -99,7 +112,6 @@ std::chrono::nanoseconds stall_watch::budget() const noexcept {
 }
 
 stall_report stall_watch::snapshot(bool unstuck, clock::time_point now) const {
-  const cpu_state& t = dom_.cpu(target_);
   stall_report r;
   r.unstuck = unstuck;
   r.report = reports_;
@@ -110,6 +122,8 @@ stall_report stall_watch::snapshot(bool unstuck, clock::time_point now) const {
   r.func = func_;
   r.info = info_;
   r.func_name = function_name(func_);
+  if (target_ >= dom_.nr_cpu_ids()) return r;  // a classic block that names no CPU
+  const cpu_state& t = dom_.cpu(target_);
   r.target_online = dom_.online_mask().test(target_);
   r.target_func = t.running.load(std::memory_order_relaxed);
   const std::uint32_t state = t.host_state.load(std::memory_order_relaxed);
@@ -136,7 +150,8 @@ void stall_watch::check() noexcept {
   }
   interval_ *= 2;
   next_ = now + interval_;
-  ring_doorbell(dom_.cpu(target_));  // a lost wake-up is a known cause of stalls
+  // A lost wake-up is a known cause of stalls: ring again.
+  if (target_ < dom_.nr_cpu_ids()) ring_doorbell(dom_.cpu(target_), /*may_be_lost=*/false);
 }
 
 stall_watch::~stall_watch() {

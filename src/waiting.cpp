@@ -87,7 +87,7 @@ void domain_impl::sleep_until_unlocked(call_single_data& csd, cpu_state& self,
   const std::uint32_t resume = self.host_state.load(std::memory_order_relaxed);
   while (mark_sleeper(csd, self.id + 1) != 0) {
     host_sleep(
-        self, [&] { return !self.queue.empty() || !csd_ops::is_locked(csd); }, watch.budget(),
+        self, [&] { return self.has_calls() || !csd_ops::is_locked(csd); }, watch.budget(),
         resume);
     drain(self);
     watch.check();

@@ -1,0 +1,133 @@
+// classic_engine.cpp — multi-CPU calls the Linux 2.6.38–3.8 way: one call
+// block per caller on one global list, a live cpumask of the CPUs that still
+// owe a run and an atomic refs count; the last handler removes the block and
+// unlocks it. Kept faithful, barrier for barrier, because it is the design
+// the seed commit fixed and the yardstick of the percpu engine.
+//
+// Ordering: call_block.hpp lists every edge. Two more:
+//  - many_pending: the caller's exchange(true) (acq_rel) after publishing
+//    the block pairs with the handler's exchange(false) (acq_rel) before its
+//    walk, standing in for the kernel's IPI and the smp_mb() that opens the
+//    handler: a handler that consumed the flag sees the published block.
+//  - hotplug: a caller holds classic_hotplug_ shared from the snapshot of the
+//    online mask until refs is published; a dying CPU clears its online bit,
+//    then takes it exclusively once before its last walk, so every block
+//    that still names it is complete when it walks (the kernel got this from
+//    stop_machine).
+#include <chrono>
+#include <cstdio>
+#include <shared_mutex>
+#include <thread>
+
+#include "csd_ops.hpp"
+#include "doorbell.hpp"
+#include "domain_impl.hpp"
+#include "fault_injection.hpp"
+
+namespace xcall::detail {
+
+void domain_impl::classic_queue_many(caller_storage& st, const cpumask& mask, cpu_t self,
+                                     call_func_t func, void* info, bool wait) {
+  st.block_queued = false;
+  // Fast path: exactly one other online CPU in the mask -> a single call.
+  cpu_t cpu = first_and(mask, online_);
+  if (cpu == self) cpu = next_and(cpu, mask, online_);
+  if (cpu >= nr_cpu_ids()) return;
+  cpu_t next = next_and(cpu, mask, online_);
+  if (next == self) next = next_and(next, mask, online_);
+  if (next >= nr_cpu_ids()) {
+    call_single(cpu, func, info, wait);  // ENXIO if it just went offline: nothing to run
+    return;
+  }
+  if (const unsigned us = XCALL_FAULT_PARAM(widen_mask_window)) {
+    std::this_thread::sleep_for(std::chrono::microseconds(us));
+  }
+  call_block& b = st.block();
+  wait_unlocked(b.csd);  // csd_lock: the block's previous call is complete
+  csd_ops::lock(b.csd, wait);
+  b.csd.func = func;  // the owner's copy, for stall reports
+  b.csd.info = info;
+  // "refs = 0 locally", func and info: relaxed; the release stores of the
+  // mask below are the kernel's smp_wmb() (call_block.hpp).
+  b.refs.store(0, std::memory_order_relaxed);
+  b.func.store(func, std::memory_order_relaxed);
+  b.info.store(info, std::memory_order_relaxed);
+  std::shared_lock<std::shared_mutex> hotplug(classic_hotplug_);
+  b.cpumask.assign_and(mask, online_);
+  if (self != no_cpu) b.cpumask.reset(self);
+  const int refs = static_cast<int>(b.cpumask.count());
+  csd_ops::set_target(b.csd, refs != 0 ? b.cpumask.first() : no_cpu);
+  // The seed fix: other CPUs may have cleared the caller's mask since the
+  // fast path looked at it; a block with no target must not be queued, or
+  // nobody would ever unlock it and the next csd_lock would spin forever.
+  if (refs == 0 && !XCALL_FAULT(skip_seed_fix)) {
+    csd_ops::unlock_unqueued(b.csd);
+    return;
+  }
+  {
+    std::lock_guard<std::mutex> list_lock(call_function_.lock());
+    call_function_.add_head(b);  // at the head: walkers revisit, never skip
+    // release: refs only after the add (else a fast handler could delete a
+    // block not yet on the list); pairs with the acquire in classic_flush().
+    b.refs.store(refs, std::memory_order_release);
+  }
+  hotplug.unlock();
+  st.block_queued = true;
+  // The "IPI" to every CPU still in the live mask (it may be empty already:
+  // handlers can run and clear their bits first — guarantee 5).
+  for (cpu_t c : b.cpumask) {
+    // acq_rel: publishes the block to the handler that consumes the flag;
+    // pairs with the exchange in classic_flush().
+    if (!cpus_[c].many_pending.exchange(true, std::memory_order_acq_rel)) ring_doorbell(cpus_[c]);
+  }
+}
+
+void domain_impl::classic_wait_many(caller_storage& st) {
+  if (st.block_queued) wait_unlocked(st.block().csd);  // csd_lock_wait
+}
+
+unsigned domain_impl::classic_flush(cpu_state& c) noexcept {
+  // acq_rel: pairs with the caller's exchange(true) in classic_queue_many().
+  if (!c.many_pending.exchange(false, std::memory_order_acq_rel)) return 0;
+  return classic_walk(c);
+}
+
+unsigned domain_impl::classic_walk(cpu_state& c) noexcept {
+  unsigned ran = 0;
+  for (list_node* n = call_function_.first(); !call_function_.is_end(n);
+       n = call_function_list::next(n)) {
+    call_block& b = static_cast<call_block&>(*n);
+    if (!b.cpumask.test(c.id)) continue;  // acquire: pairs with the mask's release stores
+    // acquire (the kernel's smp_rmb): pairs with the release store of refs.
+    if (b.refs.load(std::memory_order_acquire) == 0) continue;  // not ready, or being reused
+    const call_func_t func = b.func.load(std::memory_order_relaxed);
+    void* const info = b.info.load(std::memory_order_relaxed);
+    const call_func_t outer = c.running.load(std::memory_order_relaxed);
+    c.running.store(func, std::memory_order_relaxed);
+    func(info);
+    c.running.store(outer, std::memory_order_relaxed);
+    bump(c.calls_run);
+    ++ran;
+    if (!b.cpumask.test_and_reset(c.id)) {
+      std::fprintf(stderr, "xcall: classic engine: CPU %u ran a call twice\n", c.id);
+      continue;
+    }
+    // acq_rel: the last decrement sees every other handler's run.
+    if (b.refs.fetch_sub(1, std::memory_order_acq_rel) != 1) continue;
+    {
+      std::lock_guard<std::mutex> list_lock(call_function_.lock());
+      call_function_.remove(b);
+    }
+    release(b.csd);  // csd_unlock: the owner may reuse the block at once
+  }
+  return ran;
+}
+
+void domain_impl::classic_cpu_dying(cpu_state& c) noexcept {
+  // Wait out every caller that may have snapshotted this CPU as online.
+  { std::unique_lock<std::shared_mutex> barrier(classic_hotplug_); }
+  c.many_pending.store(false, std::memory_order_relaxed);  // walking anyway
+  bump(c.drained_on_down, classic_walk(c));
+}
+
+}  // namespace xcall::detail

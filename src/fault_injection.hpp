@@ -1,0 +1,49 @@
+// fault_injection.hpp — named faults that tests switch on at run time to
+// bring back the bugs xcall is built to avoid. Private, test builds only.
+//
+// Compiled in only when the library is built with the CMake option
+// XCALL_FAULT_INJECTION=ON (which also keeps it from being installed);
+// otherwise every XCALL_FAULT() is the constant false and costs nothing.
+//
+//   skip_seed_fix      classic engine: queue a call block even when its refs
+//                      count is 0 (the bug the seed commit fixed: the block
+//                      is never unlocked and its next csd_lock spins forever)
+//   widen_mask_window  multi-CPU calls: sleep `param` microseconds between the
+//                      fast-path look at the caller's mask and the snapshot
+//                      of it (the race window the seed's race needs)
+//   drop_doorbell      lose one doorbell in `param` (param 1: every one); the
+//                      stall watchdog's re-ring is not affected
+//
+// Ordering: the fault words are relaxed atomics; tests arm them before the
+// threads that read them start, or do not care which call sees them first.
+#pragma once
+
+#include <atomic>
+
+namespace xcall::detail::fault {
+
+enum class kind : unsigned { skip_seed_fix, widen_mask_window, drop_doorbell, count };
+
+#if defined(XCALL_FAULT_INJECTION)
+
+/// Arms a fault with its parameter (0 disarms it).
+void arm(kind fault, unsigned param) noexcept;
+/// Disarms every fault.
+void disarm_all() noexcept;
+/// The fault's parameter, 0 when it is not armed.
+unsigned param(kind fault) noexcept;
+/// drop_doorbell: whether this doorbell is the one in N to lose.
+bool drop_this_doorbell() noexcept;
+
+#else
+
+// Production builds: constants the compiler folds away.
+constexpr unsigned param(kind) noexcept { return 0; }
+constexpr bool drop_this_doorbell() noexcept { return false; }
+
+#endif
+
+#define XCALL_FAULT(name) (::xcall::detail::fault::param(::xcall::detail::fault::kind::name) != 0)
+#define XCALL_FAULT_PARAM(name) (::xcall::detail::fault::param(::xcall::detail::fault::kind::name))
+
+}  // namespace xcall::detail::fault
