@@ -68,7 +68,7 @@ void domain_impl::classic_queue_many(caller_storage& st, const cpumask& mask, cp
     std::lock_guard<std::mutex> list_lock(call_function_.lock());
     call_function_.add_head(b);  // at the head: walkers revisit, never skip
     // release: refs only after the add (else a fast handler could delete a
-    // block not yet on the list); pairs with the acquire in classic_flush().
+    // block not yet on the list); pairs with the acquire in classic_walk().
     b.refs.store(refs, std::memory_order_release);
   }
   hotplug.unlock();
@@ -77,7 +77,7 @@ void domain_impl::classic_queue_many(caller_storage& st, const cpumask& mask, cp
   // handlers can run and clear their bits first — guarantee 5).
   for (cpu_t c : b.cpumask) {
     // acq_rel: publishes the block to the handler that consumes the flag;
-    // pairs with the exchange in classic_flush().
+    // pairs with the exchange in classic_take_pending().
     if (!cpus_[c].many_pending.exchange(true, std::memory_order_acq_rel)) ring_doorbell(cpus_[c]);
   }
 }
@@ -86,10 +86,12 @@ void domain_impl::classic_wait_many(caller_storage& st) {
   if (st.block_queued) wait_unlocked(st.block().csd);  // csd_lock_wait
 }
 
-unsigned domain_impl::classic_flush(cpu_state& c) noexcept {
+bool domain_impl::classic_take_pending(cpu_state& c) noexcept {
+  // relaxed peek first: the percpu engine never sets the flag, and an idle
+  // classic CPU should not write the line on every poll.
+  if (!c.many_pending.load(std::memory_order_relaxed)) return false;
   // acq_rel: pairs with the caller's exchange(true) in classic_queue_many().
-  if (!c.many_pending.exchange(false, std::memory_order_acq_rel)) return 0;
-  return classic_walk(c);
+  return c.many_pending.exchange(false, std::memory_order_acq_rel);
 }
 
 unsigned domain_impl::classic_walk(cpu_state& c) noexcept {

@@ -114,7 +114,8 @@ class domain_impl {
   void classic_queue_many(caller_storage& st, const cpumask& mask, cpu_t self, call_func_t func,
                           void* info, bool wait);
   void classic_wait_many(caller_storage& st);
-  unsigned classic_flush(cpu_state& c) noexcept;
+  /// Consumes the CPU's "a block may name you" flag (the call-function IPI).
+  bool classic_take_pending(cpu_state& c) noexcept;
   unsigned classic_walk(cpu_state& c) noexcept;
   void classic_cpu_dying(cpu_state& c) noexcept;
   /// on_each_cpu_cond_mask for the classic engine: the kernel's

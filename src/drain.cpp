@@ -14,15 +14,17 @@
 namespace xcall::detail {
 
 unsigned domain_impl::drain(cpu_state& c) noexcept {
-  const unsigned ran = run_calls(c, c.queue.take_all()) + classic_flush(c);
-  if (ran != 0) {
-    if (c.woken) {
-      c.woken = false;
-    } else {
-      bump(c.doorbells_saved);  // found by polling: nobody had to ring
-    }
+  call_single_data* const calls = c.queue.take_all();
+  const bool many = classic_take_pending(c);
+  if (calls == nullptr && !many) return 0;
+  // Counted before anything runs, so a caller that returns from its wait
+  // finds its call's notification in stats().
+  if (c.woken) {
+    c.woken = false;
+  } else {
+    bump(c.doorbells_saved);  // found by polling: nobody had to ring
   }
-  return ran;
+  return run_calls(c, calls) + (many ? classic_walk(c) : 0);
 }
 
 unsigned domain_impl::run_calls(cpu_state& c, call_single_data* csd) noexcept {

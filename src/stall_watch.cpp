@@ -142,7 +142,9 @@ void stall_watch::check() noexcept {
   const auto now = clock::now();
   if (now < next_) return;
   ++reports_;
-  dom_.cpu(target_).stalls_reported.fetch_add(1, std::memory_order_relaxed);
+  if (target_ < dom_.nr_cpu_ids()) {
+    dom_.cpu(target_).stalls_reported.fetch_add(1, std::memory_order_relaxed);
+  }
   try {
     dom_.report_stall(snapshot(false, now));
   } catch (...) {

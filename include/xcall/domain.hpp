@@ -66,7 +66,7 @@ template <class F>
 struct callable_call {
   F& f;
   std::atomic<bool> failed{false};
-  std::exception_ptr error;
+  std::exception_ptr error{};
 
   static void run(void* self) noexcept {
     auto* call = static_cast<callable_call*>(self);

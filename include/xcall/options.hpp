@@ -44,7 +44,7 @@ struct domain_options {
   /// variable XCALL_STALL_TIMEOUT_MS, when set, overrides it.
   std::chrono::nanoseconds stall_timeout = std::chrono::seconds(5);
   /// Receives stall reports instead of stderr. Runs on the waiting thread.
-  std::function<void(const stall_report&)> on_stall;
+  std::function<void(const stall_report&)> on_stall{};
 };
 
 }  // namespace xcall

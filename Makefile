@@ -1,0 +1,71 @@
+# xcall — a thin front end to the CMake presets (CMakePresets.json).
+#
+#   make run        build the release preset and run the shootdown example
+#   make test       debug build (warnings are errors), every CTest test
+#   make test-asan  unit + stress tests under AddressSanitizer + UBSan
+#   make test-tsan  unit + stress tests under ThreadSanitizer
+#   make build      build everything in the release preset
+#   make clean      remove build/
+#
+# Variables: ARGS (passed to the example by `make run`), CTEST_ARGS (extra
+# ctest flags, e.g. CTEST_ARGS='-L unit' or '-R cpumask'), JOBS (build jobs).
+
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+CMAKE ?= cmake
+CTEST ?= ctest
+JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+ARGS ?=
+CTEST_ARGS ?=
+
+SHOOTDOWN := build/release/examples/shootdown/shootdown
+
+# $(call configure_build,<preset>[,<cmake --build flags>])
+define configure_build
+	$(CMAKE) --preset $(1)
+	$(CMAKE) --build --preset $(1) --parallel $(JOBS) $(2)
+endef
+
+# $(call run_tests,<preset>)
+define run_tests
+	$(CTEST) --preset $(1) $(CTEST_ARGS)
+endef
+
+.PHONY: help deps build run test test-asan test-tsan clean
+
+help:
+	@echo "xcall make targets:"
+	@echo "  make run        build (release) and run examples/shootdown; ARGS='--seconds 3' to pass flags"
+	@echo "  make test       build (debug, -Werror) and run every test: unit, stress, example, install"
+	@echo "  make test-asan  unit + stress tests under AddressSanitizer + UndefinedBehaviorSanitizer"
+	@echo "  make test-tsan  unit + stress tests under ThreadSanitizer"
+	@echo "  make build      build everything in the release preset"
+	@echo "  make clean      remove build/"
+	@echo "  make deps       install missing Debian packages (scripts/ensure-deps.sh)"
+	@echo "Extra ctest flags: CTEST_ARGS='-L unit' (or -R <regex>, -j 2, ...)."
+
+deps:
+	@bash scripts/ensure-deps.sh
+
+build: deps
+	$(call configure_build,release)
+
+run: deps
+	$(call configure_build,release,--target shootdown)
+	$(SHOOTDOWN) $(ARGS)
+
+test: deps
+	$(call configure_build,debug)
+	$(call run_tests,debug)
+
+test-asan: deps
+	$(call configure_build,asan)
+	$(call run_tests,asan)
+
+test-tsan: deps
+	$(call configure_build,tsan)
+	$(call run_tests,tsan)
+
+clean:
+	rm -rf build

@@ -1,0 +1,79 @@
+// doorbell_fault_test.cpp — lost doorbells (lost IPIs were a real cause of
+// multi-second stalls in virtual machines): the stall watchdog's re-ring
+// rescues the call; without the watchdog the call hangs.
+#include <gtest/gtest.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <csignal>
+#include <thread>
+
+#include "fault_injection.hpp"
+#include "xcall/xcall.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+namespace fault = xcall::detail::fault;
+
+void count_run(void* runs) { static_cast<std::atomic<int>*>(runs)->fetch_add(1); }
+
+xcall::domain_options sleepy(std::chrono::nanoseconds stall_timeout) {
+  xcall::domain_options opts;
+  opts.nr_cpus = 2;
+  opts.idle = xcall::idle_mode::sleep;  // every call must wake its target
+  opts.stall_timeout = stall_timeout;
+  return opts;
+}
+
+TEST(DoorbellFault, TheWatchdogReRingRescuesEveryCall) {
+  fault::arm(fault::kind::drop_doorbell, 1);  // lose every call's doorbell
+  std::atomic<int> stuck{0};
+  std::atomic<int> unstuck{0};
+  xcall::domain_options opts = sleepy(50ms);
+  opts.on_stall = [&](const xcall::stall_report& r) { (r.unstuck ? unstuck : stuck).fetch_add(1); };
+  std::atomic<int> runs{0};
+  {
+    xcall::domain dom(opts);
+    for (int i = 0; i < 5; ++i) {
+      std::this_thread::sleep_for(5ms);  // the target is asleep again
+      ASSERT_FALSE(dom.call_function_single(1, count_run, &runs, true));
+    }
+    EXPECT_EQ(dom.stats()[1].stalls_reported, static_cast<unsigned>(stuck.load()));
+  }
+  fault::disarm_all();
+  EXPECT_EQ(runs.load(), 5);
+  EXPECT_GE(stuck.load(), 5);     // each call stalled and was reported
+  EXPECT_EQ(unstuck.load(), 5);   // and each got unstuck by the re-ring
+}
+
+TEST(DoorbellFault, WithoutTheWatchdogALostDoorbellHangs) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        fault::arm(fault::kind::drop_doorbell, 1);
+        xcall::domain dom(sleepy(0ns));
+        std::this_thread::sleep_for(5ms);
+        std::atomic<int> runs{0};
+        alarm(2);  // the hang ends the child, not the suite
+        (void)dom.call_function_single(1, count_run, &runs, true);
+        _exit(0);  // not reached while the fault hangs the call
+      },
+      testing::KilledBySignal(SIGALRM), "");
+}
+
+TEST(DoorbellFault, DroppingOneInNStillCompletesWithTheWatchdog) {
+  fault::arm(fault::kind::drop_doorbell, 3);
+  std::atomic<int> runs{0};
+  {
+    xcall::domain dom(sleepy(20ms));
+    for (int i = 0; i < 30; ++i) {
+      ASSERT_FALSE(dom.on_each_cpu(count_run, &runs, true));
+    }
+  }
+  fault::disarm_all();
+  EXPECT_EQ(runs.load(), 60);
+}
+
+}  // namespace

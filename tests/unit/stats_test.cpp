@@ -1,0 +1,106 @@
+// stats_test.cpp — per-CPU counters (domain::stats) and format_stats.
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "xcall/xcall.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+
+void nop(void*) {}
+
+xcall::domain_options opts(xcall::idle_mode idle) {
+  xcall::domain_options o;
+  o.nr_cpus = 2;
+  o.idle = idle;
+  return o;
+}
+
+TEST(Stats, CountsCallsRunPerCpu) {
+  xcall::domain dom(opts(xcall::idle_mode::adaptive));
+  for (int i = 0; i < 7; ++i) ASSERT_FALSE(dom.call_function_single(1, nop, nullptr, true));
+  for (int i = 0; i < 3; ++i) ASSERT_FALSE(dom.on_each_cpu(nop, nullptr, true));
+  const auto stats = dom.stats();
+  ASSERT_EQ(stats.size(), 2u);
+  EXPECT_EQ(stats[0].cpu, 0u);
+  EXPECT_EQ(stats[0].calls_run, 3u);
+  EXPECT_EQ(stats[1].calls_run, 10u);
+  EXPECT_TRUE(stats[1].online);
+}
+
+TEST(Stats, SleepingTargetCostsARingPollingTargetSavesIt) {
+  {
+    xcall::domain dom(opts(xcall::idle_mode::sleep));
+    for (int i = 0; i < 5; ++i) {
+      std::this_thread::sleep_for(2ms);  // let the target fall asleep
+      ASSERT_FALSE(dom.call_function_single(1, nop, nullptr, true));
+    }
+    const auto s = dom.stats()[1];
+    EXPECT_GE(s.doorbells_rung, 1u);
+    EXPECT_GE(s.sleeps, 1u);
+  }
+  {
+    xcall::domain dom(opts(xcall::idle_mode::poll));
+    for (int i = 0; i < 5; ++i) ASSERT_FALSE(dom.call_function_single(1, nop, nullptr, true));
+    const auto s = dom.stats()[1];
+    EXPECT_EQ(s.doorbells_rung, 0u);
+    EXPECT_EQ(s.sleeps, 0u);
+    EXPECT_EQ(s.doorbells_saved, 5u);
+  }
+}
+
+TEST(Stats, CallsDrainedOnTheWayDownAreCounted) {
+  xcall::domain dom(opts(xcall::idle_mode::sleep));
+  std::atomic<bool> release{false};
+  // Keep CPU 1 busy so the next calls queue up behind it.
+  ASSERT_FALSE(dom.call_function_single(
+      1, [](void* p) {
+        while (!static_cast<std::atomic<bool>*>(p)->load()) std::this_thread::yield();
+      },
+      &release, false));
+  xcall::call_single_data csds[3];
+  for (auto& csd : csds) {
+    csd.func = nop;
+    ASSERT_FALSE(dom.call_function_single_async(1, csd));
+  }
+  std::thread down([&] { ASSERT_FALSE(dom.cpu_down(1)); });
+  std::this_thread::sleep_for(20ms);
+  release.store(true);
+  down.join();
+  const auto s = dom.stats()[1];
+  EXPECT_FALSE(s.online);
+  EXPECT_EQ(s.calls_run, 4u);
+  // The busy function may have returned before or after the down request
+  // arrived: the three queued behind it ran either in a drain or going down.
+  EXPECT_LE(s.drained_on_down, 3u);
+  for (auto& csd : csds) EXPECT_FALSE(csd.in_flight());
+}
+
+TEST(Stats, FormatLooksLikeProcInterrupts) {
+  std::vector<xcall::cpu_stats> stats(3);
+  for (xcall::cpu_t i = 0; i < 3; ++i) {
+    stats[i].cpu = i;
+    stats[i].online = i != 2;
+    stats[i].calls_run = 100 + i;
+  }
+  const std::string text = xcall::format_stats(stats);
+  EXPECT_NE(text.find("CPU0"), std::string::npos) << text;
+  EXPECT_NE(text.find("CPU2-"), std::string::npos) << text;  // offline marked
+  EXPECT_NE(text.find("CFR:"), std::string::npos) << text;
+  EXPECT_NE(text.find("100"), std::string::npos) << text;
+  EXPECT_NE(text.find("102"), std::string::npos) << text;
+  EXPECT_NE(text.find("Function call runs"), std::string::npos) << text;
+  // Wrapping: two columns per block gives two header lines.
+  const std::string wrapped = xcall::format_stats(stats, 2);
+  std::size_t headers = 0;
+  for (std::size_t at = wrapped.find("CPU0"); at != std::string::npos;
+       at = wrapped.find("CPU", at + 1)) {
+    ++headers;
+  }
+  EXPECT_EQ(headers, 3u);
+  EXPECT_NE(wrapped.find("CPU2-"), wrapped.find("CPU0"));
+}
+
+}  // namespace
