@@ -14,6 +14,8 @@ packages=(
   pkg-config
   libgtest-dev # GoogleTest headers and libraries (GTest::gtest_main)
   googletest   # GoogleTest sources
+  libcli11-dev # command-line options of the example and xcall-torture
+  spin         # the SPIN model checker for model/ (CTest runs the models)
 )
 
 missing=()
