@@ -102,8 +102,8 @@ std::error_code domain_impl::call_many(const cpumask& mask, call_func_t func, vo
   caller_storage& st = scope.storage();
   const bool classic = options_.engine_kind == engine::classic;
   if (classic) {
-    classic_queue_many(st, cond != nullptr ? cond_mask(st, mask, cond, info) : mask, self, func,
-                       info, wait);
+    classic_queue_many(st, cond != nullptr ? cond_mask(st, mask, self, cond, info) : mask, self,
+                       func, info, wait);
   } else {
     // The seed fix, modern form: one private snapshot of the live masks.
     // Other threads may clear every bit of `mask` meanwhile; the snapshot
@@ -130,9 +130,10 @@ std::error_code domain_impl::call_many(const cpumask& mask, call_func_t func, vo
   return {};
 }
 
-const cpumask& domain_impl::cond_mask(caller_storage& st, const cpumask& mask,
+const cpumask& domain_impl::cond_mask(caller_storage& st, const cpumask& mask, cpu_t self,
                                       cond_func_t cond, void* info) {
   st.cond_targets.assign_and(mask, online_);
+  if (self != no_cpu) st.cond_targets.reset(self);  // the caller evaluates its own once, later
   for (cpu_t c : st.cond_targets) {
     if (!cond(c, info)) st.cond_targets.reset(c);
   }

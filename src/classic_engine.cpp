@@ -96,6 +96,7 @@ bool domain_impl::classic_take_pending(cpu_state& c) noexcept {
 
 unsigned domain_impl::classic_walk(cpu_state& c) noexcept {
   unsigned ran = 0;
+  ++c.walking;
   for (list_node* n = call_function_.first(); !call_function_.is_end(n);
        n = call_function_list::next(n)) {
     call_block& b = static_cast<call_block&>(*n);
@@ -122,6 +123,7 @@ unsigned domain_impl::classic_walk(cpu_state& c) noexcept {
     }
     release(b.csd);  // csd_unlock: the owner may reuse the block at once
   }
+  --c.walking;
   return ran;
 }
 

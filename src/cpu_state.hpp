@@ -73,6 +73,11 @@ struct alignas(64) cpu_state {
   std::atomic<std::uint64_t> doorbells_rung{0};
   std::atomic<std::uint64_t> stalls_reported{0};
   bool woken = false;  ///< host only: the last sleep ended by a doorbell
+  /// Host only: descriptors taken from the queue and not run yet. Kept here,
+  /// not on a drain's stack, so a nested drain (a function that waits)
+  /// continues the batch instead of leaving it behind the waiting function.
+  call_single_data* batch = nullptr;
+  unsigned walking = 0;  ///< host only: classic list walks in progress
 
   // ---- set up once, or touched by the host thread only ----
   alignas(64) domain_impl* dom = nullptr;
@@ -85,9 +90,10 @@ struct alignas(64) cpu_state {
   /// Caller storage by call nesting depth; host thread only.
   std::vector<std::unique_ptr<caller_storage>> storage;
 
-  /// Whether calls may wait for this CPU: a peek, for idle and wait loops.
+  /// Whether calls may wait for this CPU: a peek, for the host's idle and
+  /// wait loops (it reads host-only fields).
   bool has_calls() const noexcept {
-    return !queue.empty() || many_pending.load(std::memory_order_relaxed);
+    return batch != nullptr || !queue.empty() || many_pending.load(std::memory_order_relaxed);
   }
 };
 

@@ -74,8 +74,8 @@ class domain_impl {
 
   // drain.cpp: runs what is queued for `c`; returns how many calls ran.
   unsigned drain(cpu_state& c) noexcept;
-  /// Runs a taken list of descriptors, oldest first; returns how many.
-  unsigned run_calls(cpu_state& c, call_single_data* list) noexcept;
+  /// Runs c.batch, the taken list, oldest first, popping as it goes.
+  unsigned run_batch(cpu_state& c) noexcept;
 
   // waiting.cpp
   void wait_unlocked(call_single_data& csd) noexcept;
@@ -120,7 +120,8 @@ class domain_impl {
   void classic_cpu_dying(cpu_state& c) noexcept;
   /// on_each_cpu_cond_mask for the classic engine: the kernel's
   /// on_each_cpu_cond built a mask of the CPUs where cond held, then called.
-  const cpumask& cond_mask(caller_storage& st, const cpumask& mask, cond_func_t cond, void* info);
+  const cpumask& cond_mask(caller_storage& st, const cpumask& mask, cpu_t self, cond_func_t cond,
+                           void* info);
 
   // hosting.cpp
   void start_owned_cpus();

@@ -14,9 +14,14 @@
 namespace xcall::detail {
 
 unsigned domain_impl::drain(cpu_state& c) noexcept {
+  // What an outer drain took and has not run yet comes first: its handler
+  // may be waiting for one of them (guarantee 6).
+  unsigned ran = run_batch(c);
   call_single_data* const calls = c.queue.take_all();
-  const bool many = classic_take_pending(c);
-  if (calls == nullptr && !many) return 0;
+  // A nested drain inside a classic walk walks too: blocks announced before
+  // the outer walk reached them may be what its handler waits for.
+  const bool many = classic_take_pending(c) || c.walking != 0;
+  if (calls == nullptr && !many) return ran;
   // Counted before anything runs, so a caller that returns from its wait
   // finds its call's notification in stats().
   if (c.woken) {
@@ -24,15 +29,19 @@ unsigned domain_impl::drain(cpu_state& c) noexcept {
   } else {
     bump(c.doorbells_saved);  // found by polling: nobody had to ring
   }
-  return run_calls(c, calls) + (many ? classic_walk(c) : 0);
+  c.batch = calls;
+  ran += run_batch(c);
+  return ran + (many ? classic_walk(c) : 0);
 }
 
-unsigned domain_impl::run_calls(cpu_state& c, call_single_data* csd) noexcept {
+unsigned domain_impl::run_batch(cpu_state& c) noexcept {
   unsigned ran = 0;
-  for (; csd != nullptr; ++ran) {
+  // Pop before running: a function that waits drains nested, and the nested
+  // drain continues this same batch where we stand.
+  for (call_single_data* csd; (csd = c.batch) != nullptr; ++ran) {
+    c.batch = csd_ops::next(*csd);
     // Read everything we need before the release: afterwards the owner may
     // refill the descriptor or free it.
-    call_single_data* const next = csd_ops::next(*csd);
     const call_func_t func = csd->func;
     void* const info = csd->info;
     const call_func_t outer = c.running.load(std::memory_order_relaxed);
@@ -49,7 +58,6 @@ unsigned domain_impl::run_calls(cpu_state& c, call_single_data* csd) noexcept {
       func(info);
     }
     c.running.store(outer, std::memory_order_relaxed);  // nested drains restore
-    csd = next;
   }
   return ran;
 }

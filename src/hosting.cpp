@@ -146,7 +146,10 @@ void domain_impl::bring_online(cpu_state& c) noexcept {
 void domain_impl::go_offline(cpu_state& c) noexcept {
   online_.reset(c.id);
   // The dying CPU runs what was queued for it; pushes after the close fail.
-  bump(c.drained_on_down, run_calls(c, c.queue.close()));
+  unsigned ran = run_batch(c);
+  c.batch = c.queue.close();
+  ran += run_batch(c);
+  bump(c.drained_on_down, ran);
   if (options_.engine_kind == engine::classic) classic_cpu_dying(c);
   // release: pairs with the acquire in wait_ack().
   c.online_ack.store(0, std::memory_order_release);
