@@ -77,7 +77,8 @@ struct alignas(64) cpu_state {
   /// not on a drain's stack, so a nested drain (a function that waits)
   /// continues the batch instead of leaving it behind the waiting function.
   call_single_data* batch = nullptr;
-  unsigned walking = 0;  ///< host only: classic list walks in progress
+  unsigned walking = 0;     ///< host only: classic list walks in progress
+  bool walk_owed = false;   ///< host only: an announcement not yet walked for
 
   // ---- set up once, or touched by the host thread only ----
   alignas(64) domain_impl* dom = nullptr;
@@ -93,7 +94,8 @@ struct alignas(64) cpu_state {
   /// Whether calls may wait for this CPU: a peek, for the host's idle and
   /// wait loops (it reads host-only fields).
   bool has_calls() const noexcept {
-    return batch != nullptr || !queue.empty() || many_pending.load(std::memory_order_relaxed);
+    return batch != nullptr || walk_owed || !queue.empty() ||
+           many_pending.load(std::memory_order_relaxed);
   }
 };
 

@@ -18,20 +18,28 @@ unsigned domain_impl::drain(cpu_state& c) noexcept {
   // may be waiting for one of them (guarantee 6).
   unsigned ran = run_batch(c);
   call_single_data* const calls = c.queue.take_all();
-  // A nested drain inside a classic walk walks too: blocks announced before
-  // the outer walk reached them may be what its handler waits for.
-  const bool many = classic_take_pending(c) || c.walking != 0;
-  if (calls == nullptr && !many) return ran;
-  // Counted before anything runs, so a caller that returns from its wait
-  // finds its call's notification in stats().
-  if (c.woken) {
-    c.woken = false;
-  } else {
-    bump(c.doorbells_saved);  // found by polling: nobody had to ring
+  const bool announced = classic_take_pending(c);
+  if (calls != nullptr || announced) {
+    // Counted before anything runs, so a caller that returns from its wait
+    // finds its call's notification in stats().
+    if (c.woken) {
+      c.woken = false;
+    } else {
+      bump(c.doorbells_saved);  // found by polling: nobody had to ring
+    }
   }
+  // The classic walk this announcement asks for is owed until a walk starts:
+  // if a function of the batch below waits, its nested drain walks for us.
+  c.walk_owed = c.walk_owed || announced;
   c.batch = calls;
   ran += run_batch(c);
-  return ran + (many ? classic_walk(c) : 0);
+  // Inside a walk (a function run by it waits), walk again: blocks announced
+  // before the outer walk reached them may be what that function waits for.
+  if (c.walk_owed || c.walking != 0) {
+    c.walk_owed = false;
+    ran += classic_walk(c);
+  }
+  return ran;
 }
 
 unsigned domain_impl::run_batch(cpu_state& c) noexcept {
