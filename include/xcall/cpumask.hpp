@@ -9,10 +9,17 @@
 // one instant — exactly the kernel's contract, and what the cross-calls rely
 // on when they take their private snapshot of `mask & online`.
 //
-// Memory ordering: set/reset/test_and_* are release RMWs and test and the
-// whole-mask reads are acquire loads, so a thread that sees a bit set also
-// sees what the setter wrote before setting it. Nothing stronger (no total
-// order between bits of different words) is promised.
+// Memory ordering: every write (set, reset, set_all, reset_all, &=, |=,
+// assign_and, copy-assignment between masks of equal size) is a release,
+// test_and_set/test_and_reset are acq_rel, and test and the whole-mask reads
+// are acquire loads, so a thread that sees a bit set also sees what the
+// setter wrote before setting it. Nothing stronger (no total order between
+// bits of different words) is promised: "set my bit, then read shared data"
+// against "write shared data, then read the mask" needs a seq_cst fence on
+// both sides.
+//
+// Not thread-safe: move-assignment, and copy-assignment between masks of
+// different sizes, replace the bit array; nobody else may use the mask then.
 #pragma once
 
 #include <atomic>
