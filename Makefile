@@ -2,8 +2,9 @@
 #
 #   make run        build the release preset and run the shootdown example
 #   make test       debug build (warnings are errors), every CTest test
-#   make test-asan  unit + stress tests under AddressSanitizer + UBSan
-#   make test-tsan  unit + stress tests under ThreadSanitizer
+#   make test-asan  unit + stress + torture tests under AddressSanitizer + UBSan
+#   make test-tsan  unit + stress + torture tests under ThreadSanitizer
+#   make torture    xcall-torture, a minute per engine (release build)
 #   make build      build everything in the release preset
 #   make clean      remove build/
 #
@@ -32,7 +33,10 @@ define run_tests
 	$(CTEST) --preset $(1) $(CTEST_ARGS)
 endef
 
-.PHONY: help deps build run test test-asan test-tsan clean
+TORTURE := build/release/tools/torture/xcall-torture
+TORTURE_ARGS ?= --duration 60 --cpus 4 --threads 3 --onoff-interval 0.2 --mask-churn 2 --stat-interval 10
+
+.PHONY: help deps build run test test-asan test-tsan torture clean
 
 help:
 	@echo "xcall make targets:"
@@ -40,6 +44,7 @@ help:
 	@echo "  make test       build (debug, -Werror) and run every test: unit, stress, example, install"
 	@echo "  make test-asan  unit + stress tests under AddressSanitizer + UndefinedBehaviorSanitizer"
 	@echo "  make test-tsan  unit + stress tests under ThreadSanitizer"
+	@echo "  make torture    xcall-torture for a minute per engine, hotplug and mask churn on"
 	@echo "  make build      build everything in the release preset"
 	@echo "  make clean      remove build/"
 	@echo "  make deps       install missing Debian packages (scripts/ensure-deps.sh)"
@@ -54,6 +59,11 @@ build: deps
 run: deps
 	$(call configure_build,release,--target shootdown)
 	$(SHOOTDOWN) $(ARGS)
+
+torture: deps
+	$(call configure_build,release,--target xcall-torture)
+	$(TORTURE) --engine percpu $(TORTURE_ARGS)
+	$(TORTURE) --engine classic $(TORTURE_ARGS)
 
 test: deps
 	$(call configure_build,debug)

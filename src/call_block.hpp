@@ -56,7 +56,11 @@ class call_function_list {
   /// Under lock(): add at the head.
   void add_head(call_block& block) noexcept {
     list_node* first = head_.next.load(std::memory_order_relaxed);
-    block.next.store(first, std::memory_order_relaxed);
+    // release, not relaxed: a walker may still stand on this block (reuse
+    // with no grace period) and follow block.next without passing through
+    // head_.next; this store hands it what the lock showed us about `first`
+    // (its construction included). Pairs with the acquire in next().
+    block.next.store(first, std::memory_order_release);
     block.prev = &head_;
     // release: publishes block.next (and the block) to walkers; pairs with
     // the acquire loads in first()/next().

@@ -1,6 +1,6 @@
 // hotplug_test.cpp — CPUs going offline and online while calls of every
 // form are in flight: owned CPUs through cpu_down/cpu_up, attached CPUs
-// through attach/detach.
+// through attach/detach; on both engines.
 //
 // Knowing which CPUs were online for a whole call: each churned CPU has a
 // generation counter. The hotplug thread makes it odd *before* it starts
@@ -242,9 +242,14 @@ void check_nowait_records(world& w) {
   }
 }
 
+// Both scenarios run once per engine (HotplugStressTest.*/percpu, /classic):
+// the engines take a CPU offline differently (a closed queue vs. a shared
+// hotplug lock and one last walk of the call list).
+class HotplugStressTest : public xcall_test::engine_test {};
+
 // Owned CPUs: CPU 0 and 1 stay online; 2..5 go down and up.
-TEST(HotplugStressTest, CpuDownUpChurnDuringCallsOfEveryForm) {
-  auto dom = std::make_unique<domain>(xcall_test::owned_options(kN));
+TEST_P(HotplugStressTest, CpuDownUpChurnDuringCallsOfEveryForm) {
+  auto dom = std::make_unique<domain>(xcall_test::owned_options(kN, engine()));
   world w(*dom);
   w.churned = {2, 3, 4, 5};
   constexpr int kOutside = 3, kDrivers = 1;
@@ -318,8 +323,8 @@ TEST(HotplugStressTest, CpuDownUpChurnDuringCallsOfEveryForm) {
 
 // Attached CPUs: hosts of CPUs 2..5 keep attaching and detaching (coming
 // online and going offline) while hosts of 0 and 1 and outside threads call.
-TEST(HotplugStressTest, AttachDetachChurnDuringCallsOfEveryForm) {
-  auto dom = std::make_unique<domain>(xcall_test::attach_options(kN));
+TEST_P(HotplugStressTest, AttachDetachChurnDuringCallsOfEveryForm) {
+  auto dom = std::make_unique<domain>(xcall_test::attach_options(kN, engine()));
   world w(*dom);
   w.churned = {2, 3, 4, 5};
   for (cpu_t c = 0; c < kN; ++c) w.gen[c].store(1);  // every CPU starts offline
@@ -397,5 +402,7 @@ TEST(HotplugStressTest, AttachDetachChurnDuringCallsOfEveryForm) {
   std::printf("calls %ld (ENXIO %ld), attach/detach cycles %ld\n", w.calls.load(), w.nxio.load(),
               w.hotplugs.load());
 }
+
+XCALL_TEST_ON_EVERY_ENGINE(HotplugStressTest);
 
 }  // namespace

@@ -9,7 +9,8 @@
 // each other (a no-wait call reuses its caller's descriptor and so waits for
 // the previous one, the kernel's csd_lock); and a deterministic construction
 // of that last case. Every scenario runs under run_with_deadline: a deadlock
-// fails with a HANG report naming where each thread was.
+// fails with a HANG report naming where each thread was. Each scenario runs
+// on both engines.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -98,9 +99,12 @@ struct kicker {
   failure_log fails;
 };
 
-TEST(MutualWaitTest, TwoHandlersCallEachOtherWithWait) {
+// Every scenario runs once per engine (MutualWaitTest.*/percpu, /classic).
+class MutualWaitTest : public xcall_test::engine_test {};
+
+TEST_P(MutualWaitTest, TwoHandlersCallEachOtherWithWait) {
   counters cnt(2);  // before the domain: it outlives every run
-  domain d(owned_options(2));
+  domain d(owned_options(2, engine()));
   kicker k(d, 2);
   progress_board pb(1);
   pb.name(0, "kicker");
@@ -133,10 +137,10 @@ TEST(MutualWaitTest, TwoHandlersCallEachOtherWithWait) {
   EXPECT_GT(rounds, 5);
 }
 
-TEST(MutualWaitTest, EveryHandlerCallsOnEachCpuWithWaitAtOnce) {
+TEST_P(MutualWaitTest, EveryHandlerCallsOnEachCpuWithWaitAtOnce) {
   constexpr cpu_t kN = 4;
   counters cnt(kN);  // before the domain: it outlives every run
-  domain d(owned_options(kN));
+  domain d(owned_options(kN, engine()));
   kicker k(d, kN);
   progress_board pb(1);
   pb.name(0, "kicker");
@@ -190,8 +194,8 @@ struct bouncer {
   }
 };
 
-TEST(MutualWaitTest, CallsBounceBetweenTwoCpusManyLevelsDeep) {
-  domain d(owned_options(2));
+TEST_P(MutualWaitTest, CallsBounceBetweenTwoCpusManyLevelsDeep) {
+  domain d(owned_options(2, engine()));
   bouncer b;
   b.d = &d;
   kicker k(d, 2);
@@ -210,10 +214,10 @@ TEST(MutualWaitTest, CallsBounceBetweenTwoCpusManyLevelsDeep) {
   EXPECT_EQ(b.leaves.load(), 2 * rounds);
 }
 
-TEST(MutualWaitTest, AttachedHostsCallEachOtherWithWaitWhileBothWait) {
+TEST_P(MutualWaitTest, AttachedHostsCallEachOtherWithWaitWhileBothWait) {
   constexpr cpu_t kN = 3;
   counters cnt(kN);  // before the domain: it outlives every run
-  domain d(attach_options(kN));
+  domain d(attach_options(kN, engine()));
   failure_log fails;
   progress_board pb(kN);
   xcall_test::scoped_hang_diagnostic diag([&] { return pb.render(); });
@@ -268,10 +272,10 @@ TEST(MutualWaitTest, AttachedHostsCallEachOtherWithWaitWhileBothWait) {
 // call reuses its caller's descriptor for that target and first waits until
 // the previous no-wait call released it (csd_lock), so this is mutual waiting
 // too, on descriptors queued by *earlier* calls.
-TEST(MutualWaitTest, HandlersMixNoWaitAndWaitCallsToEachOther) {
+TEST_P(MutualWaitTest, HandlersMixNoWaitAndWaitCallsToEachOther) {
   constexpr cpu_t kN = 3;
   counters cnt(kN);  // before the domain: it outlives every run
-  domain d(owned_options(kN));
+  domain d(owned_options(kN, engine()));
   kicker k(d, kN);
   std::atomic<long> made{0};
   progress_board pb(1);
@@ -337,7 +341,7 @@ void reuse_handler(void*) noexcept {
   g_reuse->ran.fetch_add(1);
 }
 
-TEST(MutualWaitTest, NoWaitReuseWhileThePreviousCallIsQueuedBehindAWaitingHandler) {
+TEST_P(MutualWaitTest, NoWaitReuseWhileThePreviousCallIsQueuedBehindAWaitingHandler) {
   std::atomic<int> step{0};
   progress_board pb(2);
   pb.name(0, "host of CPU 0");
@@ -347,7 +351,7 @@ TEST(MutualWaitTest, NoWaitReuseWhileThePreviousCallIsQueuedBehindAWaitingHandle
            " of 6";
   });
   run_with_deadline(xcall_test::kUnitDeadline, "no-wait reuse behind a waiting handler", [&] {
-    domain d(attach_options(2));
+    domain d(attach_options(2, engine()));
     reuse_ctx ctx;
     ctx.d = &d;
     g_reuse = &ctx;
@@ -382,5 +386,7 @@ TEST(MutualWaitTest, NoWaitReuseWhileThePreviousCallIsQueuedBehindAWaitingHandle
     g_reuse = nullptr;
   });
 }
+
+XCALL_TEST_ON_EVERY_ENGINE(MutualWaitTest);
 
 }  // namespace

@@ -12,7 +12,7 @@
 // counter (acquire) that each function bumps (release) after its writes —
 // that edge is the test's, so no-wait calls check the first half of the
 // guarantee only. The next round rewrites the payload only after every
-// function of this one finished reading it.
+// function of this one finished reading it. Every test runs on both engines.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -265,14 +265,14 @@ void report(tester& t) {
   std::printf("%ld rounds\n", t.rounds);
 }
 
-xcall::domain_options classic_options() {
-  xcall::domain_options o = xcall_test::owned_options(kN);
-  o.engine_kind = xcall::engine::classic;
-  return o;
-}
+// Every test runs once per engine (OrderingTest.*/percpu, /classic). The
+// percpu engine publishes func/info through each target's queue; the classic
+// engine through a shared call block and its refs count, barrier for barrier
+// as Linux 2.6.38–3.8 did.
+class OrderingTest : public xcall_test::engine_test {};
 
-TEST(OrderingTest, PlainPayloadsFromAnOutsideCaller) {
-  domain d(xcall_test::owned_options(kN));
+TEST_P(OrderingTest, PlainPayloadsFromAnOutsideCaller) {
+  domain d(xcall_test::owned_options(kN, engine()));
   tester t(d);
   xcall_test::run_with_deadline(xcall_test::stress_deadline(), "ordering, outside caller", [&] {
     stopwatch sw(xcall_test::stress_duration() / 2);
@@ -284,8 +284,8 @@ TEST(OrderingTest, PlainPayloadsFromAnOutsideCaller) {
   report(t);
 }
 
-TEST(OrderingTest, PlainPayloadsFromAnAttachedHost) {
-  domain d(xcall_test::attach_options(kN));
+TEST_P(OrderingTest, PlainPayloadsFromAnAttachedHost) {
+  domain d(xcall_test::attach_options(kN, engine()));
   xcall_test::host_thread h0(d, 0);
   xcall_test::host_thread h2(d, 2);
   tester t(d);
@@ -302,8 +302,8 @@ TEST(OrderingTest, PlainPayloadsFromAnAttachedHost) {
   report(t);
 }
 
-TEST(OrderingTest, PlainPayloadsFromAHandler) {
-  domain d(xcall_test::owned_options(kN));
+TEST_P(OrderingTest, PlainPayloadsFromAHandler) {
+  domain d(xcall_test::owned_options(kN, engine()));
   tester t(d);
   xcall_test::run_with_deadline(xcall_test::stress_deadline(), "ordering, handler caller", [&] {
     stopwatch sw(xcall_test::stress_duration() / 2);
@@ -325,8 +325,8 @@ TEST(OrderingTest, PlainPayloadsFromAHandler) {
 }
 
 // Several callers at once, each with its own payload, to the same CPUs.
-TEST(OrderingTest, PlainPayloadsFromConcurrentCallers) {
-  domain d(xcall_test::owned_options(kN));
+TEST_P(OrderingTest, PlainPayloadsFromConcurrentCallers) {
+  domain d(xcall_test::owned_options(kN, engine()));
   constexpr int kCallers = 3;
   std::vector<std::unique_ptr<tester>> ts;
   for (int i = 0; i < kCallers; ++i) ts.push_back(std::make_unique<tester>(d));
@@ -345,42 +345,6 @@ TEST(OrderingTest, PlainPayloadsFromConcurrentCallers) {
   for (auto& t : ts) report(*t);
 }
 
-}  // namespace
-
-namespace {
-
-// The classic engine publishes func/info through a shared call block and its
-// refs count, barrier for barrier as Linux 2.6.38–3.8 did.
-TEST(OrderingTest, ClassicEnginePlainPayloadsFromAnOutsideCaller) {
-  domain d(classic_options());
-  tester t(d);
-  xcall_test::run_with_deadline(xcall_test::stress_deadline(), "ordering, classic", [&] {
-    stopwatch sw(xcall_test::stress_duration() / 2);
-    t.loop(no_cpu, sw, 21);
-    unsigned i = 0;
-    while (t.csd.in_flight()) xcall_test::backoff(i);
-  });
-  report(t);
-}
-
-TEST(OrderingTest, ClassicEnginePlainPayloadsFromConcurrentCallers) {
-  domain d(classic_options());
-  constexpr int kCallers = 3;
-  std::vector<std::unique_ptr<tester>> ts;
-  for (int i = 0; i < kCallers; ++i) ts.push_back(std::make_unique<tester>(d));
-  xcall_test::run_with_deadline(xcall_test::stress_deadline(), "ordering, classic, concurrent", [&] {
-    stopwatch sw(xcall_test::stress_duration() / 2);
-    std::vector<std::thread> threads;
-    for (int i = 0; i < kCallers; ++i) {
-      threads.emplace_back([&, i] {
-        ts[i]->loop(no_cpu, sw, 30 + i);
-        unsigned k = 0;
-        while (ts[i]->csd.in_flight()) xcall_test::backoff(k);
-      });
-    }
-    for (auto& th : threads) th.join();
-  });
-  for (auto& t : ts) report(*t);
-}
+XCALL_TEST_ON_EVERY_ENGINE(OrderingTest);
 
 }  // namespace

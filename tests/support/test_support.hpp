@@ -1,6 +1,7 @@
 // tests/support/test_support.hpp — helpers shared by xcall's unit and stress
-// tests: hang detection, start gates, test domains, attached host threads,
-// per-CPU run logs and stress-duration tuning.
+// tests: hang detection, start gates, test domains on either engine (and the
+// fixture that runs a test once per engine), attached host threads, per-CPU
+// run logs and stress-duration tuning.
 //
 // Nothing here allocates once set up except run_with_deadline (a thread) and
 // the host_thread constructor, so no_alloc_test can use the helpers inside its
@@ -29,6 +30,8 @@
 #include <thread>
 #include <utility>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include "xcall/xcall.hpp"
 
@@ -277,6 +280,70 @@ inline xcall::domain_options attach_options(cpu_t nr_cpus) {
   o.start_threads = false;
   return o;
 }
+
+// ---------------------------------------------------------------------------
+// Engines: every test of the core runs against both (docs/engines.md).
+//
+//   class FooTest : public xcall_test::engine_test {};
+//   TEST_P(FooTest, Bar) { xcall::domain d(owned_options(4, engine())); ... }
+//   XCALL_TEST_ON_EVERY_ENGINE(FooTest);   // FooTest.Bar/percpu, FooTest.Bar/classic
+
+/// Both engines, the default first.
+inline constexpr xcall::engine kEngines[] = {xcall::engine::percpu, xcall::engine::classic};
+
+/// "percpu" or "classic": test-name suffixes and messages.
+inline const char* engine_name(xcall::engine e) noexcept {
+  switch (e) {
+    case xcall::engine::percpu: return "percpu";
+    case xcall::engine::classic: return "classic";
+  }
+  return "unknown_engine";
+}
+
+/// `o` with its engine set to `e`.
+inline xcall::domain_options with_engine(xcall::domain_options o, xcall::engine e) {
+  o.engine_kind = e;
+  return o;
+}
+
+/// owned_options() on engine `e`.
+inline xcall::domain_options owned_options(cpu_t nr_cpus, xcall::engine e,
+                                           xcall::idle_mode idle = xcall::idle_mode::adaptive) {
+  return with_engine(owned_options(nr_cpus, idle), e);
+}
+
+/// attach_options() on engine `e`.
+inline xcall::domain_options attach_options(cpu_t nr_cpus, xcall::engine e) {
+  return with_engine(attach_options(nr_cpus), e);
+}
+
+/// Names a test instance by its engine: "percpu", "classic".
+struct engine_param_name {
+  std::string operator()(const testing::TestParamInfo<xcall::engine>& info) const {
+    return engine_name(info.param);
+  }
+};
+
+/// Fixture of a test that runs once per engine; its domains take engine().
+class engine_test : public testing::TestWithParam<xcall::engine> {
+ protected:
+  xcall::engine engine() const { return GetParam(); }
+};
+
+}  // namespace xcall_test
+
+namespace xcall {
+/// gtest prints an engine parameter by name ("GetParam() = classic").
+inline void PrintTo(engine e, std::ostream* os) { *os << xcall_test::engine_name(e); }
+}  // namespace xcall
+
+namespace xcall_test {
+
+/// Instantiates every TEST_P of `suite` (an engine_test) once per engine,
+/// named suite.Test/percpu and suite.Test/classic.
+#define XCALL_TEST_ON_EVERY_ENGINE(suite)                                            \
+  INSTANTIATE_TEST_SUITE_P(, suite, ::testing::ValuesIn(::xcall_test::kEngines), \
+                           ::xcall_test::engine_param_name{})
 
 /// A mask of `n` bits with `bits` set.
 inline xcall::cpumask make_mask(cpu_t n, std::initializer_list<cpu_t> bits) {

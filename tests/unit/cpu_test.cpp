@@ -33,22 +33,26 @@ const std::error_code kDeadlk = std::make_error_code(std::errc::resource_deadloc
 
 using clock_type = std::chrono::steady_clock;
 
+// Every test that builds a domain runs once per engine (CpuTest.*/percpu,
+// /classic); the irq_guard tests that need none are IrqGuardTest.
+class CpuTest : public xcall_test::engine_test {};
+
 // ---------------------------------------------------------------------------
 // this_cpu()
 
-TEST(CpuTest, ThisCpuIsNoCpuOnPlainThreads) {
+TEST_P(CpuTest, ThisCpuIsNoCpuOnPlainThreads) {
   EXPECT_EQ(xcall::this_cpu(), no_cpu);
   cpu_t seen = 0;
   std::thread([&] { seen = xcall::this_cpu(); }).join();
   EXPECT_EQ(seen, no_cpu);
   // A domain existing does not make plain threads CPUs.
-  domain d(owned_options(2));
+  domain d(owned_options(2, engine()));
   EXPECT_EQ(xcall::this_cpu(), no_cpu);
 }
 
-TEST(CpuTest, ThisCpuIsTheAttachedCpuWhileAttached) {
-  run_with_deadline(kUnitDeadline, "this_cpu attached", [] {
-    domain d(attach_options(4));
+TEST_P(CpuTest, ThisCpuIsTheAttachedCpuWhileAttached) {
+  run_with_deadline(kUnitDeadline, "this_cpu attached", [&] {
+    domain d(attach_options(4, engine()));
     EXPECT_EQ(xcall::this_cpu(), no_cpu);
     {
       auto att = d.attach(2);
@@ -71,9 +75,9 @@ TEST(CpuTest, ThisCpuIsTheAttachedCpuWhileAttached) {
   });
 }
 
-TEST(CpuTest, AttachmentHandleMoves) {
-  run_with_deadline(kUnitDeadline, "attachment move", [] {
-    domain d(attach_options(2));
+TEST_P(CpuTest, AttachmentHandleMoves) {
+  run_with_deadline(kUnitDeadline, "attachment move", [&] {
+    domain d(attach_options(2, engine()));
     xcall::cpu_attachment empty;
     EXPECT_FALSE(empty);
     EXPECT_EQ(empty.cpu(), no_cpu);
@@ -107,9 +111,9 @@ struct where {
   }
 };
 
-TEST(CpuTest, ThisCpuInsideAHandlerOnOwnedCpus) {
-  run_with_deadline(kUnitDeadline, "this_cpu owned handler", [] {
-    domain d(owned_options(3));
+TEST_P(CpuTest, ThisCpuInsideAHandlerOnOwnedCpus) {
+  run_with_deadline(kUnitDeadline, "this_cpu owned handler", [&] {
+    domain d(owned_options(3, engine()));
     for (cpu_t c = 0; c < 3; ++c) {
       where w;
       ASSERT_EQ(d.call_function_single(c, &where::run, &w, true), kOk);
@@ -122,9 +126,9 @@ TEST(CpuTest, ThisCpuInsideAHandlerOnOwnedCpus) {
   });
 }
 
-TEST(CpuTest, ThisCpuInsideAHandlerOnAnAttachedCpu) {
-  run_with_deadline(kUnitDeadline, "this_cpu attached handler", [] {
-    domain d(attach_options(3));
+TEST_P(CpuTest, ThisCpuInsideAHandlerOnAnAttachedCpu) {
+  run_with_deadline(kUnitDeadline, "this_cpu attached handler", [&] {
+    domain d(attach_options(3, engine()));
     host_thread h(d, 2);
     where w;
     ASSERT_EQ(d.call_function_single(2, &where::run, &w, true), kOk);
@@ -136,8 +140,8 @@ TEST(CpuTest, ThisCpuInsideAHandlerOnAnAttachedCpu) {
 // ---------------------------------------------------------------------------
 // poll() / idle_wait() on threads that host nothing
 
-TEST(CpuTest, PollAndIdleWaitOnAPlainThreadDoNothing) {
-  domain d(owned_options(2));
+TEST_P(CpuTest, PollAndIdleWaitOnAPlainThreadDoNothing) {
+  domain d(owned_options(2, engine()));
   xcall::poll();  // must simply return
   auto t0 = clock_type::now();
   EXPECT_FALSE(xcall::idle_wait(2s));
@@ -147,9 +151,9 @@ TEST(CpuTest, PollAndIdleWaitOnAPlainThreadDoNothing) {
   EXPECT_LT(clock_type::now() - t0, 1s);
 }
 
-TEST(CpuTest, PollOnAnOwnedCpuHandlerIsHarmless) {
-  run_with_deadline(kUnitDeadline, "poll in owned handler", [] {
-    domain d(owned_options(2));
+TEST_P(CpuTest, PollOnAnOwnedCpuHandlerIsHarmless) {
+  run_with_deadline(kUnitDeadline, "poll in owned handler", [&] {
+    domain d(owned_options(2, engine()));
     bool ran = false;
     ASSERT_EQ(d.call_function_single(0, [&] {
       xcall::poll();
@@ -163,9 +167,9 @@ TEST(CpuTest, PollOnAnOwnedCpuHandlerIsHarmless) {
 // ---------------------------------------------------------------------------
 // poll() / idle_wait() on an attached host
 
-TEST(CpuTest, PollRunsWhatIsQueued) {
-  run_with_deadline(kUnitDeadline, "poll runs queue", [] {
-    domain d(attach_options(2));
+TEST_P(CpuTest, PollRunsWhatIsQueued) {
+  run_with_deadline(kUnitDeadline, "poll runs queue", [&] {
+    domain d(attach_options(2, engine()));
     auto att = d.attach(0);
     run_log log(2);
     log.reset(std::thread::id());  // the callers are the helper threads
@@ -188,9 +192,9 @@ TEST(CpuTest, PollRunsWhatIsQueued) {
   });
 }
 
-TEST(CpuTest, IdleWaitReturnsTrueWhenACallArrives) {
-  run_with_deadline(kUnitDeadline, "idle_wait wake", [] {
-    domain d(attach_options(2));
+TEST_P(CpuTest, IdleWaitReturnsTrueWhenACallArrives) {
+  run_with_deadline(kUnitDeadline, "idle_wait wake", [&] {
+    domain d(attach_options(2, engine()));
     auto att = d.attach(0);
     for (bool wait : {false, true}) {
       SCOPED_TRACE(wait ? "caller waits" : "caller does not wait");
@@ -211,9 +215,9 @@ TEST(CpuTest, IdleWaitReturnsTrueWhenACallArrives) {
   });
 }
 
-TEST(CpuTest, IdleWaitRunsWhatIsAlreadyQueuedWithoutSleeping) {
-  run_with_deadline(kUnitDeadline, "idle_wait queued", [] {
-    domain d(attach_options(2));
+TEST_P(CpuTest, IdleWaitRunsWhatIsAlreadyQueuedWithoutSleeping) {
+  run_with_deadline(kUnitDeadline, "idle_wait queued", [&] {
+    domain d(attach_options(2, engine()));
     auto att = d.attach(1);
     where w;
     std::thread([&] { EXPECT_EQ(d.call_function_single(1, &where::run, &w, false), kOk); }).join();
@@ -224,9 +228,9 @@ TEST(CpuTest, IdleWaitRunsWhatIsAlreadyQueuedWithoutSleeping) {
   });
 }
 
-TEST(CpuTest, IdleWaitReturnsFalseOnTimeout) {
-  run_with_deadline(kUnitDeadline, "idle_wait timeout", [] {
-    domain d(attach_options(2));
+TEST_P(CpuTest, IdleWaitReturnsFalseOnTimeout) {
+  run_with_deadline(kUnitDeadline, "idle_wait timeout", [&] {
+    domain d(attach_options(2, engine()));
     auto att = d.attach(0);
     auto t0 = clock_type::now();
     EXPECT_FALSE(xcall::idle_wait(30ms));
@@ -238,7 +242,7 @@ TEST(CpuTest, IdleWaitReturnsFalseOnTimeout) {
 // ---------------------------------------------------------------------------
 // irq_guard
 
-TEST(CpuTest, IrqGuardNests) {
+TEST(IrqGuardTest, Nests) {
   EXPECT_FALSE(xcall::irqs_disabled());
   {
     xcall::irq_guard g1;
@@ -257,7 +261,7 @@ TEST(CpuTest, IrqGuardNests) {
   EXPECT_FALSE(xcall::irqs_disabled());
 }
 
-TEST(CpuTest, IrqGuardIsPerThread) {
+TEST(IrqGuardTest, IsPerThread) {
   xcall::irq_guard g;
   EXPECT_TRUE(xcall::irqs_disabled());
   bool other = true;
@@ -265,9 +269,9 @@ TEST(CpuTest, IrqGuardIsPerThread) {
   EXPECT_FALSE(other);
 }
 
-TEST(CpuTest, GuardedAttachedCpuRunsNothingUntilTheLastGuardEnds) {
-  run_with_deadline(kUnitDeadline, "guarded poll", [] {
-    domain d(attach_options(2));
+TEST_P(CpuTest, GuardedAttachedCpuRunsNothingUntilTheLastGuardEnds) {
+  run_with_deadline(kUnitDeadline, "guarded poll", [&] {
+    domain d(attach_options(2, engine()));
     auto att = d.attach(0);
     run_log log(2);
     log.reset();
@@ -293,9 +297,9 @@ TEST(CpuTest, GuardedAttachedCpuRunsNothingUntilTheLastGuardEnds) {
   });
 }
 
-TEST(CpuTest, WaitingCallerBlocksUntilTheGuardOnTheTargetEnds) {
-  run_with_deadline(kUnitDeadline, "waiting caller vs guard", [] {
-    domain d(attach_options(2));
+TEST_P(CpuTest, WaitingCallerBlocksUntilTheGuardOnTheTargetEnds) {
+  run_with_deadline(kUnitDeadline, "waiting caller vs guard", [&] {
+    domain d(attach_options(2, engine()));
     auto att = d.attach(0);
     where w;
     std::atomic<bool> returned{false};
@@ -352,9 +356,9 @@ void expect_every_waiting_form_deadlocks(domain& d, run_log& log) {
   EXPECT_TRUE(xcall::irqs_disabled());
 }
 
-TEST(CpuTest, WaitingCallInsideAGuardIsDeadlkOnAnAttachedHost) {
-  run_with_deadline(kUnitDeadline, "EDEADLK attached", [] {
-    domain d(attach_options(3));
+TEST_P(CpuTest, WaitingCallInsideAGuardIsDeadlkOnAnAttachedHost) {
+  run_with_deadline(kUnitDeadline, "EDEADLK attached", [&] {
+    domain d(attach_options(3, engine()));
     host_thread h1(d, 1);
     host_thread h2(d, 2);
     auto att = d.attach(0);
@@ -369,9 +373,9 @@ TEST(CpuTest, WaitingCallInsideAGuardIsDeadlkOnAnAttachedHost) {
   });
 }
 
-TEST(CpuTest, WaitingCallInsideAGuardIsDeadlkOnAPlainThread) {
-  run_with_deadline(kUnitDeadline, "EDEADLK plain", [] {
-    domain d(owned_options(3));
+TEST_P(CpuTest, WaitingCallInsideAGuardIsDeadlkOnAPlainThread) {
+  run_with_deadline(kUnitDeadline, "EDEADLK plain", [&] {
+    domain d(owned_options(3, engine()));
     run_log log(3);
     log.reset();
     expect_every_waiting_form_deadlocks(d, log);
@@ -381,9 +385,9 @@ TEST(CpuTest, WaitingCallInsideAGuardIsDeadlkOnAPlainThread) {
   });
 }
 
-TEST(CpuTest, WaitingCallInsideAGuardIsDeadlkInAHandler) {
-  run_with_deadline(kUnitDeadline, "EDEADLK handler", [] {
-    domain d(owned_options(3));
+TEST_P(CpuTest, WaitingCallInsideAGuardIsDeadlkInAHandler) {
+  run_with_deadline(kUnitDeadline, "EDEADLK handler", [&] {
+    domain d(owned_options(3, engine()));
     run_log log(3);
     log.reset();
     ASSERT_EQ(d.call_function_single(1, [&] { expect_every_waiting_form_deadlocks(d, log); }), kOk);
@@ -393,9 +397,9 @@ TEST(CpuTest, WaitingCallInsideAGuardIsDeadlkInAHandler) {
   });
 }
 
-TEST(CpuTest, NoWaitCallsInsideAGuardWork) {
-  run_with_deadline(kUnitDeadline, "no-wait in guard", [] {
-    domain d(attach_options(3));
+TEST_P(CpuTest, NoWaitCallsInsideAGuardWork) {
+  run_with_deadline(kUnitDeadline, "no-wait in guard", [&] {
+    domain d(attach_options(3, engine()));
     host_thread h1(d, 1);
     host_thread h2(d, 2);
     auto att = d.attach(0);
@@ -421,9 +425,9 @@ TEST(CpuTest, NoWaitCallsInsideAGuardWork) {
   });
 }
 
-TEST(CpuTest, NoWaitCallsInsideAGuardWorkOnAPlainThread) {
-  run_with_deadline(kUnitDeadline, "no-wait in guard plain", [] {
-    domain d(owned_options(2));
+TEST_P(CpuTest, NoWaitCallsInsideAGuardWorkOnAPlainThread) {
+  run_with_deadline(kUnitDeadline, "no-wait in guard plain", [&] {
+    domain d(owned_options(2, engine()));
     run_log log(2);
     log.reset();
     xcall::irq_guard g;
@@ -435,9 +439,9 @@ TEST(CpuTest, NoWaitCallsInsideAGuardWorkOnAPlainThread) {
   });
 }
 
-TEST(CpuTest, HandlerOfALocalCallRunsWithIrqsDisabled) {
-  run_with_deadline(kUnitDeadline, "local irqs off", [] {
-    domain d(attach_options(2));
+TEST_P(CpuTest, HandlerOfALocalCallRunsWithIrqsDisabled) {
+  run_with_deadline(kUnitDeadline, "local irqs off", [&] {
+    domain d(attach_options(2, engine()));
     auto att = d.attach(0);
     bool in_guard = false;
     EXPECT_EQ(d.call_function_single(0, [&] { in_guard = xcall::irqs_disabled(); }), kOk);
@@ -445,5 +449,7 @@ TEST(CpuTest, HandlerOfALocalCallRunsWithIrqsDisabled) {
     EXPECT_FALSE(xcall::irqs_disabled()) << "the local run's guard must end with it";
   });
 }
+
+XCALL_TEST_ON_EVERY_ENGINE(CpuTest);
 
 }  // namespace

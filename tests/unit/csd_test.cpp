@@ -1,6 +1,7 @@
 // csd_test.cpp — call_single_data: its flight (in_flight from queueing until
 // the target releases it), reuse from its own function, and the errors of
-// domain::call_function_single_async (EBUSY, EINVAL, ENXIO).
+// domain::call_function_single_async (EBUSY, EINVAL, ENXIO). Every test that
+// builds a domain runs on both engines.
 #include "xcall/csd.hpp"
 
 #include <gtest/gtest.h>
@@ -49,7 +50,8 @@ std::error_code async_from_other_thread(domain& d, cpu_t cpu, call_single_data& 
   return ec;
 }
 
-TEST(CsdTest, LayoutAndTraits) {
+// The descriptor as a value: no domain, so no engine.
+TEST(CsdValueTest, LayoutAndTraits) {
   static_assert(!std::is_copy_constructible_v<call_single_data>, "identity is the address");
   static_assert(!std::is_copy_assignable_v<call_single_data>, "identity is the address");
   static_assert(std::is_nothrow_default_constructible_v<call_single_data> ||
@@ -58,7 +60,7 @@ TEST(CsdTest, LayoutAndTraits) {
   SUCCEED();
 }
 
-TEST(CsdTest, DefaultStateIsEmptyAndNotInFlight) {
+TEST(CsdValueTest, DefaultStateIsEmptyAndNotInFlight) {
   call_single_data csd;
   EXPECT_EQ(csd.func, nullptr);
   EXPECT_EQ(csd.info, nullptr);
@@ -71,9 +73,12 @@ TEST(CsdTest, DefaultStateIsEmptyAndNotInFlight) {
   EXPECT_FALSE(filled.in_flight());
 }
 
-TEST(CsdTest, InFlightWhileQueuedToAnAttachedCpuUntilItPolls) {
-  run_with_deadline(kUnitDeadline, "in_flight until poll", [] {
-    domain d(attach_options(2));
+// Every test from here on runs once per engine (CsdTest.*/percpu, /classic).
+class CsdTest : public xcall_test::engine_test {};
+
+TEST_P(CsdTest, InFlightWhileQueuedToAnAttachedCpuUntilItPolls) {
+  run_with_deadline(kUnitDeadline, "in_flight until poll", [&] {
+    domain d(attach_options(2, engine()));
     auto att = d.attach(0);
     counter c;
     call_single_data csd(&counter::bump, &c);
@@ -99,9 +104,9 @@ TEST(CsdTest, InFlightWhileQueuedToAnAttachedCpuUntilItPolls) {
   });
 }
 
-TEST(CsdTest, InFlightTurnsFalseOnceAnOwnedCpuRanIt) {
-  run_with_deadline(kUnitDeadline, "owned async", [] {
-    domain d(owned_options(2));
+TEST_P(CsdTest, InFlightTurnsFalseOnceAnOwnedCpuRanIt) {
+  run_with_deadline(kUnitDeadline, "owned async", [&] {
+    domain d(owned_options(2, engine()));
     counter c;
     call_single_data csd(&counter::bump, &c);
     for (int i = 1; i <= 50; ++i) {
@@ -145,9 +150,9 @@ struct requeuer {
   }
 };
 
-TEST(CsdTest, AsyncFunctionRequeuesItsOwnDescriptorOnAnotherCpu) {
-  run_with_deadline(kUnitDeadline, "async requeue ping-pong", [] {
-    domain d(owned_options(3));
+TEST_P(CsdTest, AsyncFunctionRequeuesItsOwnDescriptorOnAnotherCpu) {
+  run_with_deadline(kUnitDeadline, "async requeue ping-pong", [&] {
+    domain d(owned_options(3, engine()));
     requeuer r;
     r.d = &d;
     r.target_runs = 300;
@@ -166,9 +171,9 @@ TEST(CsdTest, AsyncFunctionRequeuesItsOwnDescriptorOnAnotherCpu) {
   });
 }
 
-TEST(CsdTest, AsyncFunctionRequeuesItsOwnDescriptorOnItsOwnCpu) {
-  run_with_deadline(kUnitDeadline, "async requeue to self", [] {
-    domain d(owned_options(2));
+TEST_P(CsdTest, AsyncFunctionRequeuesItsOwnDescriptorOnItsOwnCpu) {
+  run_with_deadline(kUnitDeadline, "async requeue to self", [&] {
+    domain d(owned_options(2, engine()));
     requeuer r;
     r.d = &d;
     r.target_runs = 50;
@@ -185,9 +190,9 @@ TEST(CsdTest, AsyncFunctionRequeuesItsOwnDescriptorOnItsOwnCpu) {
   });
 }
 
-TEST(CsdTest, QueuedTwiceIsBusy) {
-  run_with_deadline(kUnitDeadline, "EBUSY", [] {
-    domain d(attach_options(2));
+TEST_P(CsdTest, QueuedTwiceIsBusy) {
+  run_with_deadline(kUnitDeadline, "EBUSY", [&] {
+    domain d(attach_options(2, engine()));
     auto att = d.attach(1);
     counter c;
     call_single_data csd(&counter::bump, &c);
@@ -204,9 +209,9 @@ TEST(CsdTest, QueuedTwiceIsBusy) {
   });
 }
 
-TEST(CsdTest, BusyAlsoForAnotherTargetCpu) {
-  run_with_deadline(kUnitDeadline, "EBUSY other cpu", [] {
-    domain d(attach_options(2));
+TEST_P(CsdTest, BusyAlsoForAnotherTargetCpu) {
+  run_with_deadline(kUnitDeadline, "EBUSY other cpu", [&] {
+    domain d(attach_options(2, engine()));
     xcall_test::start_gate queued, done;
     counter c;
     call_single_data csd(&counter::bump, &c);
@@ -234,9 +239,9 @@ TEST(CsdTest, BusyAlsoForAnotherTargetCpu) {
   });
 }
 
-TEST(CsdTest, NullFuncIsInvalid) {
-  run_with_deadline(kUnitDeadline, "EINVAL", [] {
-    domain d(owned_options(2));
+TEST_P(CsdTest, NullFuncIsInvalid) {
+  run_with_deadline(kUnitDeadline, "EINVAL", [&] {
+    domain d(owned_options(2, engine()));
     call_single_data csd;
     EXPECT_EQ(d.call_function_single_async(0, csd), kInval);
     EXPECT_FALSE(csd.in_flight());
@@ -247,11 +252,11 @@ TEST(CsdTest, NullFuncIsInvalid) {
   });
 }
 
-TEST(CsdTest, OfflineCpuIsNxio) {
-  run_with_deadline(kUnitDeadline, "ENXIO offline", [] {
+TEST_P(CsdTest, OfflineCpuIsNxio) {
+  run_with_deadline(kUnitDeadline, "ENXIO offline", [&] {
     {
       // Attach domain: a CPU nobody attached is offline.
-      domain d(attach_options(2));
+      domain d(attach_options(2, engine()));
       counter c;
       call_single_data csd(&counter::bump, &c);
       EXPECT_EQ(d.call_function_single_async(1, csd), kNxio);
@@ -264,7 +269,7 @@ TEST(CsdTest, OfflineCpuIsNxio) {
     }
     {
       // Owned domain: a CPU taken down.
-      domain d(owned_options(2));
+      domain d(owned_options(2, engine()));
       counter c;
       call_single_data csd(&counter::bump, &c);
       ASSERT_EQ(d.cpu_down(1), kOk);
@@ -277,9 +282,9 @@ TEST(CsdTest, OfflineCpuIsNxio) {
   });
 }
 
-TEST(CsdTest, OutOfRangeCpuIsNxio) {
-  run_with_deadline(kUnitDeadline, "ENXIO range", [] {
-    domain d(owned_options(2));
+TEST_P(CsdTest, OutOfRangeCpuIsNxio) {
+  run_with_deadline(kUnitDeadline, "ENXIO range", [&] {
+    domain d(owned_options(2, engine()));
     counter c;
     call_single_data csd(&counter::bump, &c);
     for (cpu_t cpu : {2u, 3u, 64u, 4096u, xcall::no_cpu}) {
@@ -291,9 +296,9 @@ TEST(CsdTest, OutOfRangeCpuIsNxio) {
   });
 }
 
-TEST(CsdTest, ManyDescriptorsQueuedAtOnceAllRunOnce) {
-  run_with_deadline(kUnitDeadline, "many csds", [] {
-    domain d(attach_options(2));
+TEST_P(CsdTest, ManyDescriptorsQueuedAtOnceAllRunOnce) {
+  run_with_deadline(kUnitDeadline, "many csds", [&] {
+    domain d(attach_options(2, engine()));
     auto att = d.attach(0);
     constexpr int kN = 64;
     counter c;
@@ -312,5 +317,7 @@ TEST(CsdTest, ManyDescriptorsQueuedAtOnceAllRunOnce) {
     for (auto& csd : csds) EXPECT_FALSE(csd.in_flight());
   });
 }
+
+XCALL_TEST_ON_EVERY_ENGINE(CsdTest);
 
 }  // namespace

@@ -1,6 +1,7 @@
 // domain_test.cpp — xcall::domain: every call form runs on exactly the CPUs
 // it must, from every kind of caller; every error of the contract; hotplug;
-// the callable forms' exceptions; destruction.
+// the callable forms' exceptions; destruction. Every test that builds a
+// domain runs against both engines (xcall::engine::percpu and ::classic).
 //
 // The world of most tests: 4 CPUs, CPU 3 offline, so online = {0, 1, 2}.
 // A caller is either an outside thread, an attached thread hosting CPU 1, or a
@@ -66,22 +67,17 @@ const char* name_of(caller_kind k) {
 // Builds the world for `kind` and runs body(d, self, in_caller), where
 // in_caller(fn) runs fn() as the caller: on the body thread (outside), on the
 // body thread hosting CPU 1 (attached), or in a handler on owned CPU 1.
-xcall::domain_options with_engine(xcall::domain_options o, xcall::engine e) {
-  o.engine_kind = e;
-  return o;
-}
-
 template <class Body>
 void with_world(caller_kind kind, xcall::engine e, Body&& body) {
   switch (kind) {
     case caller_kind::outside: {
-      domain d(with_engine(owned_options(kN), e));
+      domain d(owned_options(kN, e));
       ASSERT_EQ(d.cpu_down(kOffline), kOk);
       body(d, no_cpu, [](auto&& fn) { fn(); });
       break;
     }
     case caller_kind::attached: {
-      domain d(with_engine(attach_options(kN), e));
+      domain d(attach_options(kN, e));
       host_thread h0(d, 0);
       host_thread h2(d, 2);
       auto att = d.attach(kSelf);
@@ -89,7 +85,7 @@ void with_world(caller_kind kind, xcall::engine e, Body&& body) {
       break;
     }
     case caller_kind::handler: {
-      domain d(with_engine(owned_options(kN), e));
+      domain d(owned_options(kN, e));
       ASSERT_EQ(d.cpu_down(kOffline), kOk);
       body(d, kSelf, [&d](auto&& fn) {
         bool ran = false;
@@ -319,14 +315,20 @@ struct form_case {
   xcall::engine e;
 };
 
+// gtest prints a case as "{single_wait, outside, percpu}".
+void PrintTo(const form_case& c, std::ostream* os) {
+  *os << '{' << name_of(c.f) << ", " << name_of(c.k) << ", " << xcall_test::engine_name(c.e)
+      << '}';
+}
+
 std::string case_name(const testing::TestParamInfo<form_case>& info) {
-  return std::string(name_of(info.param.f)) + "_from_" + name_of(info.param.k) +
-         (info.param.e == xcall::engine::classic ? "_classic" : "_percpu");
+  return std::string(name_of(info.param.f)) + "_from_" + name_of(info.param.k) + "_" +
+         xcall_test::engine_name(info.param.e);
 }
 
 std::vector<form_case> all_cases() {
   std::vector<form_case> v;
-  for (auto e : {xcall::engine::percpu, xcall::engine::classic}) {
+  for (auto e : xcall_test::kEngines) {
     for (auto k : {caller_kind::outside, caller_kind::attached, caller_kind::handler}) {
       for (form f : kAllForms) v.push_back({f, k, e});
     }
@@ -462,11 +464,28 @@ INSTANTIATE_TEST_SUITE_P(EveryFormAndCaller, CallFormTest, testing::ValuesIn(all
                          case_name);
 
 // ---------------------------------------------------------------------------
+// Every test below runs once per engine (Suite.Test/percpu, Suite.Test/classic):
+// errors, empty target sets, hotplug, callables and destruction all go through
+// the engine that queues multi-CPU calls or takes a CPU offline.
+
+class DomainErrorTest : public xcall_test::engine_test {};
+class DomainTest : public xcall_test::engine_test {};
+class HotplugTest : public xcall_test::engine_test {};
+class CallableTest : public xcall_test::engine_test {};
+class DestructionTest : public xcall_test::engine_test {};
+
+XCALL_TEST_ON_EVERY_ENGINE(DomainErrorTest);
+XCALL_TEST_ON_EVERY_ENGINE(DomainTest);
+XCALL_TEST_ON_EVERY_ENGINE(HotplugTest);
+XCALL_TEST_ON_EVERY_ENGINE(CallableTest);
+XCALL_TEST_ON_EVERY_ENGINE(DestructionTest);
+
+// ---------------------------------------------------------------------------
 // Errors: ENXIO
 
-TEST(DomainErrorTest, SingleToAnOutOfRangeCpuIsNxio) {
-  run_with_deadline(kUnitDeadline, "ENXIO range", [] {
-    domain d(owned_options(kN));
+TEST_P(DomainErrorTest, SingleToAnOutOfRangeCpuIsNxio) {
+  run_with_deadline(kUnitDeadline, "ENXIO range", [&] {
+    domain d(owned_options(kN, engine()));
     run_log log(kN);
     log.reset();
     for (cpu_t cpu : {kN, kN + 1, 64u, xcall::kMaxCpus, no_cpu}) {
@@ -479,10 +498,10 @@ TEST(DomainErrorTest, SingleToAnOutOfRangeCpuIsNxio) {
   });
 }
 
-TEST(DomainErrorTest, SingleToAnOfflineCpuIsNxio) {
-  run_with_deadline(kUnitDeadline, "ENXIO offline", [] {
+TEST_P(DomainErrorTest, SingleToAnOfflineCpuIsNxio) {
+  run_with_deadline(kUnitDeadline, "ENXIO offline", [&] {
     {
-      domain d(owned_options(kN));
+      domain d(owned_options(kN, engine()));
       ASSERT_EQ(d.cpu_down(2), kOk);
       run_log log(kN);
       log.reset();
@@ -492,7 +511,7 @@ TEST(DomainErrorTest, SingleToAnOfflineCpuIsNxio) {
       EXPECT_EQ(log.count(), 0);
     }
     {
-      domain d(attach_options(kN));  // nothing attached: every CPU offline
+      domain d(attach_options(kN, engine()));  // nothing attached: every CPU offline
       run_log log(kN);
       log.reset();
       for (cpu_t c = 0; c < kN; ++c) {
@@ -508,9 +527,9 @@ TEST(DomainErrorTest, SingleToAnOfflineCpuIsNxio) {
   });
 }
 
-TEST(DomainErrorTest, AnyWithNoOnlineCpuInTheMaskIsNxio) {
-  run_with_deadline(kUnitDeadline, "ENXIO any", [] {
-    domain d(owned_options(kN));
+TEST_P(DomainErrorTest, AnyWithNoOnlineCpuInTheMaskIsNxio) {
+  run_with_deadline(kUnitDeadline, "ENXIO any", [&] {
+    domain d(owned_options(kN, engine()));
     ASSERT_EQ(d.cpu_down(2), kOk);
     ASSERT_EQ(d.cpu_down(3), kOk);
     run_log log(kN);
@@ -529,8 +548,8 @@ TEST(DomainErrorTest, AnyWithNoOnlineCpuInTheMaskIsNxio) {
   });
 }
 
-TEST(DomainErrorTest, CpuDownAndUpOutOfRangeAreNxio) {
-  domain d(owned_options(2));
+TEST_P(DomainErrorTest, CpuDownAndUpOutOfRangeAreNxio) {
+  domain d(owned_options(2, engine()));
   for (cpu_t cpu : {2u, 100u, no_cpu}) {
     EXPECT_EQ(d.cpu_down(cpu), kNxio) << cpu;
     EXPECT_EQ(d.cpu_up(cpu), kNxio) << cpu;
@@ -538,9 +557,9 @@ TEST(DomainErrorTest, CpuDownAndUpOutOfRangeAreNxio) {
   EXPECT_EQ(d.online_mask().count(), 2u);
 }
 
-TEST(DomainErrorTest, AttachOutOfRangeIsNxio) {
-  run_with_deadline(kUnitDeadline, "attach ENXIO", [] {
-    domain d(attach_options(2));
+TEST_P(DomainErrorTest, AttachOutOfRangeIsNxio) {
+  run_with_deadline(kUnitDeadline, "attach ENXIO", [&] {
+    domain d(attach_options(2, engine()));
     try {
       auto att = d.attach(2);
       ADD_FAILURE() << "attach(2) of a 2-CPU domain succeeded";
@@ -554,9 +573,9 @@ TEST(DomainErrorTest, AttachOutOfRangeIsNxio) {
 // ---------------------------------------------------------------------------
 // Errors: EINVAL
 
-TEST(DomainErrorTest, NullFuncIsInvalidForEveryForm) {
-  run_with_deadline(kUnitDeadline, "EINVAL null func", [] {
-    domain d(owned_options(kN));
+TEST_P(DomainErrorTest, NullFuncIsInvalidForEveryForm) {
+  run_with_deadline(kUnitDeadline, "EINVAL null func", [&] {
+    domain d(owned_options(kN, engine()));
     cpumask all(kN);
     all.set_all();
     int info = 0;
@@ -578,9 +597,9 @@ TEST(DomainErrorTest, NullFuncIsInvalidForEveryForm) {
   });
 }
 
-TEST(DomainErrorTest, NullFuncIsInvalidFromAHost) {
-  run_with_deadline(kUnitDeadline, "EINVAL null func host", [] {
-    domain d(attach_options(2));
+TEST_P(DomainErrorTest, NullFuncIsInvalidFromAHost) {
+  run_with_deadline(kUnitDeadline, "EINVAL null func host", [&] {
+    domain d(attach_options(2, engine()));
     host_thread h(d, 1);
     auto att = d.attach(0);
     cpumask all(2);
@@ -593,9 +612,9 @@ TEST(DomainErrorTest, NullFuncIsInvalidFromAHost) {
   });
 }
 
-TEST(DomainErrorTest, MaskSmallerThanNrCpuIdsIsInvalid) {
-  run_with_deadline(kUnitDeadline, "EINVAL small mask", [] {
-    domain d(owned_options(kN));
+TEST_P(DomainErrorTest, MaskSmallerThanNrCpuIdsIsInvalid) {
+  run_with_deadline(kUnitDeadline, "EINVAL small mask", [&] {
+    domain d(owned_options(kN, engine()));
     run_log log(kN);
     log.reset();
     auto rec = &run_log::record;
@@ -625,9 +644,9 @@ TEST(DomainErrorTest, MaskSmallerThanNrCpuIdsIsInvalid) {
 // ---------------------------------------------------------------------------
 // Errors: EBUSY
 
-TEST(DomainErrorTest, AsyncDescriptorInFlightIsBusy) {
-  run_with_deadline(kUnitDeadline, "EBUSY async", [] {
-    domain d(attach_options(2));
+TEST_P(DomainErrorTest, AsyncDescriptorInFlightIsBusy) {
+  run_with_deadline(kUnitDeadline, "EBUSY async", [&] {
+    domain d(attach_options(2, engine()));
     auto att = d.attach(0);
     run_log log(2);
     log.reset();
@@ -644,9 +663,9 @@ TEST(DomainErrorTest, AsyncDescriptorInFlightIsBusy) {
   });
 }
 
-TEST(DomainErrorTest, AttachingAHostedCpuIsBusy) {
-  run_with_deadline(kUnitDeadline, "EBUSY attach hosted", [] {
-    domain d(attach_options(2));
+TEST_P(DomainErrorTest, AttachingAHostedCpuIsBusy) {
+  run_with_deadline(kUnitDeadline, "EBUSY attach hosted", [&] {
+    domain d(attach_options(2, engine()));
     host_thread h(d, 1);
     try {
       auto att = d.attach(1);
@@ -663,10 +682,10 @@ TEST(DomainErrorTest, AttachingAHostedCpuIsBusy) {
   });
 }
 
-TEST(DomainErrorTest, AttachingFromAThreadThatHostsACpuIsBusy) {
-  run_with_deadline(kUnitDeadline, "EBUSY attach twice", [] {
-    domain d(attach_options(3));
-    domain other(attach_options(2));
+TEST_P(DomainErrorTest, AttachingFromAThreadThatHostsACpuIsBusy) {
+  run_with_deadline(kUnitDeadline, "EBUSY attach twice", [&] {
+    domain d(attach_options(3, engine()));
+    domain other(attach_options(2, engine()));
     auto att = d.attach(0);
     for (cpu_t c : {0u, 1u}) {
       try {
@@ -692,9 +711,9 @@ TEST(DomainErrorTest, AttachingFromAThreadThatHostsACpuIsBusy) {
   });
 }
 
-TEST(DomainErrorTest, ACpuDetachedByOneThreadCanBeAttachedByAnother) {
-  run_with_deadline(kUnitDeadline, "reattach", [] {
-    domain d(attach_options(2));
+TEST_P(DomainErrorTest, ACpuDetachedByOneThreadCanBeAttachedByAnother) {
+  run_with_deadline(kUnitDeadline, "reattach", [&] {
+    domain d(attach_options(2, engine()));
     { host_thread h(d, 1); }
     EXPECT_FALSE(d.cpu_online(1));
     host_thread h(d, 1);
@@ -709,9 +728,9 @@ TEST(DomainErrorTest, ACpuDetachedByOneThreadCanBeAttachedByAnother) {
 // ---------------------------------------------------------------------------
 // Errors: EDEADLK
 
-TEST(DomainErrorTest, WaitingCallInsideAnIrqGuardIsDeadlk) {
-  run_with_deadline(kUnitDeadline, "EDEADLK guard", [] {
-    domain d(attach_options(2));
+TEST_P(DomainErrorTest, WaitingCallInsideAnIrqGuardIsDeadlk) {
+  run_with_deadline(kUnitDeadline, "EDEADLK guard", [&] {
+    domain d(attach_options(2, engine()));
     host_thread h(d, 1);
     auto att = d.attach(0);
     run_log log(2);
@@ -727,9 +746,9 @@ TEST(DomainErrorTest, WaitingCallInsideAnIrqGuardIsDeadlk) {
   });
 }
 
-TEST(DomainErrorTest, CpuDownOfTheCallersOwnCpuIsDeadlk) {
-  run_with_deadline(kUnitDeadline, "EDEADLK cpu_down self", [] {
-    domain d(owned_options(3));
+TEST_P(DomainErrorTest, CpuDownOfTheCallersOwnCpuIsDeadlk) {
+  run_with_deadline(kUnitDeadline, "EDEADLK cpu_down self", [&] {
+    domain d(owned_options(3, engine()));
     std::error_code own;
     ASSERT_EQ(d.call_function_single(1, [&] { own = d.cpu_down(1); }), kOk);
     EXPECT_EQ(own, kDeadlk);
@@ -744,9 +763,9 @@ TEST(DomainErrorTest, CpuDownOfTheCallersOwnCpuIsDeadlk) {
 // ---------------------------------------------------------------------------
 // Errors: ENOTSUP
 
-TEST(DomainErrorTest, HotplugOfAnAttachedCpuIsNotSupported) {
-  run_with_deadline(kUnitDeadline, "ENOTSUP hotplug attached", [] {
-    domain d(attach_options(2));
+TEST_P(DomainErrorTest, HotplugOfAnAttachedCpuIsNotSupported) {
+  run_with_deadline(kUnitDeadline, "ENOTSUP hotplug attached", [&] {
+    domain d(attach_options(2, engine()));
     host_thread h(d, 1);
     EXPECT_EQ(d.cpu_down(1), kNotsup);
     EXPECT_TRUE(d.cpu_online(1));
@@ -764,9 +783,9 @@ TEST(DomainErrorTest, HotplugOfAnAttachedCpuIsNotSupported) {
   });
 }
 
-TEST(DomainErrorTest, AttachOnADomainThatStartsItsThreadsIsNotSupported) {
-  run_with_deadline(kUnitDeadline, "ENOTSUP attach", [] {
-    domain d(owned_options(2));
+TEST_P(DomainErrorTest, AttachOnADomainThatStartsItsThreadsIsNotSupported) {
+  run_with_deadline(kUnitDeadline, "ENOTSUP attach", [&] {
+    domain d(owned_options(2, engine()));
     for (cpu_t c : {0u, 1u, 2u}) {
       try {
         auto att = d.attach(c);
@@ -786,9 +805,9 @@ TEST(DomainErrorTest, AttachOnADomainThatStartsItsThreadsIsNotSupported) {
 // ---------------------------------------------------------------------------
 // A mask with no online target is success with nothing to do.
 
-TEST(DomainTest, NoOnlineTargetIsSuccessWithNothingRun) {
-  run_with_deadline(kUnitDeadline, "empty targets", [] {
-    domain d(owned_options(kN));
+TEST_P(DomainTest, NoOnlineTargetIsSuccessWithNothingRun) {
+  run_with_deadline(kUnitDeadline, "empty targets", [&] {
+    domain d(owned_options(kN, engine()));
     ASSERT_EQ(d.cpu_down(3), kOk);
     ASSERT_EQ(d.cpu_down(2), kOk);
     run_log log(kN);
@@ -814,9 +833,9 @@ TEST(DomainTest, NoOnlineTargetIsSuccessWithNothingRun) {
   });
 }
 
-TEST(DomainTest, OnlyTheCallersOwnCpuIsSuccessWithNothingRemote) {
-  run_with_deadline(kUnitDeadline, "only self", [] {
-    domain d(attach_options(kN));
+TEST_P(DomainTest, OnlyTheCallersOwnCpuIsSuccessWithNothingRemote) {
+  run_with_deadline(kUnitDeadline, "only self", [&] {
+    domain d(attach_options(kN, engine()));
     auto att = d.attach(2);  // the only online CPU
     run_log log(kN);
     log.reset();
@@ -834,9 +853,9 @@ TEST(DomainTest, OnlyTheCallersOwnCpuIsSuccessWithNothingRemote) {
   });
 }
 
-TEST(DomainTest, EveryCpuDownLeavesOutsideCallsWithNothingToDo) {
-  run_with_deadline(kUnitDeadline, "all down", [] {
-    domain d(owned_options(3));
+TEST_P(DomainTest, EveryCpuDownLeavesOutsideCallsWithNothingToDo) {
+  run_with_deadline(kUnitDeadline, "all down", [&] {
+    domain d(owned_options(3, engine()));
     for (cpu_t c = 0; c < 3; ++c) ASSERT_EQ(d.cpu_down(c), kOk);
     EXPECT_TRUE(d.online_mask().none());
     run_log log(3);
@@ -861,9 +880,9 @@ TEST(DomainTest, EveryCpuDownLeavesOutsideCallsWithNothingToDo) {
 // ---------------------------------------------------------------------------
 // Hotplug
 
-TEST(HotplugTest, CpuDownClearsOnlineAndCpuUpRestoresIt) {
-  run_with_deadline(kUnitDeadline, "down/up", [] {
-    domain d(owned_options(kN));
+TEST_P(HotplugTest, CpuDownClearsOnlineAndCpuUpRestoresIt) {
+  run_with_deadline(kUnitDeadline, "down/up", [&] {
+    domain d(owned_options(kN, engine()));
     EXPECT_EQ(d.online_mask().count(), kN);
     ASSERT_EQ(d.cpu_down(2), kOk);
     EXPECT_FALSE(d.cpu_online(2));
@@ -885,9 +904,9 @@ TEST(HotplugTest, CpuDownClearsOnlineAndCpuUpRestoresIt) {
   });
 }
 
-TEST(HotplugTest, CpuDownAndUpAreIdempotent) {
-  run_with_deadline(kUnitDeadline, "idempotent", [] {
-    domain d(owned_options(3));
+TEST_P(HotplugTest, CpuDownAndUpAreIdempotent) {
+  run_with_deadline(kUnitDeadline, "idempotent", [&] {
+    domain d(owned_options(3, engine()));
     EXPECT_EQ(d.cpu_up(1), kOk) << "up of an online CPU";
     EXPECT_TRUE(d.cpu_online(1));
     EXPECT_EQ(d.cpu_down(1), kOk);
@@ -903,9 +922,9 @@ TEST(HotplugTest, CpuDownAndUpAreIdempotent) {
   });
 }
 
-TEST(HotplugTest, RepeatedDownUpKeepsTheCpuWorking) {
-  run_with_deadline(kUnitDeadline, "down/up cycles", [] {
-    domain d(owned_options(2, xcall::idle_mode::sleep));
+TEST_P(HotplugTest, RepeatedDownUpKeepsTheCpuWorking) {
+  run_with_deadline(kUnitDeadline, "down/up cycles", [&] {
+    domain d(owned_options(2, engine(), xcall::idle_mode::sleep));
     run_log log(2);
     log.reset();
     for (int i = 0; i < 50; ++i) {
@@ -917,9 +936,9 @@ TEST(HotplugTest, RepeatedDownUpKeepsTheCpuWorking) {
   });
 }
 
-TEST(HotplugTest, CpuDownRunsWhatWasQueued) {
-  run_with_deadline(kUnitDeadline, "down drains", [] {
-    domain d(owned_options(2, xcall::idle_mode::sleep));
+TEST_P(HotplugTest, CpuDownRunsWhatWasQueued) {
+  run_with_deadline(kUnitDeadline, "down drains", [&] {
+    domain d(owned_options(2, engine(), xcall::idle_mode::sleep));
     run_log log(2);
     log.reset();
     constexpr int kAsync = 16;
@@ -943,9 +962,9 @@ TEST(HotplugTest, CpuDownRunsWhatWasQueued) {
 
 // A handler blocks CPU 1 on a gate, so the calls queued behind it are still
 // queued when cpu_down starts; cpu_down must run them before it returns.
-TEST(HotplugTest, CpuDownRunsCallsQueuedBehindABusyHandler) {
-  run_with_deadline(kUnitDeadline, "down drains behind busy handler", [] {
-    domain d(owned_options(2, xcall::idle_mode::sleep));
+TEST_P(HotplugTest, CpuDownRunsCallsQueuedBehindABusyHandler) {
+  run_with_deadline(kUnitDeadline, "down drains behind busy handler", [&] {
+    domain d(owned_options(2, engine(), xcall::idle_mode::sleep));
     run_log log(2);
     log.reset();
     xcall_test::start_gate gate;
@@ -1022,9 +1041,9 @@ struct boom : std::runtime_error {
   cpu_t cpu;
 };
 
-TEST(CallableTest, AnExceptionOnOneTargetIsRethrownAfterEveryTargetRan) {
-  run_with_deadline(kUnitDeadline, "callable exception", [] {
-    domain d(owned_options(kN));
+TEST_P(CallableTest, AnExceptionOnOneTargetIsRethrownAfterEveryTargetRan) {
+  run_with_deadline(kUnitDeadline, "callable exception", [&] {
+    domain d(owned_options(kN, engine()));
     run_log log(kN);
     for (cpu_t thrower = 0; thrower < kN; ++thrower) {
       SCOPED_TRACE(testing::Message() << "thrower " << thrower);
@@ -1057,9 +1076,9 @@ TEST(CallableTest, AnExceptionOnOneTargetIsRethrownAfterEveryTargetRan) {
   });
 }
 
-TEST(CallableTest, EveryTargetThrowingRethrowsOne) {
-  run_with_deadline(kUnitDeadline, "callable all throw", [] {
-    domain d(owned_options(kN));
+TEST_P(CallableTest, EveryTargetThrowingRethrowsOne) {
+  run_with_deadline(kUnitDeadline, "callable all throw", [&] {
+    domain d(owned_options(kN, engine()));
     std::atomic<int> ran{0};
     try {
       (void)d.on_each_cpu([&] {
@@ -1074,9 +1093,9 @@ TEST(CallableTest, EveryTargetThrowingRethrowsOne) {
   });
 }
 
-TEST(CallableTest, LocalRunThrowingIsRethrownAfterRemoteTargets) {
-  run_with_deadline(kUnitDeadline, "callable local throw", [] {
-    domain d(attach_options(3));
+TEST_P(CallableTest, LocalRunThrowingIsRethrownAfterRemoteTargets) {
+  run_with_deadline(kUnitDeadline, "callable local throw", [&] {
+    domain d(attach_options(3, engine()));
     host_thread h0(d, 0);
     host_thread h2(d, 2);
     auto att = d.attach(1);
@@ -1093,9 +1112,9 @@ TEST(CallableTest, LocalRunThrowingIsRethrownAfterRemoteTargets) {
   });
 }
 
-TEST(CallableTest, ValuesCapturedByReferenceComeBack) {
-  run_with_deadline(kUnitDeadline, "callable captures", [] {
-    domain d(owned_options(3));
+TEST_P(CallableTest, ValuesCapturedByReferenceComeBack) {
+  run_with_deadline(kUnitDeadline, "callable captures", [&] {
+    domain d(owned_options(3, engine()));
     std::atomic<int> sum{0};
     EXPECT_EQ(d.on_each_cpu([&] { sum.fetch_add(static_cast<int>(xcall::this_cpu()) + 1); }), kOk);
     EXPECT_EQ(sum.load(), 1 + 2 + 3);
@@ -1114,11 +1133,11 @@ TEST(CallableTest, ValuesCapturedByReferenceComeBack) {
 // ---------------------------------------------------------------------------
 // Destruction
 
-TEST(DestructionTest, DestroyedWhileAttachedAbortsNamingTheCpu) {
+TEST_P(DestructionTest, DestroyedWhileAttachedAbortsNamingTheCpu) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_DEATH(
       {
-        auto* d = new domain(attach_options(4));
+        auto* d = new domain(attach_options(4, engine()));
         // Leaked on purpose: the handle must not outlive the abort it causes.
         auto* att = new xcall::cpu_attachment(d->attach(3));
         (void)att;
@@ -1127,7 +1146,7 @@ TEST(DestructionTest, DestroyedWhileAttachedAbortsNamingTheCpu) {
       "attached");
   EXPECT_DEATH(
       {
-        auto* d = new domain(attach_options(4));
+        auto* d = new domain(attach_options(4, engine()));
         auto* att = new xcall::cpu_attachment(d->attach(3));
         (void)att;
         delete d;
@@ -1135,9 +1154,9 @@ TEST(DestructionTest, DestroyedWhileAttachedAbortsNamingTheCpu) {
       "(CPU|cpu)[ #]*3");
 }
 
-TEST(DestructionTest, DestroyedAfterEveryAttachmentEndedIsFine) {
-  run_with_deadline(kUnitDeadline, "destroy after detach", [] {
-    auto d = std::make_unique<domain>(attach_options(3));
+TEST_P(DestructionTest, DestroyedAfterEveryAttachmentEndedIsFine) {
+  run_with_deadline(kUnitDeadline, "destroy after detach", [&] {
+    auto d = std::make_unique<domain>(attach_options(3, engine()));
     {
       host_thread h(*d, 0);
       auto att = d->attach(1);
@@ -1147,8 +1166,8 @@ TEST(DestructionTest, DestroyedAfterEveryAttachmentEndedIsFine) {
   });
 }
 
-TEST(DestructionTest, DestructorRunsWhatIsQueuedOnOwnedCpus) {
-  run_with_deadline(kUnitDeadline, "destroy drains", [] {
+TEST_P(DestructionTest, DestructorRunsWhatIsQueuedOnOwnedCpus) {
+  run_with_deadline(kUnitDeadline, "destroy drains", [&] {
     run_log log(3);
     log.reset();
     constexpr int kAsync = 8;
@@ -1159,7 +1178,7 @@ TEST(DestructionTest, DestructorRunsWhatIsQueuedOnOwnedCpus) {
     }
     int queued = 0;
     {
-      domain d(owned_options(3, xcall::idle_mode::sleep));
+      domain d(owned_options(3, engine(), xcall::idle_mode::sleep));
       for (int i = 0; i < kAsync * 3; ++i) {
         queued += !d.call_function_single_async(static_cast<cpu_t>(i % 3), csds[i]);
       }
@@ -1172,10 +1191,10 @@ TEST(DestructionTest, DestructorRunsWhatIsQueuedOnOwnedCpus) {
   });
 }
 
-TEST(DestructionTest, ManyDomainsComeAndGo) {
-  run_with_deadline(kUnitDeadline, "domains come and go", [] {
+TEST_P(DestructionTest, ManyDomainsComeAndGo) {
+  run_with_deadline(kUnitDeadline, "domains come and go", [&] {
     for (int i = 0; i < 20; ++i) {
-      domain d(owned_options(1 + i % 4));
+      domain d(owned_options(1 + i % 4, engine()));
       run_log log(d.nr_cpu_ids());
       log.reset();
       ASSERT_EQ(d.on_each_cpu(&run_log::record, &log, true), kOk);
@@ -1187,9 +1206,9 @@ TEST(DestructionTest, ManyDomainsComeAndGo) {
 // ---------------------------------------------------------------------------
 // Misc contract points
 
-TEST(DomainTest, OnlineMaskIsLiveAndMatchesCpuOnline) {
-  run_with_deadline(kUnitDeadline, "online mask", [] {
-    domain d(attach_options(kN));
+TEST_P(DomainTest, OnlineMaskIsLiveAndMatchesCpuOnline) {
+  run_with_deadline(kUnitDeadline, "online mask", [&] {
+    domain d(attach_options(kN, engine()));
     const cpumask& online = d.online_mask();
     EXPECT_EQ(online.size(), kN);
     EXPECT_TRUE(online.none());
@@ -1206,9 +1225,9 @@ TEST(DomainTest, OnlineMaskIsLiveAndMatchesCpuOnline) {
   });
 }
 
-TEST(DomainTest, CallsFromManyOutsideThreadsAtOnce) {
-  run_with_deadline(kUnitDeadline, "concurrent outside callers", [] {
-    domain d(owned_options(3));
+TEST_P(DomainTest, CallsFromManyOutsideThreadsAtOnce) {
+  run_with_deadline(kUnitDeadline, "concurrent outside callers", [&] {
+    domain d(owned_options(3, engine()));
     run_log log(3);
     log.reset(std::thread::id());
     constexpr int kThreads = 6, kRounds = 100;

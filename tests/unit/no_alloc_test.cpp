@@ -1,7 +1,8 @@
 // no_alloc_test.cpp — "no heap allocation on any call path once a caller has
 // made its first call": after one warm-up round of every call form, a steady
 // stream of rounds allocates nothing, from an outside thread, from an attached
-// host, and from a handler, on owned and on attached targets.
+// host, and from a handler, on owned and on attached targets — on both
+// engines.
 //
 // Counting: this file replaces every global operator new/new[] (plain,
 // nothrow, aligned, aligned nothrow). In builds without sanitizers it also
@@ -315,7 +316,7 @@ void expect_no_allocation(InCaller&& in_caller) {
   EXPECT_EQ(g_errors.load(), 0) << "a call failed during the steady rounds";
 }
 
-TEST(NoAllocTest, CountingAllocatorSeesAllocations) {
+TEST(AllocCounterTest, CountingAllocatorSeesAllocations) {
   // The counter itself must work, or every other test here passes vacuously.
   // The pointers escape (asm), so the compiler may not elide the pairs.
   auto escape = [](void* ptr) { asm volatile("" : : "g"(ptr) : "memory"); };
@@ -346,9 +347,13 @@ TEST(NoAllocTest, CountingAllocatorSeesAllocations) {
   EXPECT_EQ(alloc_count::news.load(), 0);
 }
 
-TEST(NoAllocTest, OutsideCallerToOwnedCpus) {
-  run_with_deadline(kUnitDeadline, "no-alloc outside/owned", [] {
-    domain d(owned_options(4));
+// Every caller context below runs once per engine (NoAllocTest.*/percpu,
+// /classic): after warm-up, every form allocates nothing on either engine.
+class NoAllocTest : public xcall_test::engine_test {};
+
+TEST_P(NoAllocTest, OutsideCallerToOwnedCpus) {
+  run_with_deadline(kUnitDeadline, "no-alloc outside/owned", [&] {
+    domain d(owned_options(4, engine()));
     ASSERT_EQ(d.cpu_down(3), std::error_code());
     caller_kit kit(d, {0, 1, 2});
     expect_no_allocation([&](int n) {
@@ -357,9 +362,9 @@ TEST(NoAllocTest, OutsideCallerToOwnedCpus) {
   });
 }
 
-TEST(NoAllocTest, HandlerCallerOnAnOwnedCpu) {
-  run_with_deadline(kUnitDeadline, "no-alloc handler", [] {
-    domain d(owned_options(4));
+TEST_P(NoAllocTest, HandlerCallerOnAnOwnedCpu) {
+  run_with_deadline(kUnitDeadline, "no-alloc handler", [&] {
+    domain d(owned_options(4, engine()));
     ASSERT_EQ(d.cpu_down(3), std::error_code());
     caller_kit kit(d, {0, 1, 2});  // the handler runs on CPU 1: its own CPU is a target too
     expect_no_allocation([&](int n) {
@@ -372,9 +377,9 @@ TEST(NoAllocTest, HandlerCallerOnAnOwnedCpu) {
   });
 }
 
-TEST(NoAllocTest, AttachedHostCaller) {
-  run_with_deadline(kUnitDeadline, "no-alloc attached host", [] {
-    domain d(attach_options(4));
+TEST_P(NoAllocTest, AttachedHostCaller) {
+  run_with_deadline(kUnitDeadline, "no-alloc attached host", [&] {
+    domain d(attach_options(4, engine()));
     host_thread h0(d, 0);
     host_thread h1(d, 1);
     host_thread h2(d, 2);
@@ -387,9 +392,9 @@ TEST(NoAllocTest, AttachedHostCaller) {
   });
 }
 
-TEST(NoAllocTest, OutsideCallerToAttachedCpus) {
-  run_with_deadline(kUnitDeadline, "no-alloc outside/attached", [] {
-    domain d(attach_options(3));
+TEST_P(NoAllocTest, OutsideCallerToAttachedCpus) {
+  run_with_deadline(kUnitDeadline, "no-alloc outside/attached", [&] {
+    domain d(attach_options(3, engine()));
     host_thread h0(d, 0);
     host_thread h2(d, 2);
     caller_kit kit(d, {0, 2});
@@ -399,9 +404,9 @@ TEST(NoAllocTest, OutsideCallerToAttachedCpus) {
   });
 }
 
-TEST(NoAllocTest, ManyOutsideThreadsEachAfterTheirFirstCall) {
-  run_with_deadline(kUnitDeadline, "no-alloc many outside threads", [] {
-    domain d(owned_options(3));
+TEST_P(NoAllocTest, ManyOutsideThreadsEachAfterTheirFirstCall) {
+  run_with_deadline(kUnitDeadline, "no-alloc many outside threads", [&] {
+    domain d(owned_options(3, engine()));
     constexpr int kThreads = 4;
     caller_kit kit0(d, {0, 1, 2}), kit1(d, {0, 1, 2}), kit2(d, {0, 1, 2}), kit3(d, {0, 1, 2});
     caller_kit* kits[kThreads] = {&kit0, &kit1, &kit2, &kit3};
@@ -433,5 +438,7 @@ TEST(NoAllocTest, ManyOutsideThreadsEachAfterTheirFirstCall) {
     for (auto& t : ts) t.join();
   });
 }
+
+XCALL_TEST_ON_EVERY_ENGINE(NoAllocTest);
 
 }  // namespace

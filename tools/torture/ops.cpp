@@ -1,0 +1,475 @@
+// ops.cpp — each operation kind: how it is called, what the caller knows
+// before and after, and which checks it feeds.
+//
+// Ordering: nothing here synchronizes by itself except the RPC flag (see
+// checks.hpp) and the hotplug lock (online.hpp); every other edge between a
+// caller and its handlers is the library's, which is what the checks test.
+#include "ops.hpp"
+
+#include <chrono>
+#include <system_error>
+#include <thread>
+
+#include "tally.hpp"
+#include "watchdog.hpp"
+#include "xcall/cpu.hpp"
+#include "xcall/domain.hpp"
+
+namespace xcall_torture {
+namespace {
+
+using xcall::cpu_t;
+using xcall::no_cpu;
+using std::errc;
+
+/// How long a tool-side wait (RPC flag, descriptor in flight) may take before
+/// it is reported; the library's own waits have the stall watchdog.
+std::chrono::nanoseconds tool_wait_limit(const run_state& run) {
+  const auto stall = std::chrono::milliseconds(run.opt.stall_timeout_ms);
+  return stall > std::chrono::seconds(5) ? stall : std::chrono::seconds(5);
+}
+
+std::string describe_op(const run_state& run, op_kind kind, unsigned invoker, std::uint64_t op,
+                        cpu_t target) {
+  return describe_call(run, kind, invoker, op, xcall::this_cpu(), target);
+}
+
+/// A single call's return against the target's state over the call.
+/// Returns whether the call was accepted (the function will run).
+bool check_single_result(const run_state& run, const call_window& window, op_kind kind,
+                         unsigned invoker, std::uint64_t op, cpu_t target, std::error_code ec) {
+  // Built only for a failure message: the common path formats nothing.
+  const auto desc = [&] { return describe_op(run, kind, invoker, op, target); };
+  if (ec && ec != errc::no_such_device_or_address) {
+    fail(check::error_code, desc() + ": returned " + ec.message());
+    return false;
+  }
+  pass(check::error_code);
+  const bool accepted = !ec;
+  if (!accepted) add(event::enxio);
+  if (target >= run.nr_cpus) {
+    if (accepted) {
+      fail(check::enxio, desc() + ": a call to out-of-range CPU " + std::to_string(target) +
+                             " was accepted");
+    } else {
+      pass(check::enxio);
+    }
+    return accepted;
+  }
+  if (target == xcall::this_cpu()) {
+    if (accepted) {
+      pass(check::enxio);
+    } else {
+      fail(check::enxio, desc() + ": a call to the caller's own CPU returned ENXIO");
+    }
+    return accepted;
+  }
+  switch (window.online(target)) {
+    case held::set:
+      if (accepted) {
+        pass(check::enxio);
+      } else {
+        fail(check::enxio, desc() + ": ENXIO, but the target was online for the whole call");
+      }
+      break;
+    case held::clear:
+      if (!accepted) {
+        pass(check::enxio);
+      } else {
+        fail(check::enxio, desc() + ": accepted, but the target was offline for the whole call");
+      }
+      break;
+    case held::changed:
+      break;  // either answer is right while it goes up or down
+  }
+  return accepted;
+}
+
+}  // namespace
+
+void probe_call(void* info) noexcept {
+  const auto* run = static_cast<const run_state*>(info);
+  add(event::probe_ran);
+  if (xcall::this_cpu() < run->nr_cpus) {
+    pass(check::async);
+  } else {
+    fail(check::async, "the async probe ran on a thread that hosts no CPU");
+  }
+}
+
+invoker::invoker(run_state& run, unsigned id, cpu_t host_cpu)
+    : run_(run),
+      id_(id),
+      host_cpu_(host_cpu),
+      rng_(mix_seed(run.opt.seed, id)),
+      mask_(run.nr_cpus),
+      private_mask_(run.nr_cpus),
+      window_(run.nr_cpus),
+      expect_(std::make_unique<expect[]>(run.nr_cpus)),
+      probe_csd_(probe_call, &run) {
+  for (unsigned w : run.opt.weights) weight_total_ += w;
+}
+
+op_kind invoker::pick() noexcept {
+  std::uint64_t r = rng_.below(weight_total_);
+  for (unsigned k = 0; k < kOpKinds; ++k) {
+    if (r < run_.opt.weights[k]) return static_cast<op_kind>(k);
+    r -= run_.opt.weights[k];
+  }
+  return op_kind::single;
+}
+
+void invoker::run_loop() {
+  activity& slot = new_activity("invoker " + std::to_string(id_));
+  slot_ = &slot;
+  while (!run_.stopping()) {
+    if (run_.paused.load(std::memory_order_relaxed)) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      continue;
+    }
+    const op_kind kind = pick();
+    if (!rng_.one_in(4)) {
+      perform(kind);
+      continue;
+    }
+    // Make the call from a CPU: a waiting single call whose function does it.
+    const cpu_t cpu = static_cast<cpu_t>(rng_.below(run_.nr_cpus));
+    trampoline_arg arg{this, kind};
+    slot.begin("trampoline", cpu);
+    const std::error_code ec = run_.dom->call_function_single(cpu, trampoline, &arg, true);
+    slot.end();
+    if (ec == errc::no_such_device_or_address) {
+      add(event::enxio);
+      perform(kind);  // that CPU is offline: from here then
+    } else if (ec) {
+      fail(check::error_code, "trampoline to CPU " + std::to_string(cpu) + " of invoker " +
+                                  std::to_string(id_) + ": returned " + ec.message());
+    }
+  }
+}
+
+void invoker::run_one() {
+  if (slot_ == nullptr) slot_ = &new_activity("host of CPU " + std::to_string(host_cpu_));
+  perform(pick());
+}
+
+void invoker::trampoline(void* arg) noexcept {
+  auto* a = static_cast<trampoline_arg*>(arg);
+  a->self->perform(a->kind);
+}
+
+void invoker::perform(op_kind kind) {
+  ++op_id_;
+  slot_->begin(op_name(kind), xcall::this_cpu());
+  add(op_event(kind));
+  if (from_cpu()) add(event::from_cpu);
+  switch (kind) {
+    case op_kind::single: op_single(kind, false); break;
+    case op_kind::single_wait: op_single(kind, true); break;
+    case op_kind::single_rpc: op_rpc(); break;
+    case op_kind::many: op_multi_exact(kind, false, false); break;
+    case op_kind::many_wait: op_multi(kind, false, false); break;
+    case op_kind::all: op_multi_exact(kind, true, false); break;
+    case op_kind::all_wait: op_multi(kind, true, false); break;
+    case op_kind::async: op_async(); break;
+    case op_kind::any: op_any(rng_.coin()); break;
+    case op_kind::cond:
+      if (rng_.coin()) {
+        op_multi(kind, false, true);
+      } else {
+        op_multi_exact(kind, false, true);
+      }
+      break;
+    case op_kind::count: break;
+  }
+  slot_->end();
+}
+
+cpu_t invoker::random_target() noexcept {
+  if (rng_.one_in(16)) return run_.nr_cpus + static_cast<cpu_t>(rng_.below(4));  // out of range
+  return static_cast<cpu_t>(rng_.below(run_.nr_cpus));
+}
+
+void invoker::randomize_live_mask() {
+  const unsigned shape = static_cast<unsigned>(rng_.below(16));
+  for (cpu_t c = 0; c < run_.nr_cpus; ++c) {
+    // Mostly a random mix; now and then all clear or all set.
+    const bool want = shape == 0 ? false : shape == 1 ? true : rng_.below(10) < 6;
+    if (mask_.try_write(c, want)) add(event::mask_flips);
+  }
+}
+
+call_record* invoker::record(op_kind kind, bool wait, freed_by who) {
+  return new_record(run_, kind, wait, who, id_, op_id_);
+}
+
+template <class Done>
+void invoker::wait_for(Done&& done, const char* what, call_record* rec) {
+  const auto start = std::chrono::steady_clock::now();
+  bool reported = false;
+  for (unsigned spins = 0; !done(); ++spins) {
+    xcall::poll();  // a no-op unless we host a CPU: then we must keep draining
+    if (spins < 256) continue;
+    std::this_thread::sleep_for(std::chrono::microseconds(10));
+    if (reported || std::chrono::steady_clock::now() - start < tool_wait_limit(run_)) continue;
+    reported = true;
+    const std::string desc = rec != nullptr ? rec->describe()
+                                            : describe_op(run_, op_kind::async, id_, op_id_, no_cpu);
+    fail(rec != nullptr ? check::rpc : check::async,
+         desc + ": still waiting for the " + what + " after " +
+             std::to_string(tool_wait_limit(run_).count() / 1000000) + " ms");
+  }
+}
+
+void invoker::op_single(op_kind kind, bool wait) {
+  const cpu_t target = random_target();
+  call_record* rec = record(kind, wait, wait ? freed_by::caller : freed_by::handler);
+  rec->target = target;
+  window_.before(run_, nullptr);
+  rec->seal();
+  const std::error_code ec = run_.dom->call_function_single(target, handle_call, rec, wait);
+  window_.after(run_, nullptr);
+  // No wait: once accepted, the record is the handler's (maybe freed already).
+  const bool accepted = check_single_result(run_, window_, kind, id_, op_id_, target, ec);
+  if (!wait) {
+    if (!accepted) free_record(rec);
+    return;
+  }
+  for (cpu_t c = 0; c < run_.nr_cpus; ++c) {
+    expect_[c] = accepted && c == target ? expect::once : expect::never;
+  }
+  verify_runs(*rec, expect_.get());
+  free_record(rec);
+}
+
+void invoker::op_rpc() {
+  const cpu_t target = random_target();
+  call_record* rec = record(op_kind::single_rpc, false, freed_by::rpc);
+  rec->target = target;
+  window_.before(run_, nullptr);
+  rec->seal();
+  const std::error_code ec = run_.dom->call_function_single(target, handle_call, rec, false);
+  window_.after(run_, nullptr);
+  if (check_single_result(run_, window_, op_kind::single_rpc, id_, op_id_, target, ec)) {
+    // acquire: pairs with the handler's release of done.
+    wait_for([rec] { return rec->done.load(std::memory_order_acquire); }, "RPC completion", rec);
+    pass(check::rpc);
+    for (cpu_t c = 0; c < run_.nr_cpus; ++c) {
+      expect_[c] = c == target ? expect::once : expect::never;
+    }
+    verify_runs(*rec, expect_.get());
+  }
+  free_record(rec);
+}
+
+void invoker::op_multi(op_kind kind, bool all, bool cond) {
+  const bool runs_self = cond || rng_.coin();  // on_each_cpu* vs call_function*
+  call_record* rec = record(kind, true, freed_by::caller);
+  if (cond) {
+    rec->cond_true = std::make_unique<bool[]>(run_.nr_cpus);
+    rec->cond_calls = std::make_unique<std::atomic<std::uint32_t>[]>(run_.nr_cpus);
+    for (cpu_t c = 0; c < run_.nr_cpus; ++c) rec->cond_true[c] = rng_.coin();
+  }
+  if (!all) randomize_live_mask();
+  const live_mask* mask = all ? nullptr : &mask_;
+  xcall::domain& dom = *run_.dom;
+  window_.before(run_, mask);
+  rec->seal();
+  std::error_code ec;
+  if (all) {
+    ec = runs_self ? dom.on_each_cpu(handle_call, rec, true)
+                   : dom.call_function(handle_call, rec, true);
+  } else if (cond) {
+    ec = dom.on_each_cpu_cond_mask(cond_predicate, handle_call, rec, true, mask_.mask());
+  } else {
+    ec = runs_self ? dom.on_each_cpu_mask(mask_.mask(), handle_call, rec, true)
+                   : dom.call_function_many(mask_.mask(), handle_call, rec, true);
+  }
+  window_.after(run_, mask);
+  if (ec) {
+    fail(check::error_code, rec->describe() + ": returned " + ec.message());
+  } else {
+    pass(check::error_code);
+    window_.expectations(xcall::this_cpu(), runs_self, rec->cond_true.get(), expect_.get());
+    verify_runs(*rec, expect_.get());
+    if (cond) verify_cond_calls(*rec);
+  }
+  free_record(rec);
+}
+
+void invoker::op_multi_exact(op_kind kind, bool all, bool cond) {
+  // A CPU host may be what a hotplug writer waits for: it only tries.
+  if (from_cpu()) {
+    if (!run_.hotplug.try_read()) {
+      add(event::fallback);
+      op_multi(kind, all, cond);
+      return;
+    }
+  } else {
+    run_.hotplug.read();
+  }
+  const bool runs_self = cond || rng_.coin();
+  const cpu_t self = xcall::this_cpu();
+  call_record* rec = record(kind, false, freed_by::last_ref);
+  if (cond) {
+    rec->cond_true = std::make_unique<bool[]>(run_.nr_cpus);
+    rec->cond_calls = std::make_unique<std::atomic<std::uint32_t>[]>(run_.nr_cpus);
+    for (cpu_t c = 0; c < run_.nr_cpus; ++c) rec->cond_true[c] = rng_.coin();
+  }
+  if (!all) {
+    for (cpu_t c = 0; c < run_.nr_cpus; ++c) {
+      if (rng_.below(10) < 6) {
+        private_mask_.set(c);
+      } else {
+        private_mask_.reset(c);
+      }
+    }
+  }
+  rec->expected = std::make_unique<expect[]>(run_.nr_cpus);
+  exact_expectations(run_, all ? nullptr : &private_mask_, self, runs_self, rec->cond_true.get(),
+                     rec->expected.get());
+  int runs = 0;
+  for (cpu_t c = 0; c < run_.nr_cpus; ++c) runs += rec->expected[c] == expect::once ? 1 : 0;
+  // relaxed: published to the handlers by the call itself, like every field.
+  rec->refs.store(runs + 1, std::memory_order_relaxed);
+  rec->seal();
+  xcall::domain& dom = *run_.dom;
+  std::error_code ec;
+  if (all) {
+    ec = runs_self ? dom.on_each_cpu(handle_call, rec, false)
+                   : dom.call_function(handle_call, rec, false);
+  } else if (cond) {
+    ec = dom.on_each_cpu_cond_mask(cond_predicate, handle_call, rec, false, private_mask_);
+  } else {
+    ec = runs_self ? dom.on_each_cpu_mask(private_mask_, handle_call, rec, false)
+                   : dom.call_function_many(private_mask_, handle_call, rec, false);
+  }
+  // The predicate ran inside the call; our reference keeps the record.
+  if (cond) verify_cond_calls(*rec);
+  run_.hotplug.unread();
+  if (ec) {
+    fail(check::error_code, rec->describe() + ": returned " + ec.message());
+    free_record(rec);  // nothing was queued
+    return;
+  }
+  pass(check::error_code);
+  drop_ref(rec);
+}
+
+void invoker::op_async() {
+  // The main descriptor carries a record its handler frees. Its func/info
+  // are ours only while it is not in flight.
+  if (async_csd_.in_flight()) {
+    add(event::ebusy);
+    wait_for([this] { return !async_csd_.in_flight(); }, "async descriptor", nullptr);
+  }
+  const cpu_t target = random_target();
+  call_record* rec = record(op_kind::async, false, freed_by::handler);
+  rec->target = target;
+  const auto desc = [&] { return describe_op(run_, op_kind::async, id_, op_id_, target); };
+  async_csd_.func = handle_call;
+  async_csd_.info = rec;
+  window_.before(run_, nullptr);
+  rec->seal();
+  std::error_code ec = run_.dom->call_function_single_async(target, async_csd_);
+  window_.after(run_, nullptr);
+  if (ec == errc::device_or_resource_busy) {
+    fail(check::async, desc() + ": EBUSY for a descriptor that was not in flight");
+    free_record(rec);
+  } else if (!check_single_result(run_, window_, op_kind::async, id_, op_id_, target, ec)) {
+    free_record(rec);
+  } else {
+    pass(check::async);
+  }
+
+  // The probe descriptor has a fixed function, so it may be sent while it
+  // could still be in flight: EBUSY is then the answer, handled by waiting.
+  const cpu_t probe_target = random_target();
+  for (;;) {
+    ec = run_.dom->call_function_single_async(probe_target, probe_csd_);
+    if (ec != errc::device_or_resource_busy) break;
+    add(event::ebusy);
+    wait_for([this] { return !probe_csd_.in_flight(); }, "async probe descriptor", nullptr);
+  }
+  for (int again = 0; again < 2; ++again) {
+    if (!ec) {
+      add(event::probe_sent);
+    } else if (ec == errc::no_such_device_or_address) {
+      add(event::enxio);
+    } else if (ec == errc::device_or_resource_busy && again == 1) {
+      add(event::ebusy);
+    } else {
+      fail(check::error_code, desc() + ": async probe returned " + ec.message());
+    }
+    // At once a second time: it is usually still in flight.
+    if (again == 0) ec = run_.dom->call_function_single_async(probe_target, probe_csd_);
+  }
+}
+
+void invoker::op_any(bool wait) {
+  randomize_live_mask();
+  call_record* rec = record(op_kind::any, wait, wait ? freed_by::caller : freed_by::handler);
+  window_.before(run_, &mask_);
+  if (!wait) {
+    rec->mask = &mask_;
+    rec->mask_before = std::make_unique<live_mask::view[]>(run_.nr_cpus);
+    for (cpu_t c = 0; c < run_.nr_cpus; ++c) rec->mask_before[c] = window_.mask_view(c);
+  }
+  const auto desc = [&] { return describe_op(run_, op_kind::any, id_, op_id_, no_cpu); };
+  rec->seal();
+  const std::error_code ec = run_.dom->call_function_any(mask_.mask(), handle_call, rec, wait);
+  window_.after(run_, &mask_);
+  if (ec && ec != errc::no_such_device_or_address) {
+    fail(check::error_code, desc() + ": returned " + ec.message());
+    free_record(rec);  // nothing was queued
+    return;
+  }
+  pass(check::error_code);
+  // ENXIO is right only if no CPU was in the mask and online all along.
+  const cpu_t self = xcall::this_cpu();
+  const bool self_held = self != no_cpu && window_.in_mask(self) == held::set;
+  cpu_t must = self_held ? self : no_cpu;
+  for (cpu_t c = 0; c < run_.nr_cpus && must == no_cpu; ++c) {
+    if (c != self && window_.in_mask(c) == held::set && window_.online(c) == held::set) must = c;
+  }
+  if (ec) {
+    add(event::enxio);
+    if (must != no_cpu) {
+      fail(check::enxio, desc() + ": ENXIO, but CPU " + std::to_string(must) +
+                             " was in the mask and online for the whole call");
+    } else {
+      pass(check::enxio);
+    }
+  }
+  if (!wait) {
+    if (ec) free_record(rec);  // never queued; otherwise the handler frees it
+    return;
+  }
+  std::uint32_t total = 0;
+  for (cpu_t c = 0; c < run_.nr_cpus; ++c) {
+    total += rec->ran[c].load(std::memory_order_relaxed);
+    if (c == self) {
+      const held h = window_.in_mask(c);
+      expect_[c] = h == held::set ? expect::once : h == held::clear ? expect::never : expect::maybe;
+    } else if (self_held || window_.in_mask(c) == held::clear ||
+               window_.online(c) == held::clear) {
+      expect_[c] = expect::never;  // the caller's own CPU comes first when in the mask
+    } else {
+      expect_[c] = expect::maybe;
+    }
+  }
+  if (ec) {
+    for (cpu_t c = 0; c < run_.nr_cpus; ++c) expect_[c] = expect::never;
+  }
+  verify_runs(*rec, expect_.get());
+  const std::uint32_t want = ec ? 0 : 1;
+  if (total == want) {
+    pass(check::exactly_once);
+  } else {
+    fail(check::exactly_once, desc() + ": " + std::to_string(total) + " CPUs ran it, expected " +
+                                  std::to_string(want));
+  }
+  free_record(rec);
+}
+
+}  // namespace xcall_torture

@@ -1,0 +1,210 @@
+// options.cpp — the command line of xcall-torture, parsed and checked with
+// CLI11. Each check names the option and says what is wrong with it.
+#include "options.hpp"
+
+#include "faults.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+namespace xcall_torture {
+namespace {
+
+constexpr const char* kOpNames[kOpKinds] = {
+    "single", "single-wait", "single-rpc", "many",  "many-wait",
+    "all",    "all-wait",    "async",      "any",   "cond",
+};
+
+constexpr const char* kOpHelp[kOpKinds] = {
+    "call_function_single, no wait (the handler frees the argument)",
+    "call_function_single with wait",
+    "call_function_single without wait, then wait for the handler's completion flag",
+    "call_function_many / on_each_cpu_mask without wait",
+    "call_function_many / on_each_cpu_mask with wait, on the live mask",
+    "call_function / on_each_cpu without wait",
+    "call_function / on_each_cpu with wait",
+    "call_function_single_async with the invoker's own call_single_data",
+    "call_function_any on the live mask",
+    "on_each_cpu_cond_mask with a random predicate",
+};
+
+// CLI11 reports a validator's non-empty return as "--option: <text>".
+std::string check_seconds(const std::string& text, bool allow_zero) {
+  double v = 0;
+  try {
+    std::size_t used = 0;
+    v = std::stod(text, &used);
+    if (used != text.size()) throw std::invalid_argument(text);
+  } catch (const std::exception&) {
+    return "'" + text + "' is not a number of seconds";
+  }
+  if (!std::isfinite(v) || v < 0 || (!allow_zero && v == 0)) {
+    return "'" + text + "' must be " + (allow_zero ? "0 (off) or more" : "more than 0") +
+           " seconds";
+  }
+  if (v > 7 * 24 * 3600.0) return "'" + text + "' is more than a week";
+  return {};
+}
+
+std::uint64_t random_seed() {
+  std::random_device rd;
+  std::uint64_t s = (std::uint64_t{rd()} << 32) ^ rd();
+  return s == 0 ? 1 : s;
+}
+
+}  // namespace
+
+const char* op_name(op_kind kind) noexcept { return kOpNames[static_cast<unsigned>(kind)]; }
+
+const char* engine_name(xcall::engine engine) noexcept {
+  return engine == xcall::engine::classic ? "classic" : "percpu";
+}
+
+const char* idle_name(xcall::idle_mode idle) noexcept {
+  switch (idle) {
+    case xcall::idle_mode::poll: return "poll";
+    case xcall::idle_mode::sleep: return "sleep";
+    case xcall::idle_mode::adaptive: break;
+  }
+  return "adaptive";
+}
+
+std::string torture_options::command_line() const {
+  std::ostringstream s;
+  s << "xcall-torture --seed " << seed << " --cpus " << cpus << " --threads " << threads
+    << " --duration " << duration_s << " --engine " << engine_name(engine) << " --idle "
+    << idle_name(idle);
+  for (unsigned k = 0; k < kOpKinds; ++k) {
+    if (weights[k] != 1) s << " --weight-" << kOpNames[k] << ' ' << weights[k];
+  }
+  if (onoff_interval_s > 0) s << " --onoff-interval " << onoff_interval_s;
+  if (mask_churn > 0) s << " --mask-churn " << mask_churn;
+  if (stutter_s > 0) s << " --stutter " << stutter_s;
+  if (attached) s << " --attached";
+  if (handler_delay_us > 0) s << " --handler-delay " << handler_delay_us;
+  if (stall_timeout_ms != 5000) s << " --stall-timeout-ms " << stall_timeout_ms;
+  for (const std::string& f : faults) s << " --fault " << f;
+  return s.str();
+}
+
+parse_result parse_options(int argc, char** argv) {
+  torture_options o;
+  CLI::App app{
+      "xcall-torture: hammers xcall's cross-CPU calls with a random mix of operations while\n"
+      "CPUs go offline and online and other threads flip the bits of the masks being passed,\n"
+      "and checks every call (see docs/torture.md). Ends with 'End of test: SUCCESS' (exit 0)\n"
+      "or 'End of test: FAILURE' (exit 1); bad options exit 2.",
+      "xcall-torture"};
+  app.option_defaults()->always_capture_default();
+
+  std::string engine = "percpu";
+  std::string idle = "adaptive";
+  std::string duration = "30", onoff = "0", stutter = "0", stat_interval = "5";
+
+  app.add_option("--cpus", o.cpus, "CPUs in the domain")
+      ->check(CLI::Range(xcall::cpu_t{1}, xcall::kMaxCpus));
+  app.add_option("--threads", o.threads, "outside invoker threads")->check(CLI::Range(1u, 1024u));
+  app.add_option("--duration", duration, "seconds to run")
+      ->check([](const std::string& s) { return check_seconds(s, false); });
+  app.add_option("--engine", engine, "engine for multi-CPU calls: percpu or classic")
+      ->check([](const std::string& s) -> std::string {
+        return s == "percpu" || s == "classic"
+                   ? std::string()
+                   : "unknown engine '" + s + "' (choose percpu or classic)";
+      });
+  app.add_option("--idle", idle, "how idle CPUs wait: poll, adaptive or sleep")
+      ->check([](const std::string& s) -> std::string {
+        return s == "poll" || s == "adaptive" || s == "sleep"
+                   ? std::string()
+                   : "unknown idle mode '" + s + "' (choose poll, adaptive or sleep)";
+      });
+  app.add_option("--seed", o.seed,
+                 "seed of every random choice (default: random, printed at start)");
+  for (unsigned k = 0; k < kOpKinds; ++k) {
+    app.add_option(std::string("--weight-") + kOpNames[k], o.weights[k],
+                   std::string("relative weight of ") + kOpHelp[k])
+        ->check(CLI::Range(0u, 1000000u));
+  }
+  app.add_option("--onoff-interval", onoff,
+                 "seconds between CPU hotplug operations (attached: between detach/re-attach "
+                 "of each CPU); 0 turns hotplug off")
+      ->check([](const std::string& s) { return check_seconds(s, true); });
+  app.add_option("--mask-churn", o.mask_churn,
+                 "threads that set and clear bits of the masks invokers are passing")
+      ->check(CLI::Range(0u, 64u));
+  app.add_option("--stutter", stutter,
+                 "run this many seconds, pause the invokers as long, repeat; 0 turns it off")
+      ->check([](const std::string& s) { return check_seconds(s, true); });
+  app.add_flag("--attached", o.attached,
+               "CPUs are hosted by application threads that attach, run their own loop and poll");
+  app.add_option("--handler-delay", o.handler_delay_us,
+                 "handlers delay up to this many microseconds (busy or asleep); 0: none")
+      ->check(CLI::Range(0u, 1000000u));
+  app.add_option("--stat-interval", stat_interval,
+                 "seconds between statistics lines; 0 turns them off")
+      ->check([](const std::string& s) { return check_seconds(s, true); });
+  app.add_option("--json", o.json_file, "write a machine-readable summary to FILE")
+      ->type_name("FILE");
+  app.add_option("--stall-timeout-ms", o.stall_timeout_ms,
+                 "the library's stall watchdog timeout; 0 turns it off (the environment "
+                 "variable XCALL_STALL_TIMEOUT_MS overrides it)")
+      ->check(CLI::Range(0u, 3600u * 1000u));
+  app.add_option("--fault", o.faults,
+                 "arm a fault of the library: skip_seed_fix, widen_mask_window=US or "
+                 "drop_doorbell=N (only in xcall-torture-faults; the run must then fail)")
+      ->type_name("NAME[=PARAM]")
+      ->allow_extra_args(false)  // one value per --fault; repeat the option for more
+      ->check([](const std::string& s) { return check_fault(s); });
+  app.footer("Exit codes: 0 SUCCESS, 1 FAILURE, 2 bad options.");
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    const int code = app.exit(e);  // prints help, or the error on stderr
+    return {std::nullopt, code == 0 ? kExitSuccess : kExitBadOptions};
+  }
+
+  auto bad = [](const std::string& why) {
+    std::fprintf(stderr, "xcall-torture: %s\nRun with --help for more information.\n",
+                 why.c_str());
+    return parse_result{std::nullopt, kExitBadOptions};
+  };
+
+  o.duration_s = std::stod(duration);
+  o.onoff_interval_s = std::stod(onoff);
+  o.stutter_s = std::stod(stutter);
+  o.stat_interval_s = std::stod(stat_interval);
+  o.engine = engine == "classic" ? xcall::engine::classic : xcall::engine::percpu;
+  o.idle = idle == "poll"    ? xcall::idle_mode::poll
+           : idle == "sleep" ? xcall::idle_mode::sleep
+                             : xcall::idle_mode::adaptive;
+
+  bool any_weight = false;
+  for (unsigned w : o.weights) any_weight = any_weight || w != 0;
+  if (!any_weight) return bad("every --weight-* option is 0: there is no operation to run");
+  if (o.onoff_interval_s > 0 && !o.attached && o.cpus < 2) {
+    return bad("--onoff-interval needs --cpus 2 or more: hotplug never takes the last CPU down");
+  }
+  if (o.onoff_interval_s > 0 && o.onoff_interval_s < 0.001) {
+    return bad("--onoff-interval " + onoff + " is below the minimum of 0.001 seconds");
+  }
+  if (o.stat_interval_s > 0 && o.stat_interval_s < 0.1) {
+    return bad("--stat-interval " + stat_interval + " is below the minimum of 0.1 seconds");
+  }
+  if (o.stutter_s > 0 && o.stutter_s < 0.01) {
+    return bad("--stutter " + stutter + " is below the minimum of 0.01 seconds");
+  }
+  if (!o.json_file.empty()) {
+    std::ofstream probe(o.json_file, std::ios::app);
+    if (!probe) return bad("--json: cannot open '" + o.json_file + "' for writing");
+  }
+  if (app.count("--seed") == 0) o.seed = random_seed();
+  return {o, kExitSuccess};
+}
+
+}  // namespace xcall_torture

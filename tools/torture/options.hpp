@@ -1,0 +1,76 @@
+// options.hpp — xcall-torture's command line: what to run, how hard, for how
+// long, and where to report. Parsed by CLI11 (Debian: libcli11-dev).
+//
+// Every option is checked before anything starts; a bad one ends the tool
+// with a message naming it and exit code 2 (kExitBadOptions).
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "xcall/options.hpp"
+#include "xcall/types.hpp"
+
+namespace xcall_torture {
+
+/// The kinds of operation an invoker picks from, by weight.
+enum class op_kind : unsigned {
+  single,       ///< call_function_single, no wait: the handler frees the record
+  single_wait,  ///< call_function_single, wait
+  single_rpc,   ///< no wait, then wait for a completion flag the handler sets
+  many,         ///< call_function_many / on_each_cpu_mask, no wait
+  many_wait,    ///< the same with wait, on the live mask churners change
+  all,          ///< call_function / on_each_cpu, no wait
+  all_wait,     ///< the same with wait, while CPUs go offline and online
+  async,        ///< call_function_single_async with the invoker's own descriptor
+  any,          ///< call_function_any on the live mask, wait or not
+  cond,         ///< on_each_cpu_cond_mask with a random predicate, wait or not
+  count
+};
+inline constexpr unsigned kOpKinds = static_cast<unsigned>(op_kind::count);
+
+/// "single", "single-wait", ... (the suffix of the --weight-* options).
+const char* op_name(op_kind kind) noexcept;
+
+inline constexpr int kExitSuccess = 0;
+inline constexpr int kExitFailure = 1;
+inline constexpr int kExitBadOptions = 2;
+
+struct torture_options {
+  xcall::cpu_t cpus = 4;
+  unsigned threads = 2;            ///< outside invoker threads
+  double duration_s = 30;
+  xcall::engine engine = xcall::engine::percpu;
+  xcall::idle_mode idle = xcall::idle_mode::adaptive;
+  std::uint64_t seed = 0;          ///< 0 on the command line: pick one at random
+  std::array<unsigned, kOpKinds> weights{1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+  double onoff_interval_s = 0;     ///< 0: no hotplug (owned) / no detach (attached)
+  unsigned mask_churn = 0;         ///< threads flipping bits of the invokers' masks
+  double stutter_s = 0;            ///< run this long, pause this long, repeat
+  bool attached = false;           ///< CPUs hosted by attached application threads
+  unsigned handler_delay_us = 0;   ///< handlers delay up to this long (busy or asleep)
+  double stat_interval_s = 5;      ///< 0: no periodic statistics lines
+  std::string json_file;           ///< empty: no JSON summary
+  unsigned stall_timeout_ms = 5000;  ///< 0: the library's stall watchdog is off
+  std::vector<std::string> faults;   ///< --fault NAME[=PARAM] (xcall-torture-faults only)
+
+  /// The command line that repeats this run (seed included).
+  std::string command_line() const;
+};
+
+/// The outcome of parsing: options to run with, or an exit code to end with
+/// at once (0 after --help, kExitBadOptions after an error, already printed).
+struct parse_result {
+  std::optional<torture_options> options;
+  int exit_code = kExitSuccess;
+};
+
+parse_result parse_options(int argc, char** argv);
+
+const char* engine_name(xcall::engine engine) noexcept;
+const char* idle_name(xcall::idle_mode idle) noexcept;
+
+}  // namespace xcall_torture

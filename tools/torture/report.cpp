@@ -1,0 +1,260 @@
+// report.cpp — console output, statistics lines, final report and JSON.
+//
+// Ordering: none of its own; counters are read through sum_totals().
+#include "report.hpp"
+
+#include <unistd.h>
+
+#include <cinttypes>
+#include <cstdio>
+#include <fstream>
+#include <mutex>
+
+namespace xcall_torture {
+namespace {
+
+using clock = std::chrono::steady_clock;
+
+constexpr const char* kEventNames[kEvents - kOpKinds] = {
+    "from-cpu",   "enxio",  "ebusy",   "fallback", "handler-runs",     "mask-flips",
+    "cpu-down",   "cpu-up", "detach",  "attach",   "nowait-allocated", "nowait-freed",
+    "probe-sent", "probe-ran", "stall-reports",
+};
+static_assert(sizeof(kEventNames) / sizeof(kEventNames[0]) ==
+                  kEvents - static_cast<unsigned>(event::from_cpu),
+              "one name per event after the per-operation counters");
+
+const char* event_name(event e) {
+  return kEventNames[static_cast<unsigned>(e) - static_cast<unsigned>(event::from_cpu)];
+}
+
+std::mutex g_console;
+bool g_tty = false;
+bool g_progress_shown = false;
+
+void clear_progress_locked() {
+  if (!g_progress_shown) return;
+  std::fputs("\r\033[K", stdout);
+  std::fflush(stdout);
+  g_progress_shown = false;
+}
+
+/// 1234 -> "1234", 123456 -> "123.5k", 12345678 -> "12.3M".
+std::string human(double v) {
+  char buf[32];
+  if (v >= 1e7) {
+    std::snprintf(buf, sizeof(buf), "%.1fM", v / 1e6);
+  } else if (v >= 1e5) {
+    std::snprintf(buf, sizeof(buf), "%.1fk", v / 1e3);
+  } else {
+    std::snprintf(buf, sizeof(buf), "%.0f", v);
+  }
+  return buf;
+}
+
+std::string json_escape(const std::string& s) {
+  std::string out;
+  for (char ch : s) {
+    switch (ch) {
+      case '"': out += "\\\""; break;
+      case '\\': out += "\\\\"; break;
+      case '\n': out += "\\n"; break;
+      case '\t': out += "\\t"; break;
+      default:
+        if (static_cast<unsigned char>(ch) < 0x20) {
+          char buf[8];
+          std::snprintf(buf, sizeof(buf), "\\u%04x", ch);
+          out += buf;
+        } else {
+          out += ch;
+        }
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
+namespace console {
+
+void init() { g_tty = isatty(STDOUT_FILENO) == 1; }
+
+void line(const std::string& text) {
+  std::lock_guard<std::mutex> g(g_console);
+  clear_progress_locked();
+  std::fputs(text.c_str(), stdout);
+  std::fputc('\n', stdout);
+  std::fflush(stdout);
+}
+
+void error(const std::string& text) {
+  std::lock_guard<std::mutex> g(g_console);
+  clear_progress_locked();
+  std::fputs(text.c_str(), stderr);
+  std::fputc('\n', stderr);
+  std::fflush(stderr);
+}
+
+void progress(const std::string& text) {
+  if (!g_tty) return;
+  std::lock_guard<std::mutex> g(g_console);
+  std::fputs(("\r\033[K" + text).c_str(), stdout);
+  std::fflush(stdout);
+  g_progress_shown = true;
+}
+
+}  // namespace console
+
+reporter::reporter(const run_state& run) : run_(run) {
+  const auto now = clock::now();
+  next_stat_ = now + std::chrono::duration_cast<clock::duration>(
+                         std::chrono::duration<double>(run.opt.stat_interval_s));
+  next_progress_ = now;
+}
+
+std::string reporter::stat_line(const totals& t) const {
+  const double elapsed = run_.elapsed_s();
+  char head[96];
+  std::snprintf(head, sizeof(head), "xcall-torture: %7.1f s: ops %s (%s/s):", elapsed,
+                human(static_cast<double>(t.ops())).c_str(),
+                human(elapsed > 0 ? static_cast<double>(t.ops()) / elapsed : 0).c_str());
+  std::string s = any_failure() ? std::string("!!! ") + head : std::string(head);
+  for (unsigned k = 0; k < kOpKinds; ++k) {
+    s += std::string(" ") + op_name(static_cast<op_kind>(k)) + " " +
+         human(static_cast<double>(t.get(op_event(static_cast<op_kind>(k)))));
+  }
+  s += " | from-cpu " + human(static_cast<double>(t.get(event::from_cpu)));
+  s += " enxio " + human(static_cast<double>(t.get(event::enxio)));
+  s += " ebusy " + human(static_cast<double>(t.get(event::ebusy)));
+  s += " fallback " + human(static_cast<double>(t.get(event::fallback)));
+  s += " | hotplug " + human(static_cast<double>(t.get(event::cpu_down) + t.get(event::cpu_up) +
+                                                 t.get(event::detach) + t.get(event::attach)));
+  s += " flips " + human(static_cast<double>(t.get(event::mask_flips)));
+  s += " | checks " + human(static_cast<double>(t.checks_passed()));
+  s += " errors " + std::to_string(t.checks_failed());
+  s += " stalls " + std::to_string(t.get(event::stall_reports));
+  return s;
+}
+
+void reporter::tick() {
+  const auto now = clock::now();
+  if (run_.opt.stat_interval_s > 0 && now >= next_stat_) {
+    console::line(stat_line(sum_totals()));
+    next_stat_ += std::chrono::duration_cast<clock::duration>(
+        std::chrono::duration<double>(run_.opt.stat_interval_s));
+  }
+  if (now >= next_progress_) {
+    next_progress_ = now + std::chrono::milliseconds(250);
+    const totals t = sum_totals();
+    char buf[160];
+    std::snprintf(buf, sizeof(buf), "%s[%6.1f / %.0f s] ops %s  checks %s  errors %" PRIu64,
+                  any_failure() ? "!!! " : "", run_.elapsed_s(), run_.opt.duration_s,
+                  human(static_cast<double>(t.ops())).c_str(),
+                  human(static_cast<double>(t.checks_passed())).c_str(), t.checks_failed());
+    console::progress(buf);
+  }
+}
+
+void reporter::final_report(const std::vector<xcall::cpu_stats>& cpus, bool success,
+                            const std::string& note) const {
+  const totals t = sum_totals();
+  const double elapsed = run_.elapsed_s();
+  std::string out;
+  out += stat_line(t) + "\n";
+  if (!cpus.empty()) {
+    out += "--- per-CPU statistics ---\n";
+    out += xcall::format_stats(cpus);
+  }
+  char buf[256];
+  std::snprintf(buf, sizeof(buf), "--- totals: %" PRIu64 " operations in %.1f s (%s/s) ---\n",
+                t.ops(), elapsed,
+                human(elapsed > 0 ? static_cast<double>(t.ops()) / elapsed : 0).c_str());
+  out += buf;
+  for (unsigned k = 0; k < kOpKinds; ++k) {
+    std::snprintf(buf, sizeof(buf), "  %-16s %12" PRIu64 "\n", op_name(static_cast<op_kind>(k)),
+                  t.get(op_event(static_cast<op_kind>(k))));
+    out += buf;
+  }
+  out += "events:\n";
+  for (unsigned e = static_cast<unsigned>(event::from_cpu); e < kEvents; ++e) {
+    std::snprintf(buf, sizeof(buf), "  %-16s %12" PRIu64 "\n", event_name(static_cast<event>(e)),
+                  t.events[e]);
+    out += buf;
+  }
+  out += "checks:                  passed       failed\n";
+  for (unsigned c = 0; c < kChecks; ++c) {
+    std::snprintf(buf, sizeof(buf), "  %-14s %12" PRIu64 " %12" PRIu64 "   %s\n",
+                  check_name(static_cast<check>(c)), t.passed[c], t.failed[c],
+                  check_description(static_cast<check>(c)));
+    out += buf;
+  }
+  if (!note.empty()) out += note + (note.back() == '\n' ? "" : "\n");
+  out += "seed " + std::to_string(run_.opt.seed) + "; to repeat: " + run_.opt.command_line() + "\n";
+  out += success ? "End of test: SUCCESS" : "End of test: FAILURE";
+  console::line(out);
+  if (!run_.opt.json_file.empty()) write_json(t, cpus, success, note);
+}
+
+void reporter::write_json(const totals& t, const std::vector<xcall::cpu_stats>& cpus,
+                          bool success, const std::string& note) const {
+  const torture_options& o = run_.opt;
+  std::string j = "{\n";
+  j += "  \"result\": \"" + std::string(success ? "SUCCESS" : "FAILURE") + "\",\n";
+  j += "  \"note\": \"" + json_escape(note) + "\",\n";
+  j += "  \"seed\": " + std::to_string(o.seed) + ",\n";
+  j += "  \"command\": \"" + json_escape(o.command_line()) + "\",\n";
+  j += "  \"options\": {\"cpus\": " + std::to_string(o.cpus) +
+       ", \"threads\": " + std::to_string(o.threads) +
+       ", \"duration_s\": " + std::to_string(o.duration_s) + ", \"engine\": \"" +
+       engine_name(o.engine) + "\", \"idle\": \"" + idle_name(o.idle) +
+       "\", \"onoff_interval_s\": " + std::to_string(o.onoff_interval_s) +
+       ", \"mask_churn\": " + std::to_string(o.mask_churn) +
+       ", \"stutter_s\": " + std::to_string(o.stutter_s) +
+       ", \"attached\": " + (o.attached ? "true" : "false") +
+       ", \"handler_delay_us\": " + std::to_string(o.handler_delay_us) +
+       ", \"stall_timeout_ms\": " + std::to_string(o.stall_timeout_ms) + ", \"faults\": [";
+  for (std::size_t i = 0; i < o.faults.size(); ++i) {
+    j += std::string(i ? ", " : "") + "\"" + json_escape(o.faults[i]) + "\"";
+  }
+  j += "], \"weights\": {";
+  for (unsigned k = 0; k < kOpKinds; ++k) {
+    j += std::string(k ? ", " : "") + "\"" + op_name(static_cast<op_kind>(k)) +
+         "\": " + std::to_string(o.weights[k]);
+  }
+  j += "}},\n";
+  j += "  \"elapsed_s\": " + std::to_string(run_.elapsed_s()) + ",\n";
+  j += "  \"ops_total\": " + std::to_string(t.ops()) + ",\n  \"ops\": {";
+  for (unsigned k = 0; k < kOpKinds; ++k) {
+    j += std::string(k ? ", " : "") + "\"" + op_name(static_cast<op_kind>(k)) +
+         "\": " + std::to_string(t.get(op_event(static_cast<op_kind>(k))));
+  }
+  j += "},\n  \"events\": {";
+  for (unsigned e = static_cast<unsigned>(event::from_cpu); e < kEvents; ++e) {
+    j += std::string(e != static_cast<unsigned>(event::from_cpu) ? ", " : "") + "\"" +
+         event_name(static_cast<event>(e)) + "\": " + std::to_string(t.events[e]);
+  }
+  j += "},\n  \"checks\": {";
+  for (unsigned c = 0; c < kChecks; ++c) {
+    j += std::string(c ? ", " : "") + "\"" + check_name(static_cast<check>(c)) +
+         "\": {\"passed\": " + std::to_string(t.passed[c]) +
+         ", \"failed\": " + std::to_string(t.failed[c]) + "}";
+  }
+  j += "},\n  \"errors\": " + std::to_string(t.checks_failed()) + ",\n  \"cpus\": [";
+  for (std::size_t i = 0; i < cpus.size(); ++i) {
+    const xcall::cpu_stats& s = cpus[i];
+    j += std::string(i ? ",\n    " : "\n    ") + "{\"cpu\": " + std::to_string(s.cpu) +
+         ", \"online\": " + (s.online ? "true" : "false") +
+         ", \"calls_run\": " + std::to_string(s.calls_run) +
+         ", \"doorbells_rung\": " + std::to_string(s.doorbells_rung) +
+         ", \"doorbells_saved\": " + std::to_string(s.doorbells_saved) +
+         ", \"sleeps\": " + std::to_string(s.sleeps) +
+         ", \"drained_on_down\": " + std::to_string(s.drained_on_down) +
+         ", \"stalls_reported\": " + std::to_string(s.stalls_reported) + "}";
+  }
+  j += cpus.empty() ? "]\n}\n" : "\n  ]\n}\n";
+  std::ofstream f(o.json_file, std::ios::trunc);
+  f << j;
+  if (!f) console::error("xcall-torture: could not write " + o.json_file);
+}
+
+}  // namespace xcall_torture

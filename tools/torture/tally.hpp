@@ -1,0 +1,101 @@
+// tally.hpp — the run's counters: operations, events and the outcome of every
+// check, kept per thread and summed on demand.
+//
+// Each thread that counts (invokers, CPU hosts running handlers, churners)
+// gets its own block on first use, so counting never bounces a shared cache
+// line between CPUs while the calls under test run. A failed check also goes
+// through fail(), which prints what went wrong (rate-limited) and marks the
+// run failed.
+//
+// Thread safety: add()/pass()/fail() from any thread; totals() from any
+// thread at any time (each counter is read once; counters are not a snapshot
+// of one instant).
+//
+// Memory ordering: every counter is a relaxed atomic written by one thread:
+// a statistic orders nothing. any_failure() is relaxed too: the run's end
+// reads it after joining the threads that could set it.
+#pragma once
+
+#include <array>
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "options.hpp"
+
+namespace xcall_torture {
+
+/// The checks, each counted passed/failed and reported at the end.
+enum class check : unsigned {
+  caller_write,   ///< the handler saw the caller's write made before the call
+  handler_write,  ///< the waiting caller saw the handler's write
+  right_cpu,      ///< the handler ran on a CPU the call was sent to, none other
+  exactly_once,   ///< each CPU held in the mask and online for the whole call ran it once
+  at_most_once,   ///< no CPU ran one call twice
+  enxio,          ///< single calls: ENXIO exactly when the target was offline
+  freed,          ///< every no-wait argument was freed by its handler: no call lost
+  cond,           ///< the predicate ran once per CPU on the caller; handlers only where true
+  rpc,            ///< the RPC's completion flag was seen
+  async,          ///< accepted async descriptors each ran once; EBUSY only in flight
+  error_code,     ///< calls returned no unexpected error
+  stall,          ///< no stall report
+  hotplug,        ///< cpu_down/cpu_up/attach/detach did what they should
+  count
+};
+inline constexpr unsigned kChecks = static_cast<unsigned>(check::count);
+
+const char* check_name(check c) noexcept;
+const char* check_description(check c) noexcept;
+
+/// Events and counts that are not checks.
+enum class event : unsigned {
+  op_first,                                  // one counter per op_kind, from here
+  from_cpu = op_first + kOpKinds,            ///< operations issued from a CPU (handler or host)
+  enxio,                                     ///< ENXIO returns (offline / out-of-range targets)
+  ebusy,                                     ///< async descriptor found in flight (EBUSY or busy)
+  fallback,                                  ///< no-wait multi call done with wait (hotplug busy)
+  handler_runs,                              ///< functions run for the tool's calls
+  mask_flips,                                ///< bits flipped in the invokers' live masks
+  cpu_down,
+  cpu_up,
+  detach,
+  attach,
+  nowait_allocated,                          ///< no-wait records handed to the library
+  nowait_freed,                              ///< of those, freed (by the handler, or at ENXIO)
+  probe_sent,                                ///< async probe descriptors accepted
+  probe_ran,                                 ///< async probe functions run
+  stall_reports,                             ///< reports from the library's stall watchdog
+  count
+};
+inline constexpr unsigned kEvents = static_cast<unsigned>(event::count);
+
+inline event op_event(op_kind kind) noexcept {
+  return static_cast<event>(static_cast<unsigned>(event::op_first) + static_cast<unsigned>(kind));
+}
+
+struct totals {
+  std::array<std::uint64_t, kEvents> events{};
+  std::array<std::uint64_t, kChecks> passed{};
+  std::array<std::uint64_t, kChecks> failed{};
+
+  std::uint64_t get(event e) const noexcept { return events[static_cast<unsigned>(e)]; }
+  std::uint64_t ops() const noexcept;
+  std::uint64_t checks_passed() const noexcept;
+  std::uint64_t checks_failed() const noexcept;
+};
+
+/// Counts for the calling thread.
+void add(event e, std::uint64_t n = 1) noexcept;
+void pass(check c, std::uint64_t n = 1) noexcept;
+/// A failed check: counted, printed (the first 20 of each check; then only
+/// counted), and the run is failed.
+void fail(check c, const std::string& what);
+
+/// Sums every thread's block.
+totals sum_totals();
+/// True once any check failed (or the tool's watchdog fired).
+bool any_failure() noexcept;
+/// Marks the run failed without a check (the tool's own watchdog).
+void mark_failed() noexcept;
+
+}  // namespace xcall_torture
