@@ -24,12 +24,14 @@
 
 #include <atomic>
 #include <cstdint>
+#include <iterator>
 #include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
+#include "call_forms.hpp"
 #include "test_support.hpp"
 #include "xcall/xcall.hpp"
 
@@ -41,6 +43,7 @@ using xcall::cpumask;
 using xcall::domain;
 using xcall::no_cpu;
 using xcall_test::failure_log;
+using xcall_test::form;
 using xcall_test::progress_board;
 using xcall_test::rng;
 using xcall_test::stopwatch;
@@ -72,37 +75,15 @@ struct record {
   }
 };
 
-enum class form {
-  single_wait,
-  single_nowait,
-  many_wait,
-  many_nowait,
-  function_wait,
-  function_nowait,
-  any_wait,
-  each_wait,
-  each_nowait,
-  each_mask_wait,
-  cond_wait,
-  fn_single,
-  fn_many,
-  fn_each,
-  fn_each_mask,
-  kCount
-};
+// The forms a caller picks from: every form but single_async, any_nowait,
+// each_mask_nowait and cond_nowait.
+constexpr form kForms[] = {
+    form::single_wait,   form::single_nowait,  form::many_wait,      form::many_nowait,
+    form::function_wait, form::function_nowait, form::any_wait,      form::each_wait,
+    form::each_nowait,   form::each_mask_wait, form::cond_wait,      form::fn_single,
+    form::fn_many,       form::fn_each,        form::fn_each_mask};
 
-const char* name_of(form f) {
-  static const char* const names[] = {
-      "single_wait", "single_nowait",  "many_wait", "many_nowait",    "function_wait",
-      "function_nowait", "any_wait",   "each_wait", "each_nowait",    "each_mask_wait",
-      "cond_wait",   "fn_single",      "fn_many",   "fn_each",        "fn_each_mask"};
-  return names[static_cast<int>(f)];
-}
-
-bool waits(form f) {
-  return !(f == form::single_nowait || f == form::many_nowait || f == form::function_nowait ||
-           f == form::each_nowait);
-}
+form random_form(rng& r) { return kForms[r.below(static_cast<std::uint32_t>(std::size(kForms)))]; }
 
 struct world {
   explicit world(domain& dom) : d(dom) {}
@@ -140,28 +121,8 @@ void one_call(world& w, form f, cpu_t self, rng& r) {
   for (cpu_t c = 0; c < kN; ++c) before[c] = w.gen[c].load(std::memory_order_seq_cst);
 
   const cpumask& online = d.online_mask();  // the live online mask, as scftorture passes it
-  auto lambda = [rec] { record::run(rec); };
-  std::error_code ec;
-  switch (f) {
-    case form::single_wait: ec = d.call_function_single(target, &record::run, rec, true); break;
-    case form::single_nowait: ec = d.call_function_single(target, &record::run, rec, false); break;
-    case form::many_wait: ec = d.call_function_many(online, &record::run, rec, true); break;
-    case form::many_nowait: ec = d.call_function_many(online, &record::run, rec, false); break;
-    case form::function_wait: ec = d.call_function(&record::run, rec, true); break;
-    case form::function_nowait: ec = d.call_function(&record::run, rec, false); break;
-    case form::any_wait: ec = d.call_function_any(online, &record::run, rec, true); break;
-    case form::each_wait: ec = d.on_each_cpu(&record::run, rec, true); break;
-    case form::each_nowait: ec = d.on_each_cpu(&record::run, rec, false); break;
-    case form::each_mask_wait: ec = d.on_each_cpu_mask(online, &record::run, rec, true); break;
-    case form::cond_wait:
-      ec = d.on_each_cpu_cond_mask(&cond_true, &record::run, rec, true, online);
-      break;
-    case form::fn_single: ec = d.call_function_single(target, lambda); break;
-    case form::fn_many: ec = d.call_function_many(online, lambda); break;
-    case form::fn_each: ec = d.on_each_cpu(lambda); break;
-    case form::fn_each_mask: ec = d.on_each_cpu_mask(online, lambda); break;
-    case form::kCount: break;
-  }
+  const std::error_code ec = xcall_test::call_in_form(
+      d, f, {.target = target, .mask = online, .func = &record::run, .info = rec, .cond = &cond_true});
   w.calls.fetch_add(1, std::memory_order_relaxed);
 
   const std::string what = std::string(name_of(f)) + " by " +
@@ -224,7 +185,7 @@ void caller_loop(world& w, cpu_t self, unsigned seed, const stopwatch& sw, progr
                  std::size_t slot) {
   rng r(seed);
   while (!sw.expired()) {
-    const form f = static_cast<form>(r.below(static_cast<std::uint32_t>(form::kCount)));
+    const form f = random_form(r);
     pb.at(slot, name_of(f));
     one_call(w, f, self, r);
     pb.tick(slot);
@@ -299,8 +260,7 @@ TEST_P(HotplugStressTest, CpuDownUpChurnDuringCallsOfEveryForm) {
         const std::error_code ec = w.d.call_function_single(h, [&] {
           rng hr(r.next());
           for (int k = 0; k < 3; ++k) {
-            const form f = static_cast<form>(hr.below(static_cast<std::uint32_t>(form::kCount)));
-            one_call(w, f, h, hr);
+            one_call(w, random_form(hr), h, hr);
           }
         });
         if (ec && ec != kNxio) w.fails.add("driver: " + ec.message());
@@ -366,8 +326,7 @@ TEST_P(HotplugStressTest, AttachDetachChurnDuringCallsOfEveryForm) {
             while (std::chrono::steady_clock::now() < until) {
               pb.at(h, "serving");
               if (r.below(4) == 0) {
-                one_call(w, static_cast<form>(r.below(static_cast<std::uint32_t>(form::kCount))),
-                         h, r);
+                one_call(w, random_form(r), h, r);
               }
               (void)xcall::idle_wait(20us);
             }

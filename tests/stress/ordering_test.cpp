@@ -22,6 +22,7 @@
 #include <thread>
 #include <vector>
 
+#include "call_forms.hpp"
 #include "test_support.hpp"
 #include "xcall/xcall.hpp"
 
@@ -34,6 +35,7 @@ using xcall::cpumask;
 using xcall::domain;
 using xcall::no_cpu;
 using xcall_test::failure_log;
+using xcall_test::form;
 using xcall_test::rng;
 using xcall_test::stopwatch;
 
@@ -88,54 +90,6 @@ struct payload {
   }
 };
 
-enum class form {
-  single_wait,
-  single_nowait,
-  single_async,
-  many_wait,
-  many_nowait,
-  function_wait,
-  function_nowait,
-  any_wait,
-  any_nowait,
-  each_wait,
-  each_nowait,
-  each_mask_wait,
-  each_mask_nowait,
-  cond_wait,
-  cond_nowait,
-  fn_single,
-  fn_many,
-  fn_each,
-  fn_each_mask,
-  kCount
-};
-
-const char* name_of(form f) {
-  static const char* const names[] = {
-      "single_wait",   "single_nowait",  "single_async",     "many_wait",     "many_nowait",
-      "function_wait", "function_nowait", "any_wait",        "any_nowait",    "each_wait",
-      "each_nowait",   "each_mask_wait", "each_mask_nowait", "cond_wait",     "cond_nowait",
-      "fn_single",     "fn_many",        "fn_each",          "fn_each_mask"};
-  return names[static_cast<int>(f)];
-}
-
-bool waits(form f) {
-  switch (f) {
-    case form::single_nowait:
-    case form::single_async:
-    case form::many_nowait:
-    case form::function_nowait:
-    case form::any_nowait:
-    case form::each_nowait:
-    case form::each_mask_nowait:
-    case form::cond_nowait:
-      return false;
-    default:
-      return true;
-  }
-}
-
 // How many functions a call of form f runs, every CPU online.
 int expected_runs(form f, cpu_t self) {
   const int others = self == no_cpu ? static_cast<int>(kN) : static_cast<int>(kN) - 1;
@@ -158,6 +112,11 @@ int expected_runs(form f, cpu_t self) {
   }
 }
 
+// Any form, uniformly.
+form random_form(rng& r) {
+  return xcall_test::kAllForms[r.below(static_cast<std::uint32_t>(xcall_test::kFormCount))];
+}
+
 struct tester {
   explicit tester(domain& dom) : d(dom), all(kN) { all.set_all(); }
   domain& d;
@@ -173,42 +132,17 @@ struct tester {
     const std::uint64_t s = next_seq++;
     pl.fill(s);
     pl.done.store(0, std::memory_order_relaxed);
-    auto lambda = [this] { payload::run(&pl); };
-    void* info = &pl;
-    std::error_code ec;
-    switch (f) {
-      case form::single_wait: ec = d.call_function_single(target, &payload::run, info, true); break;
-      case form::single_nowait: ec = d.call_function_single(target, &payload::run, info, false); break;
-      case form::single_async: {
-        unsigned i = 0;
-        while (csd.in_flight()) xcall_test::backoff(i);
-        csd.func = &payload::run;
-        csd.info = info;
-        ec = d.call_function_single_async(target, csd);
-        break;
-      }
-      case form::many_wait: ec = d.call_function_many(all, &payload::run, info, true); break;
-      case form::many_nowait: ec = d.call_function_many(all, &payload::run, info, false); break;
-      case form::function_wait: ec = d.call_function(&payload::run, info, true); break;
-      case form::function_nowait: ec = d.call_function(&payload::run, info, false); break;
-      case form::any_wait: ec = d.call_function_any(all, &payload::run, info, true); break;
-      case form::any_nowait: ec = d.call_function_any(all, &payload::run, info, false); break;
-      case form::each_wait: ec = d.on_each_cpu(&payload::run, info, true); break;
-      case form::each_nowait: ec = d.on_each_cpu(&payload::run, info, false); break;
-      case form::each_mask_wait: ec = d.on_each_cpu_mask(all, &payload::run, info, true); break;
-      case form::each_mask_nowait: ec = d.on_each_cpu_mask(all, &payload::run, info, false); break;
-      case form::cond_wait:
-        ec = d.on_each_cpu_cond_mask(&payload::cond, &payload::run, info, true, all);
-        break;
-      case form::cond_nowait:
-        ec = d.on_each_cpu_cond_mask(&payload::cond, &payload::run, info, false, all);
-        break;
-      case form::fn_single: ec = d.call_function_single(target, lambda); break;
-      case form::fn_many: ec = d.call_function_many(all, lambda); break;
-      case form::fn_each: ec = d.on_each_cpu(lambda); break;
-      case form::fn_each_mask: ec = d.on_each_cpu_mask(all, lambda); break;
-      case form::kCount: break;
+    if (f == form::single_async) {
+      unsigned i = 0;
+      while (csd.in_flight()) xcall_test::backoff(i);
     }
+    const std::error_code ec = xcall_test::call_in_form(d, f,
+                                                        {.target = target,
+                                                         .mask = all,
+                                                         .func = &payload::run,
+                                                         .info = &pl,
+                                                         .cond = &payload::cond,
+                                                         .csd = &csd});
     const std::string what = name_of(f);
     if (ec) {
       fails.add(what + ": " + ec.message());
@@ -252,7 +186,7 @@ struct tester {
   void loop(cpu_t self, const stopwatch& sw, unsigned seed) {
     rng r(seed);
     while (!sw.expired()) {
-      const form f = static_cast<form>(r.below(static_cast<std::uint32_t>(form::kCount)));
+      const form f = random_form(r);
       round(f, self, r.below(kN));
     }
   }
@@ -261,7 +195,7 @@ struct tester {
 void report(tester& t) {
   EXPECT_EQ(t.fails.count(), 0) << t.fails.summary();
   EXPECT_EQ(t.pl.stray.load(), 0);
-  EXPECT_GT(t.rounds, static_cast<long>(form::kCount)) << "too few rounds";
+  EXPECT_GT(t.rounds, static_cast<long>(xcall_test::kFormCount)) << "too few rounds";
   std::printf("%ld rounds\n", t.rounds);
 }
 
@@ -312,7 +246,7 @@ TEST_P(OrderingTest, PlainPayloadsFromAHandler) {
       // A handler on CPU 1 makes a few rounds, then returns.
       const std::error_code ec = d.call_function_single(1, [&] {
         for (int k = 0; k < 8; ++k) {
-          const form f = static_cast<form>(r.below(static_cast<std::uint32_t>(form::kCount)));
+          const form f = random_form(r);
           t.round(f, 1, r.below(kN));
         }
       });

@@ -33,6 +33,17 @@ const std::error_code kDeadlk = std::make_error_code(std::errc::resource_deadloc
 
 using clock_type = std::chrono::steady_clock;
 
+// Runs body(d) under the unit deadline on this thread, which hosts CPU 0 of a
+// 2-CPU attach domain: calls to CPU 0 run only when this thread polls.
+template <class Body>
+void on_host_of_cpu0(xcall::engine e, const char* what, Body&& body) {
+  run_with_deadline(kUnitDeadline, what, [&] {
+    domain d(attach_options(2, e));
+    auto att = d.attach(0);
+    body(d);
+  });
+}
+
 // Every test that builds a domain runs once per engine (CpuTest.*/percpu,
 // /classic); the irq_guard tests that need none are IrqGuardTest.
 class CpuTest : public xcall_test::engine_test {};
@@ -168,9 +179,7 @@ TEST_P(CpuTest, PollOnAnOwnedCpuHandlerIsHarmless) {
 // poll() / idle_wait() on an attached host
 
 TEST_P(CpuTest, PollRunsWhatIsQueued) {
-  run_with_deadline(kUnitDeadline, "poll runs queue", [&] {
-    domain d(attach_options(2, engine()));
-    auto att = d.attach(0);
+  on_host_of_cpu0(engine(), "poll runs queue", [&](domain& d) {
     run_log log(2);
     log.reset(std::thread::id());  // the callers are the helper threads
     // One no-wait call (a caller's no-wait descriptor stays busy until the
@@ -193,9 +202,7 @@ TEST_P(CpuTest, PollRunsWhatIsQueued) {
 }
 
 TEST_P(CpuTest, IdleWaitReturnsTrueWhenACallArrives) {
-  run_with_deadline(kUnitDeadline, "idle_wait wake", [&] {
-    domain d(attach_options(2, engine()));
-    auto att = d.attach(0);
+  on_host_of_cpu0(engine(), "idle_wait wake", [&](domain& d) {
     for (bool wait : {false, true}) {
       SCOPED_TRACE(wait ? "caller waits" : "caller does not wait");
       where w;
@@ -229,9 +236,7 @@ TEST_P(CpuTest, IdleWaitRunsWhatIsAlreadyQueuedWithoutSleeping) {
 }
 
 TEST_P(CpuTest, IdleWaitReturnsFalseOnTimeout) {
-  run_with_deadline(kUnitDeadline, "idle_wait timeout", [&] {
-    domain d(attach_options(2, engine()));
-    auto att = d.attach(0);
+  on_host_of_cpu0(engine(), "idle_wait timeout", [&](domain&) {
     auto t0 = clock_type::now();
     EXPECT_FALSE(xcall::idle_wait(30ms));
     EXPECT_GE(clock_type::now() - t0, 25ms) << "returned before the timeout with nothing run";
@@ -270,9 +275,7 @@ TEST(IrqGuardTest, IsPerThread) {
 }
 
 TEST_P(CpuTest, GuardedAttachedCpuRunsNothingUntilTheLastGuardEnds) {
-  run_with_deadline(kUnitDeadline, "guarded poll", [&] {
-    domain d(attach_options(2, engine()));
-    auto att = d.attach(0);
+  on_host_of_cpu0(engine(), "guarded poll", [&](domain& d) {
     run_log log(2);
     log.reset();
     {
@@ -298,9 +301,7 @@ TEST_P(CpuTest, GuardedAttachedCpuRunsNothingUntilTheLastGuardEnds) {
 }
 
 TEST_P(CpuTest, WaitingCallerBlocksUntilTheGuardOnTheTargetEnds) {
-  run_with_deadline(kUnitDeadline, "waiting caller vs guard", [&] {
-    domain d(attach_options(2, engine()));
-    auto att = d.attach(0);
+  on_host_of_cpu0(engine(), "waiting caller vs guard", [&](domain& d) {
     where w;
     std::atomic<bool> returned{false};
     std::thread caller;
@@ -356,6 +357,16 @@ void expect_every_waiting_form_deadlocks(domain& d, run_log& log) {
   EXPECT_TRUE(xcall::irqs_disabled());
 }
 
+// After expect_every_waiting_form_deadlocks: nothing was queued, so a flush
+// with wait, a moment and (on a thread that hosts a CPU) a poll find nothing
+// from those calls.
+void expect_no_deadlocked_call_ran(domain& d, run_log& log) {
+  EXPECT_EQ(d.on_each_cpu(&xcall_test::noop, nullptr, true), kOk);
+  std::this_thread::sleep_for(5ms);
+  if (xcall::this_cpu() != no_cpu) xcall::poll();
+  EXPECT_EQ(log.count(), 0) << "a call that failed with EDEADLK ran anyway";
+}
+
 TEST_P(CpuTest, WaitingCallInsideAGuardIsDeadlkOnAnAttachedHost) {
   run_with_deadline(kUnitDeadline, "EDEADLK attached", [&] {
     domain d(attach_options(3, engine()));
@@ -365,35 +376,27 @@ TEST_P(CpuTest, WaitingCallInsideAGuardIsDeadlkOnAnAttachedHost) {
     run_log log(3);
     log.reset();
     expect_every_waiting_form_deadlocks(d, log);
-    // Nothing was queued: a flush with wait finds nothing from those calls.
-    EXPECT_EQ(d.on_each_cpu(&xcall_test::noop, nullptr, true), kOk);
-    std::this_thread::sleep_for(5ms);
-    xcall::poll();
-    EXPECT_EQ(log.count(), 0) << "a call that failed with EDEADLK ran anyway";
+    expect_no_deadlocked_call_ran(d, log);
   });
 }
 
 TEST_P(CpuTest, WaitingCallInsideAGuardIsDeadlkOnAPlainThread) {
   run_with_deadline(kUnitDeadline, "EDEADLK plain", [&] {
-    domain d(owned_options(3, engine()));
     run_log log(3);
+    domain d(owned_options(3, engine()));
     log.reset();
     expect_every_waiting_form_deadlocks(d, log);
-    EXPECT_EQ(d.on_each_cpu(&xcall_test::noop, nullptr, true), kOk);
-    std::this_thread::sleep_for(5ms);
-    EXPECT_EQ(log.count(), 0) << "a call that failed with EDEADLK ran anyway";
+    expect_no_deadlocked_call_ran(d, log);
   });
 }
 
 TEST_P(CpuTest, WaitingCallInsideAGuardIsDeadlkInAHandler) {
   run_with_deadline(kUnitDeadline, "EDEADLK handler", [&] {
-    domain d(owned_options(3, engine()));
     run_log log(3);
+    domain d(owned_options(3, engine()));
     log.reset();
     ASSERT_EQ(d.call_function_single(1, [&] { expect_every_waiting_form_deadlocks(d, log); }), kOk);
-    EXPECT_EQ(d.on_each_cpu(&xcall_test::noop, nullptr, true), kOk);
-    std::this_thread::sleep_for(5ms);
-    EXPECT_EQ(log.count(), 0);
+    expect_no_deadlocked_call_ran(d, log);
   });
 }
 
@@ -427,8 +430,8 @@ TEST_P(CpuTest, NoWaitCallsInsideAGuardWork) {
 
 TEST_P(CpuTest, NoWaitCallsInsideAGuardWorkOnAPlainThread) {
   run_with_deadline(kUnitDeadline, "no-wait in guard plain", [&] {
-    domain d(owned_options(2, engine()));
     run_log log(2);
+    domain d(owned_options(2, engine()));
     log.reset();
     xcall::irq_guard g;
     EXPECT_EQ(d.on_each_cpu(&run_log::record, &log, false), kOk);
@@ -440,9 +443,7 @@ TEST_P(CpuTest, NoWaitCallsInsideAGuardWorkOnAPlainThread) {
 }
 
 TEST_P(CpuTest, HandlerOfALocalCallRunsWithIrqsDisabled) {
-  run_with_deadline(kUnitDeadline, "local irqs off", [&] {
-    domain d(attach_options(2, engine()));
-    auto att = d.attach(0);
+  on_host_of_cpu0(engine(), "local irqs off", [&](domain& d) {
     bool in_guard = false;
     EXPECT_EQ(d.call_function_single(0, [&] { in_guard = xcall::irqs_disabled(); }), kOk);
     EXPECT_TRUE(in_guard);

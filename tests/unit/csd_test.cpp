@@ -150,19 +150,27 @@ struct requeuer {
   }
 };
 
+// Queues r's descriptor to `first` and waits until its function ran
+// `target_runs` times, re-queueing the descriptor (to the next CPU, or to its
+// own with `to_self`), and the descriptor was released for the last time.
+void run_requeuer(domain& d, requeuer& r, cpu_t first, int target_runs, bool to_self) {
+  r.d = &d;
+  r.target_runs = target_runs;
+  r.to_self = to_self;
+  r.csd.func = &requeuer::run;
+  r.csd.info = &r;
+  r.expected_next.store(first);
+  ASSERT_EQ(d.call_function_single_async(first, r.csd), kOk);
+  ASSERT_TRUE(xcall_test::eventually([&] { return r.runs.load() == r.target_runs; }))
+      << "runs=" << r.runs.load() << " errors=" << r.errors.load();
+  ASSERT_TRUE(xcall_test::eventually([&] { return !r.csd.in_flight(); }));
+}
+
 TEST_P(CsdTest, AsyncFunctionRequeuesItsOwnDescriptorOnAnotherCpu) {
   run_with_deadline(kUnitDeadline, "async requeue ping-pong", [&] {
     domain d(owned_options(3, engine()));
     requeuer r;
-    r.d = &d;
-    r.target_runs = 300;
-    r.csd.func = &requeuer::run;
-    r.csd.info = &r;
-    r.expected_next.store(0);
-    ASSERT_EQ(d.call_function_single_async(0, r.csd), kOk);
-    ASSERT_TRUE(xcall_test::eventually([&] { return r.runs.load() == r.target_runs; }))
-        << "runs=" << r.runs.load() << " errors=" << r.errors.load();
-    ASSERT_TRUE(xcall_test::eventually([&] { return !r.csd.in_flight(); }));
+    ASSERT_NO_FATAL_FAILURE(run_requeuer(d, r, 0, 300, false));
     std::this_thread::sleep_for(5ms);
     EXPECT_EQ(r.runs.load(), r.target_runs);
     EXPECT_EQ(r.errors.load(), 0) << "re-queueing from the function failed (EBUSY: not released "
@@ -175,16 +183,7 @@ TEST_P(CsdTest, AsyncFunctionRequeuesItsOwnDescriptorOnItsOwnCpu) {
   run_with_deadline(kUnitDeadline, "async requeue to self", [&] {
     domain d(owned_options(2, engine()));
     requeuer r;
-    r.d = &d;
-    r.target_runs = 50;
-    r.to_self = true;
-    r.csd.func = &requeuer::run;
-    r.csd.info = &r;
-    r.expected_next.store(1);
-    ASSERT_EQ(d.call_function_single_async(1, r.csd), kOk);
-    ASSERT_TRUE(xcall_test::eventually([&] { return r.runs.load() == r.target_runs; }))
-        << "runs=" << r.runs.load() << " errors=" << r.errors.load();
-    ASSERT_TRUE(xcall_test::eventually([&] { return !r.csd.in_flight(); }));
+    ASSERT_NO_FATAL_FAILURE(run_requeuer(d, r, 1, 50, true));
     EXPECT_EQ(r.errors.load(), 0);
     EXPECT_EQ(r.wrong_cpu.load(), 0);
   });
