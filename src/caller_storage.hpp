@@ -29,7 +29,7 @@ static_assert(sizeof(padded_csd) == 64, "one descriptor per cache line");
 
 struct caller_storage {
   explicit caller_storage(cpu_t nr_cpus)
-      : targets(nr_cpus), cond_targets(nr_cpus), nr_cpus_(nr_cpus) {}
+      : targets(nr_cpus), nr_cpus_(nr_cpus) {}
 
   /// The per-target descriptors, allocated on first use.
   padded_csd* many() {
@@ -44,8 +44,10 @@ struct caller_storage {
   }
 
   call_single_data single;  ///< no-wait call_function_single
-  cpumask targets;          ///< private snapshot of `mask & online - self`
-  cpumask cond_targets;     ///< classic: the CPUs where cond held
+  /// percpu: the private snapshot `mask & online - self` (narrowed by cond);
+  /// classic: the mask a cond call hands to the engine (the engine's own
+  /// snapshot is its call block's live mask)
+  cpumask targets;
   bool block_queued = false;  ///< classic: this call queued block() and may wait on it
 
  private:

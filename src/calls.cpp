@@ -102,19 +102,17 @@ std::error_code domain_impl::call_many(const cpumask& mask, call_func_t func, vo
   caller_storage& st = scope.storage();
   const bool classic = options_.engine_kind == engine::classic;
   if (classic) {
-    classic_queue_many(st, cond != nullptr ? cond_mask(st, mask, self, cond, info) : mask, self,
-                       func, info, wait);
+    // The classic engine takes the live mask itself (its fast path and its
+    // `and` are the seed's race); a cond call first narrows it, as the
+    // kernel's on_each_cpu_cond did.
+    const cpumask* targets = &mask;
+    if (cond != nullptr) targets = &snapshot_targets(st.targets, mask, self, cond, info);
+    classic_queue_many(st, *targets, self, func, info, wait);
   } else {
     // The seed fix, modern form: one private snapshot of the live masks.
     // Other threads may clear every bit of `mask` meanwhile; the snapshot
     // may then be empty, and an empty snapshot is a call with nothing to do.
-    st.targets.assign_and(mask, online_);
-    if (self != no_cpu) st.targets.reset(self);
-    if (cond != nullptr) {
-      for (cpu_t c : st.targets) {
-        if (!cond(c, info)) st.targets.reset(c);
-      }
-    }
+    snapshot_targets(st.targets, mask, self, cond, info);
     queue_many(st, func, info, wait);
   }
   if (run_self && self != no_cpu && mask.test(self) && (cond == nullptr || cond(self, info))) {
@@ -130,14 +128,16 @@ std::error_code domain_impl::call_many(const cpumask& mask, call_func_t func, vo
   return {};
 }
 
-const cpumask& domain_impl::cond_mask(caller_storage& st, const cpumask& mask, cpu_t self,
-                                      cond_func_t cond, void* info) {
-  st.cond_targets.assign_and(mask, online_);
-  if (self != no_cpu) st.cond_targets.reset(self);  // the caller evaluates its own once, later
-  for (cpu_t c : st.cond_targets) {
-    if (!cond(c, info)) st.cond_targets.reset(c);
+const cpumask& domain_impl::snapshot_targets(cpumask& out, const cpumask& mask, cpu_t self,
+                                             cond_func_t cond, void* info) {
+  out.assign_and(mask, online_);
+  if (self != no_cpu) out.reset(self);  // the caller runs its own part locally, if at all
+  if (cond != nullptr) {
+    for (cpu_t c : out) {
+      if (!cond(c, info)) out.reset(c);
+    }
   }
-  return st.cond_targets;
+  return out;
 }
 
 std::error_code domain_impl::call_any(const cpumask& mask, call_func_t func, void* info,

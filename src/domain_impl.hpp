@@ -118,10 +118,10 @@ class domain_impl {
   bool classic_take_pending(cpu_state& c) noexcept;
   unsigned classic_walk(cpu_state& c) noexcept;
   void classic_cpu_dying(cpu_state& c) noexcept;
-  /// on_each_cpu_cond_mask for the classic engine: the kernel's
-  /// on_each_cpu_cond built a mask of the CPUs where cond held, then called.
-  const cpumask& cond_mask(caller_storage& st, const cpumask& mask, cpu_t self, cond_func_t cond,
-                           void* info);
+  /// out = mask & online - self, narrowed to the CPUs where cond (if any)
+  /// holds; cond is evaluated once per CPU, on the caller.
+  const cpumask& snapshot_targets(cpumask& out, const cpumask& mask, cpu_t self,
+                                  cond_func_t cond, void* info);
 
   // hosting.cpp
   void start_owned_cpus();
