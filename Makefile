@@ -5,6 +5,7 @@
 #   make test-asan  unit + stress + torture tests under AddressSanitizer + UBSan
 #   make test-tsan  unit + stress + torture tests under ThreadSanitizer
 #   make torture    xcall-torture, a minute per engine (release build)
+#   make bench      xcall-bench (full; bench-quick, bench-micro too)
 #   make build      build everything in the release preset
 #   make clean      remove build/
 #
@@ -36,7 +37,14 @@ endef
 TORTURE := build/release/tools/torture/xcall-torture
 TORTURE_ARGS ?= --duration 60 --cpus 4 --threads 3 --onoff-interval 0.2 --mask-churn 2 --stat-interval 10
 
-.PHONY: help deps build run test test-asan test-tsan torture clean
+BENCH := build/release/bench/xcall-bench
+MICRO := build/release/bench/micro/xcall-micro
+BENCH_ARGS ?=
+# Optional peers of the bench: without them the DPDK rows say so and the
+# charts are skipped.
+BENCH_PACKAGES := libdpdk-dev gnuplot-nox
+
+.PHONY: help deps build run test test-asan test-tsan torture bench bench-deps bench-quick bench-micro clean
 
 help:
 	@echo "xcall make targets:"
@@ -45,6 +53,9 @@ help:
 	@echo "  make test-asan  unit + stress tests under AddressSanitizer + UndefinedBehaviorSanitizer"
 	@echo "  make test-tsan  unit + stress tests under ThreadSanitizer"
 	@echo "  make torture    xcall-torture for a minute per engine, hotplug and mask churn on"
+	@echo "  make bench      full xcall-bench run; rewrites BENCHMARKS.md's table and bench/results/"
+	@echo "  make bench-quick  xcall-bench in under a minute, report on stdout only"
+	@echo "  make bench-micro  Google Benchmark micro-benchmarks (cpumask, call queue)"
 	@echo "  make build      build everything in the release preset"
 	@echo "  make clean      remove build/"
 	@echo "  make deps       install missing Debian packages (scripts/ensure-deps.sh)"
@@ -59,6 +70,24 @@ build: deps
 run: deps
 	$(call configure_build,release,--target shootdown)
 	$(SHOOTDOWN) $(ARGS)
+
+bench-deps:
+	@bash scripts/ensure-deps.sh $(BENCH_PACKAGES)
+
+bench: bench-deps
+	$(CMAKE) --preset release -DXCALL_BUILD_BENCH=ON
+	$(CMAKE) --build --preset release --parallel $(JOBS) --target xcall-bench
+	$(BENCH) --markdown BENCHMARKS.md --json bench/results/latest.json --plot bench/results $(BENCH_ARGS)
+
+bench-quick: bench-deps
+	$(CMAKE) --preset release -DXCALL_BUILD_BENCH=ON
+	$(CMAKE) --build --preset release --parallel $(JOBS) --target xcall-bench
+	$(BENCH) --quick $(BENCH_ARGS)
+
+bench-micro: bench-deps
+	$(CMAKE) --preset release -DXCALL_BUILD_BENCH=ON
+	$(CMAKE) --build --preset release --parallel $(JOBS) --target xcall-micro
+	$(MICRO) $(BENCH_ARGS)
 
 torture: deps
 	$(call configure_build,release,--target xcall-torture)

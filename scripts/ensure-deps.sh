@@ -16,7 +16,10 @@ packages=(
   googletest   # GoogleTest sources
   libcli11-dev # command-line options of the example and xcall-torture
   spin         # the SPIN model checker for model/ (CTest runs the models)
+  libbenchmark-dev  # Google Benchmark: bench/micro
 )
+# Extra packages a target needs beyond the build (make bench: DPDK, gnuplot).
+packages+=("$@")
 
 missing=()
 for pkg in "${packages[@]}"; do

@@ -32,7 +32,10 @@ struct domain_options {
   /// true: the domain starts one thread per CPU (owned CPUs, all online).
   /// false: every CPU starts offline and comes online when a thread attaches.
   bool start_threads = true;
-  /// Owned CPU i runs on host CPU i modulo the host's CPUs.
+  /// Owned CPU i runs on host CPU i modulo the host's CPUs: the CPUs the
+  /// thread that constructs the domain may run on (its affinity mask, which
+  /// the owned threads inherit). Construct the domain from a thread that is
+  /// not pinned to one core, or every owned CPU lands on that core.
   bool pin_threads = false;
   idle_mode idle = idle_mode::adaptive;
   /// adaptive: poll this long before sleeping; also how long a waiting caller

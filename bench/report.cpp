@@ -1,0 +1,674 @@
+// report.cpp — tables, targets, Markdown and JSON (report.hpp).
+#include "report.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <map>
+#include <sstream>
+
+#include "format.hpp"
+#include "results.hpp"
+
+namespace xcall::bench {
+
+// ---- results ------------------------------------------------------------------
+
+const measurement* results::find(const std::string& id) const {
+  for (const measurement& m : figures) {
+    if (m.id == id) return &m;
+  }
+  return nullptr;
+}
+
+measurement& results::add(measurement m) {
+  figures.push_back(std::move(m));
+  return figures.back();
+}
+
+namespace {
+
+constexpr const char* kBegin = "<!-- xcall-bench:begin -->";
+constexpr const char* kEnd = "<!-- xcall-bench:end -->";
+
+struct mode_row {
+  const char* id;
+  const char* label;
+  bool throughput;  ///< has async figures
+  bool sleeping;    ///< the target sleeps before each call: the futex floor applies
+};
+constexpr mode_row kModes[] = {
+    {"poll", "poll", true, false},
+    {"adaptive", "adaptive", true, false},
+    {"adaptive_cold", "adaptive, past spin", false, true},
+    {"sleep", "sleep", true, true},
+};
+constexpr const char* kEngines[] = {"percpu", "classic"};
+
+bool usable(const measurement* m) {
+  if (m == nullptr || !m->available) return false;
+  return m->kind == figure_kind::latency ? m->lat.n > 0 : m->rate > 0;
+}
+
+std::string xid(const char* engine, const char* mode, const char* what) {
+  return strprintf("xcall.%s.%s.%s", engine, mode, what);
+}
+
+/// The first usable figure among ids.
+const measurement* first_of(const results& r, std::initializer_list<const char*> ids) {
+  for (const char* id : ids) {
+    if (const measurement* m = r.find(id); usable(m)) return m;
+  }
+  return nullptr;
+}
+
+/// Short names of floors and peers for the headline table.
+std::string short_name(const measurement& m) {
+  static const std::map<std::string, std::string> names = {
+      {"floor.cacheline", "cache-line ping-pong"},
+      {"floor.futex", "futex ping-pong"},
+      {"floor.eventfd", "eventfd ping-pong"},
+      {"floor.tgkill", "tgkill + ack"},
+      {"floor.membarrier.busy", "membarrier (busy CPUs)"},
+      {"floor.membarrier.idle", "membarrier (idle CPUs)"},
+      {"peer.mutex_queue.roundtrip", "mutex/condvar queue round trip"},
+      {"peer.mutex_queue.async_1", "mutex/condvar queue"},
+      {"peer.mutex_queue.async_all", "mutex/condvar queue"},
+      {"peer.lockfree_list.roundtrip", "bare lock-free list round trip"},
+      {"peer.lockfree_list.async_1", "bare lock-free list"},
+      {"peer.lockfree_list.async_all", "bare lock-free list"},
+      {"peer.dpdk.remote_launch", "DPDK remote launch"},
+      {"peer.dpdk.mp_launch_call_main", "DPDK mp launch (CALL_MAIN)"},
+      {"peer.dpdk.mp_launch_skip_main", "DPDK mp launch (SKIP_MAIN)"},
+  };
+  const auto it = names.find(m.id);
+  return it != names.end() ? it->second : m.label;
+}
+
+// Floors and nearest peers of each xcall figure (see BENCHMARKS.md).
+const measurement* latency_floor(const results& r, const mode_row& mode) {
+  return mode.sleeping ? first_of(r, {"floor.futex"}) : first_of(r, {"floor.cacheline"});
+}
+
+const measurement* latency_peer(const results& r, const char* what) {
+  const std::string w = what;
+  if (w == "single_wait") return first_of(r, {"peer.dpdk.remote_launch", "peer.mutex_queue.roundtrip"});
+  if (w == "on_each_cpu") return first_of(r, {"floor.membarrier.busy", "peer.dpdk.mp_launch_call_main"});
+  return first_of(r, {"peer.dpdk.mp_launch_skip_main", "peer.mutex_queue.roundtrip"});
+}
+
+std::string with_value(const measurement* m) {
+  if (m == nullptr) return "–";
+  return short_name(*m) + " " +
+         (m->kind == figure_kind::latency ? fmt_ns(m->lat.p50) : fmt_rate(m->rate));
+}
+
+double ratio(double a, double b) { return (a > 0 && b > 0) ? a / b : 0; }
+
+// ---- targets ------------------------------------------------------------------
+
+std::string verdict_name(verdict v) {
+  switch (v) {
+    case verdict::met: return "MET";
+    case verdict::not_met: return "NOT MET";
+    case verdict::not_measured: return "NOT MEASURED";
+  }
+  return "?";
+}
+
+/// A target over several sub-figures (modes, engines): MET when all are.
+struct multi_check {
+  std::vector<std::string> parts;
+  std::vector<std::string> failed;
+  bool any = false;
+  void add(const std::string& name, double value, bool ok, const std::string& shown) {
+    (void)value;
+    any = true;
+    parts.push_back(name + " " + shown);
+    if (!ok) failed.push_back(name);
+  }
+  target_line line(std::string target) const {
+    target_line t;
+    t.target = std::move(target);
+    if (!any) {
+      t.v = verdict::not_measured;
+      t.measured = "not measured";
+      return t;
+    }
+    std::string m;
+    for (const std::string& p : parts) m += (m.empty() ? "" : ", ") + p;
+    t.measured = m;
+    t.v = failed.empty() ? verdict::met : verdict::not_met;
+    if (!failed.empty()) {
+      std::string f;
+      for (const std::string& x : failed) f += (f.empty() ? "" : ", ") + x;
+      t.measured += " (short: " + f + ")";
+    }
+    return t;
+  }
+};
+
+}  // namespace
+
+std::string target_line::text() const {
+  return "target: " + target + " — measured " + measured + " — " + verdict_name(v);
+}
+
+std::vector<target_line> evaluate_targets(const results& r) {
+  std::vector<target_line> lines;
+  const measurement* cacheline = first_of(r, {"floor.cacheline"});
+  const measurement* futex = first_of(r, {"floor.futex"});
+  const measurement* dpdk = first_of(r, {"peer.dpdk.remote_launch"});
+  const measurement* membarrier = first_of(r, {"floor.membarrier.busy"});
+
+  // 1. poll: single wait p50 within 1.5x the cache-line floor.
+  {
+    multi_check c;
+    for (const char* e : kEngines) {
+      const measurement* x = first_of(r, {xid(e, "poll", "single_wait").c_str()});
+      if (x == nullptr) continue;
+      // The floor measured just before the series, on the same cores, when
+      // there is one: the hypervisor may have moved the vCPUs since.
+      const bool paired = x->paired_floor_ns > 0;
+      const double floor_ns = paired ? x->paired_floor_ns : cacheline ? cacheline->lat.p50 : 0;
+      if (floor_ns <= 0) continue;
+      const double q = ratio(x->lat.p50, floor_ns);
+      c.add(e, q, q <= 1.5,
+            fmt_ratio(q) + " (" + fmt_ns(x->lat.p50) + " vs " + fmt_ns(floor_ns) +
+                (paired ? " paired floor)" : ")"));
+    }
+    target_line t = c.line("poll mode, call_function_single with wait, p50 ≤ 1.5× the cache-line floor (" +
+                           (cacheline ? fmt_ns(cacheline->lat.p50) : std::string("–")) + ")");
+    // The structural floor: the same lines moving through a bare list.
+    if (const measurement* bare = first_of(r, {"peer.lockfree_list.roundtrip"});
+        bare != nullptr && cacheline != nullptr) {
+      t.measured += " [a bare lock-free list round trip, which moves the same lines, is " +
+                    fmt_ratio(ratio(bare->lat.p50, cacheline->lat.p50)) + " (" +
+                    fmt_ns(bare->lat.p50) + ")]";
+    }
+    lines.push_back(t);
+  }
+  // 2./3. adaptive past its spin window, and sleep: within 1.1x futex, faster than DPDK.
+  for (const char* mode : {"adaptive_cold", "sleep"}) {
+    const char* label = std::string(mode) == "sleep" ? "sleep mode" : "adaptive mode, target past its spin window";
+    multi_check vs_futex, vs_dpdk;
+    for (const char* e : kEngines) {
+      const measurement* x = first_of(r, {xid(e, mode, "single_wait").c_str()});
+      if (x == nullptr) continue;
+      if (futex != nullptr) {
+        const double q = ratio(x->lat.p50, futex->lat.p50);
+        vs_futex.add(e, q, q <= 1.1, fmt_ratio(q) + " (" + fmt_ns(x->lat.p50) + ")");
+      }
+      if (dpdk != nullptr) {
+        const double q = ratio(x->lat.p50, dpdk->lat.p50);
+        vs_dpdk.add(e, q, q < 1.0, fmt_ratio(q) + " (" + fmt_ns(x->lat.p50) + ")");
+      }
+    }
+    lines.push_back(vs_futex.line(std::string(label) + ", single wait p50 ≤ 1.1× futex ping-pong (" +
+                                  (futex ? fmt_ns(futex->lat.p50) : std::string("–")) + ")"));
+    target_line t = vs_dpdk.line(std::string(label) +
+                                 ", single wait p50 faster than DPDK remote launch (" +
+                                 (dpdk ? fmt_ns(dpdk->lat.p50) : std::string("–")) + ")");
+    if (dpdk == nullptr) {
+      const measurement* d = r.find("peer.dpdk.remote_launch");
+      t.measured = d ? d->note : "DPDK not measured";
+    }
+    lines.push_back(t);
+  }
+  // 4. on_each_cpu over sleeping CPUs: faster than membarrier.
+  {
+    multi_check c;
+    for (const char* e : kEngines) {
+      const measurement* x = first_of(r, {xid(e, "sleep", "on_each_cpu").c_str()});
+      if (x == nullptr || membarrier == nullptr) continue;
+      const double q = ratio(x->lat.p50, membarrier->lat.p50);
+      c.add(e, q, q < 1.0, fmt_ratio(q) + " (" + fmt_ns(x->lat.p50) + ")");
+    }
+    target_line t = c.line("on_each_cpu with wait over sleeping CPUs, p50 faster than membarrier "
+                           "PRIVATE_EXPEDITED with the other CPUs busy (" +
+                           (membarrier ? fmt_ns(membarrier->lat.p50) : std::string("–")) + ")");
+    // Whether membarrier really interrupted anyone is in its note (CAL count).
+    if (membarrier != nullptr) {
+      const auto at = membarrier->note.rfind("; ");
+      if (at != std::string::npos) t.measured += " [membarrier: " + membarrier->note.substr(at + 2) + "]";
+    }
+    lines.push_back(t);
+  }
+  // 5./6. async throughput vs the mutex queue and the bare list.
+  struct async_target {
+    const char* peer_prefix;
+    double factor;
+    const char* text;
+  };
+  for (const async_target& at :
+       {async_target{"peer.mutex_queue", 2.0, "≥ 2× the mutex/condvar/std::function queue"},
+        async_target{"peer.lockfree_list", 0.8, "≥ 0.8× a bare lock-free list push/take-all"}}) {
+    for (const char* shape : {"async_1", "async_all"}) {
+      const measurement* peer = first_of(r, {(std::string(at.peer_prefix) + "." + shape).c_str()});
+      multi_check c;
+      for (const mode_row& m : kModes) {
+        if (!m.throughput) continue;
+        const measurement* x = first_of(r, {xid("percpu", m.id, shape).c_str()});
+        if (x == nullptr || peer == nullptr) continue;
+        // Against the bare list, its paired trial when there is one.
+        const bool paired = at.factor < 1.0 && x->paired_floor_rate > 0;
+        const double q = ratio(x->rate, paired ? x->paired_floor_rate : peer->rate);
+        c.add(m.id, q, q >= at.factor, fmt_ratio(q) + (paired ? " (paired)" : ""));
+      }
+      const std::string who = std::string(shape) == "async_1" ? "1 producer → 1 target"
+                                                              : "all producers → 1 target";
+      lines.push_back(c.line(std::string("async single calls, ") + who + ", " + at.text +
+                             " (" + with_value(peer) + "; percpu engine, per idle mode)"));
+    }
+  }
+  // 7. percpu faster than classic for call_function_many from 16 CPUs up.
+  {
+    std::map<unsigned, std::pair<double, double>> tput;  // cpus -> (percpu, classic)
+    for (const scaling_point& p : r.scaling) {
+      auto& slot = tput[p.cpus];
+      (p.engine == "percpu" ? slot.first : slot.second) = p.many_calls_per_s;
+    }
+    target_line t;
+    t.target = "percpu faster than classic for call_function_many (all CPUs) from 16 CPUs up, "
+               "crossing point shown";
+    std::string m;
+    bool any16 = false, ok = true;
+    // The crossing: the smallest size from which one engine stays ahead up
+    // to the largest size measured.
+    const auto ahead_from = [&tput](bool percpu) {
+      unsigned from = 0;
+      for (auto it = tput.rbegin(); it != tput.rend(); ++it) {
+        const auto [pc, cl] = it->second;
+        if (pc <= 0 || cl <= 0 || (percpu ? pc <= cl : cl <= pc)) break;
+        from = it->first;
+      }
+      return from;
+    };
+    for (const auto& [n, pc] : tput) {
+      if (pc.first <= 0 || pc.second <= 0) continue;
+      m += (m.empty() ? "" : ", ") + strprintf("%u: %s", n, fmt_ratio(pc.first / pc.second).c_str());
+      if (n >= 16) {
+        any16 = true;
+        if (pc.first <= pc.second) ok = false;
+      }
+    }
+    if (tput.empty()) {
+      t.measured = "not measured";
+      t.v = verdict::not_measured;
+    } else {
+      const unsigned smallest = tput.begin()->first;
+      const unsigned percpu_from = ahead_from(true);
+      const unsigned classic_from = ahead_from(false);
+      std::string crossing;
+      if (percpu_from == smallest) {
+        crossing = strprintf("percpu ahead at every size (from %u CPUs)", smallest);
+      } else if (percpu_from != 0) {
+        crossing = strprintf("percpu ahead from %u CPUs up", percpu_from);
+      } else if (classic_from == smallest) {
+        crossing = strprintf("classic ahead at every size (from %u CPUs)", smallest);
+      } else if (classic_from != 0) {
+        crossing = strprintf("classic ahead from %u CPUs up, percpu ahead or even below", classic_from);
+      } else {
+        crossing = "no engine stays ahead up to the largest size";
+      }
+      t.measured = "percpu ÷ classic calls/s at " + m + "; crossing: " + crossing;
+      t.v = !any16 ? verdict::not_measured : ok ? verdict::met : verdict::not_met;
+      if (!any16) t.measured += " (sweep stopped below 16 CPUs)";
+    }
+    lines.push_back(t);
+  }
+  // 8. zero allocations per call.
+  {
+    target_line t;
+    t.target = "zero allocations per call (once the caller's storage exists)";
+    if (r.allocations.empty()) {
+      t.measured = "not measured";
+    } else {
+      double worst = 0;
+      std::string where;
+      for (const alloc_row& a : r.allocations) {
+        if (a.per_call > worst) {
+          worst = a.per_call;
+          where = a.engine + " " + a.caller + " " + a.call;
+        }
+      }
+      t.measured = strprintf("%.3f per call at most over %zu kinds of call", worst,
+                             r.allocations.size()) +
+                   (where.empty() ? "" : " (worst: " + where + ")");
+      t.v = worst == 0 ? verdict::met : verdict::not_met;
+    }
+    lines.push_back(t);
+  }
+  return lines;
+}
+
+// ---- Markdown -------------------------------------------------------------------
+
+namespace {
+
+void machine_table(std::ostringstream& o, const results& r) {
+  const machine_info& m = r.machine;
+  o << "| machine | |\n|---|---|\n";
+  o << "| CPU | " << m.cpu_model << ", " << m.cores << " host CPUs usable ("
+    << m.online_cpus << " online) |\n";
+  o << "| virtualized | "
+    << (m.virtualized ? "yes" + (m.hypervisor.empty() ? std::string() : " (" + m.hypervisor + ")")
+                      : std::string("no (no hypervisor flag)"))
+    << " |\n";
+  o << "| kernel | " << m.kernel << " |\n";
+  o << "| xcall | " << m.git_revision << ", " << m.compiler << " |\n";
+  o << "| run | " << (r.cfg.quick ? "--quick" : "full") << ", " << m.date << ", "
+    << strprintf("%.0f s", r.seconds) << " |\n";
+  o << "| load average | " << m.load_before << " at start, " << m.load_after << " at end |\n";
+  o << "| clock | " << m.clock << strprintf(", %.0f ns per read", m.clock_read_ns) << " |\n\n";
+}
+
+void headline_table(std::ostringstream& o, const results& r) {
+  o << "#### Every xcall figure beside its floor and nearest peer\n\n";
+  o << "Latency rows: round trip with wait, µs; ratios are xcall p50 ÷ the other's p50 "
+       "(below 1×: xcall is faster). Throughput rows: calls/s; ratios are xcall ÷ the other "
+       "(above 1×: xcall is faster).\n\n";
+  o << "| xcall figure | p50 | p99 | p99.9 | floor | × floor | nearest peer | × peer |\n";
+  o << "|---|---|---|---|---|---|---|---|\n";
+  struct call_kind {
+    const char* id;
+    const char* label;
+  };
+  const call_kind calls[] = {{"single_wait", "call_function_single, wait"},
+                             {"on_each_cpu", "on_each_cpu, wait"},
+                             {"many_wait", "call_function_many (all), wait"}};
+  for (const char* e : kEngines) {
+    for (const call_kind& c : calls) {
+      for (const mode_row& mode : kModes) {
+        const measurement* x = r.find(xid(e, mode.id, c.id));
+        if (x == nullptr) continue;
+        const measurement* fl = latency_floor(r, mode);
+        const measurement* pe = latency_peer(r, c.id);
+        std::string floor_text = with_value(fl);
+        double floor_ns = fl ? fl->lat.p50 : 0;
+        if (!mode.sleeping && x->paired_floor_ns > 0) {
+          floor_text = "cache-line ping-pong " + fmt_ns(x->paired_floor_ns) + " (paired)";
+          floor_ns = x->paired_floor_ns;
+        }
+        o << "| " << e << " · " << mode.label << " · " << c.label << " | "
+          << fmt_us(x->lat.p50) << " | " << fmt_us(x->lat.p99) << " | " << fmt_us(x->lat.p999)
+          << " | " << floor_text << " | " << fmt_ratio(ratio(x->lat.p50, floor_ns)) << " | "
+          << with_value(pe)
+          << " | " << fmt_ratio(pe ? ratio(x->lat.p50, pe->lat.p50) : 0) << " |\n";
+      }
+    }
+  }
+  for (const char* e : kEngines) {
+    for (const char* shape : {"async_1", "async_all"}) {
+      for (const mode_row& mode : kModes) {
+        if (!mode.throughput) continue;
+        const measurement* x = r.find(xid(e, mode.id, shape));
+        if (x == nullptr) continue;
+        const measurement* fl = first_of(r, {(std::string("peer.lockfree_list.") + shape).c_str()});
+        const measurement* pe = first_of(r, {(std::string("peer.mutex_queue.") + shape).c_str()});
+        const std::string label = x->label.substr(x->label.find("async"));
+        std::string floor_text = with_value(fl);
+        double floor_rate = fl ? fl->rate : 0;
+        if (x->paired_floor_rate > 0) {
+          floor_text = "bare lock-free list " + fmt_rate(x->paired_floor_rate) + " (paired)";
+          floor_rate = x->paired_floor_rate;
+        }
+        o << "| " << e << " · " << mode.label << " · " << label << " | " << fmt_rate(x->rate)
+          << " | | | " << floor_text << " | " << fmt_ratio(ratio(x->rate, floor_rate)) << " | "
+          << with_value(pe) << " | " << fmt_ratio(pe ? ratio(x->rate, pe->rate) : 0) << " |\n";
+      }
+    }
+  }
+  o << "\n";
+}
+
+void floors_table(std::ostringstream& o, const results& r) {
+  o << "#### Floors and peers (same run)\n\n";
+  o << "| mechanism | p50 | p99 | p99.9 | throughput | how |\n|---|---|---|---|---|---|\n";
+  for (const measurement& m : r.figures) {
+    if (m.id.rfind("xcall.", 0) == 0) continue;
+    if (!m.available) {
+      o << "| " << m.label << " | – | – | – | – | " << m.note << " |\n";
+    } else if (m.kind == figure_kind::latency) {
+      o << "| " << m.label << " | " << fmt_ns(m.lat.p50) << " | " << fmt_ns(m.lat.p99) << " | "
+        << fmt_ns(m.lat.p999) << " | | " << m.note << " |\n";
+    } else {
+      o << "| " << m.label << " | | | | " << fmt_rate(m.rate) << " | " << m.note << " |\n";
+    }
+  }
+  o << "\n";
+}
+
+void notes_table(std::ostringstream& o, const results& r) {
+  o << "<details><summary>How each xcall figure was taken</summary>\n\n";
+  o << "| figure | samples | how |\n|---|---|---|\n";
+  for (const measurement& m : r.figures) {
+    if (m.id.rfind("xcall.", 0) != 0) continue;
+    o << "| " << m.label << " | "
+      << (m.kind == figure_kind::latency ? std::to_string(m.lat.n) : std::string("–")) << " | "
+      << m.note << " |\n";
+  }
+  o << "\n</details>\n\n";
+}
+
+void scaling_table(std::ostringstream& o, const results& r) {
+  if (r.scaling.empty()) return;
+  o << "#### Scaling: domains larger than the machine (sleep mode, owned threads)\n\n";
+  o << "on_each_cpu with wait from one outside caller (µs); call_function_many over all CPUs, "
+       "no wait, from "
+    << r.scaling.front().callers << " concurrent outside callers (calls/s).\n\n";
+  o << "| CPUs | on_each_cpu p50 percpu | classic | p99 percpu | classic | many calls/s percpu "
+       "| classic | percpu ÷ classic | futex wakes per CPU per many call, percpu | classic |\n";
+  o << "|---|---|---|---|---|---|---|---|---|---|\n";
+  std::map<unsigned, std::pair<const scaling_point*, const scaling_point*>> rows;
+  for (const scaling_point& p : r.scaling) {
+    auto& row = rows[p.cpus];
+    (p.engine == "percpu" ? row.first : row.second) = &p;
+  }
+  for (const auto& [n, pc] : rows) {
+    const scaling_point* p = pc.first;
+    const scaling_point* c = pc.second;
+    o << "| " << n << " | " << (p ? fmt_us(p->on_each_cpu.p50) : "–") << " | "
+      << (c ? fmt_us(c->on_each_cpu.p50) : "–") << " | " << (p ? fmt_us(p->on_each_cpu.p99) : "–")
+      << " | " << (c ? fmt_us(c->on_each_cpu.p99) : "–") << " | "
+      << (p ? fmt_rate(p->many_calls_per_s) : "–") << " | "
+      << (c ? fmt_rate(c->many_calls_per_s) : "–") << " | "
+      << fmt_ratio(p && c ? ratio(p->many_calls_per_s, c->many_calls_per_s) : 0) << " | "
+      << (p ? strprintf("%.2f", p->many_wakes) : "–") << " | "
+      << (c ? strprintf("%.2f", c->many_wakes) : "–") << " |\n";
+  }
+  o << "\n";
+}
+
+void footprint_tables(std::ostringstream& o, const results& r) {
+  if (!r.allocations.empty()) {
+    o << "#### Allocations per call\n\n";
+    o << "| engine | caller | call | first call | per call, warm |\n|---|---|---|---|---|\n";
+    for (const alloc_row& a : r.allocations) {
+      o << "| " << a.engine << " | " << a.caller << " | " << a.call << " | " << a.first_call
+        << " | " << strprintf("%.3f", a.per_call) << " (" << a.calls << " calls) |\n";
+    }
+    o << "\n";
+  }
+  if (!r.memory.empty()) {
+    o << "#### Resident memory per CPU\n\n";
+    o << "| what | CPUs | RSS growth | per CPU |\n|---|---|---|---|\n";
+    for (const memory_row& m : r.memory) {
+      o << "| " << m.what << " | " << m.cpus << " | "
+        << strprintf("%ld KiB", m.rss_after_kib - m.rss_before_kib) << " | "
+        << strprintf("%.0f B", m.bytes_per_cpu) << " |\n";
+    }
+    o << "\n";
+  }
+}
+
+}  // namespace
+
+std::string markdown_report(const results& r) {
+  std::ostringstream o;
+  o << "<!-- generated by xcall-bench --markdown; edit the prose outside these markers -->\n\n";
+  machine_table(o, r);
+  o << "#### Targets\n\n";
+  for (const target_line& t : evaluate_targets(r)) o << "- " << t.text() << "\n";
+  o << "\n";
+  headline_table(o, r);
+  floors_table(o, r);
+  scaling_table(o, r);
+  footprint_tables(o, r);
+  notes_table(o, r);
+  if (!r.warnings.empty()) {
+    o << "#### Warnings\n\n";
+    for (const std::string& w : r.warnings) o << "- " << w << "\n";
+    o << "\n";
+  }
+  return o.str();
+}
+
+bool write_markdown(const results& r, const std::string& path) {
+  const std::string section = std::string(kBegin) + "\n" + markdown_report(r) + kEnd + "\n";
+  std::string text;
+  {
+    std::ifstream in(path);
+    if (in) {
+      std::ostringstream s;
+      s << in.rdbuf();
+      text = s.str();
+    }
+  }
+  // Markers count only alone on their line, so prose may quote them.
+  const auto line_at = [&text](const std::string& marker, std::size_t from) {
+    for (auto at = text.find(marker, from); at != std::string::npos;
+         at = text.find(marker, at + 1)) {
+      const auto end = at + marker.size();
+      const bool starts = at == 0 || text[at - 1] == '\n';
+      const bool ends = end == text.size() || text[end] == '\n';
+      if (starts && ends) return at;
+    }
+    return std::string::npos;
+  };
+  const auto b = line_at(kBegin, 0);
+  const auto e = b == std::string::npos ? b : line_at(kEnd, b);
+  if (b != std::string::npos && e != std::string::npos) {
+    auto after = e + std::string(kEnd).size();
+    if (after < text.size() && text[after] == '\n') ++after;
+    text = text.substr(0, b) + section + text.substr(after);
+  } else if (!text.empty()) {
+    text += "\n" + section;
+  } else {
+    text = section;
+  }
+  std::ofstream out(path, std::ios::trunc);
+  out << text;
+  return static_cast<bool>(out);
+}
+
+// ---- JSON -------------------------------------------------------------------------
+
+namespace {
+
+std::string jstr(const std::string& s) {
+  std::string o = "\"";
+  for (const char ch : s) {
+    const auto c = static_cast<unsigned char>(ch);
+    switch (c) {
+      case '"': o += "\\\""; break;
+      case '\\': o += "\\\\"; break;
+      case '\n': o += "\\n"; break;
+      case '\t': o += "\\t"; break;
+      default:
+        if (c < 0x20) {
+          o += strprintf("\\u%04x", c);
+        } else {
+          o += ch;
+        }
+    }
+  }
+  return o + "\"";
+}
+
+std::string jnum(double v) {
+  if (!std::isfinite(v)) return "null";
+  return strprintf("%.6g", v);
+}
+
+std::string jsummary(const summary& s) {
+  return strprintf("{\"n\": %zu, \"min_ns\": %s, \"p50_ns\": %s, \"p90_ns\": %s, \"p99_ns\": %s, "
+                   "\"p999_ns\": %s, \"max_ns\": %s, \"mean_ns\": %s}",
+                   s.n, jnum(s.min).c_str(), jnum(s.p50).c_str(), jnum(s.p90).c_str(),
+                   jnum(s.p99).c_str(), jnum(s.p999).c_str(), jnum(s.max).c_str(),
+                   jnum(s.mean).c_str());
+}
+
+}  // namespace
+
+bool write_json(const results& r, const std::string& path) {
+  std::ostringstream o;
+  const machine_info& m = r.machine;
+  o << "{\n  \"machine\": {\"cpu_model\": " << jstr(m.cpu_model) << ", \"cores\": " << m.cores
+    << ", \"online_cpus\": " << m.online_cpus << ", \"kernel\": " << jstr(m.kernel)
+    << ", \"virtualized\": " << (m.virtualized ? "true" : "false")
+    << ", \"hypervisor\": " << jstr(m.hypervisor) << ", \"git_revision\": " << jstr(m.git_revision)
+    << ", \"compiler\": " << jstr(m.compiler) << ", \"date\": " << jstr(m.date)
+    << ", \"load_before\": " << jstr(m.load_before) << ", \"load_after\": " << jstr(m.load_after)
+    << ", \"clock\": " << jstr(m.clock) << ", \"clock_read_ns\": " << jnum(m.clock_read_ns)
+    << "},\n";
+  o << "  \"run\": {\"quick\": " << (r.cfg.quick ? "true" : "false")
+    << ", \"seconds\": " << jnum(r.seconds) << ", \"latency_samples\": " << r.cfg.latency_samples
+    << ", \"throughput_seconds\": " << jnum(r.cfg.throughput_seconds)
+    << ", \"scale_max_cpus\": " << r.cfg.scale_max_cpus << "},\n";
+  o << "  \"figures\": [\n";
+  for (std::size_t i = 0; i < r.figures.size(); ++i) {
+    const measurement& f = r.figures[i];
+    o << "    {\"id\": " << jstr(f.id) << ", \"label\": " << jstr(f.label)
+      << ", \"kind\": " << (f.kind == figure_kind::latency ? "\"latency\"" : "\"throughput\"")
+      << ", \"available\": " << (f.available ? "true" : "false") << ", \"note\": " << jstr(f.note);
+    if (f.available && f.kind == figure_kind::latency) o << ", \"latency\": " << jsummary(f.lat);
+    if (f.available && f.kind == figure_kind::throughput) o << ", \"per_second\": " << jnum(f.rate);
+    o << "}" << (i + 1 < r.figures.size() ? "," : "") << "\n";
+  }
+  o << "  ],\n  \"scaling\": [\n";
+  for (std::size_t i = 0; i < r.scaling.size(); ++i) {
+    const scaling_point& p = r.scaling[i];
+    o << "    {\"engine\": " << jstr(p.engine) << ", \"cpus\": " << p.cpus
+      << ", \"on_each_cpu\": " << jsummary(p.on_each_cpu)
+      << ", \"many_calls_per_s\": " << jnum(p.many_calls_per_s)
+      << ", \"many_runs_per_s\": " << jnum(p.many_runs_per_s) << ", \"callers\": " << p.callers
+      << ", \"on_each_cpu_wakes_per_cpu\": " << jnum(p.each_wakes)
+      << ", \"many_wakes_per_cpu\": " << jnum(p.many_wakes)
+      << "}" << (i + 1 < r.scaling.size() ? "," : "") << "\n";
+  }
+  o << "  ],\n  \"allocations\": [\n";
+  for (std::size_t i = 0; i < r.allocations.size(); ++i) {
+    const alloc_row& a = r.allocations[i];
+    o << "    {\"engine\": " << jstr(a.engine) << ", \"caller\": " << jstr(a.caller)
+      << ", \"call\": " << jstr(a.call) << ", \"first_call\": " << a.first_call
+      << ", \"per_call\": " << jnum(a.per_call) << ", \"calls\": " << a.calls << "}"
+      << (i + 1 < r.allocations.size() ? "," : "") << "\n";
+  }
+  o << "  ],\n  \"memory\": [\n";
+  for (std::size_t i = 0; i < r.memory.size(); ++i) {
+    const memory_row& mm = r.memory[i];
+    o << "    {\"what\": " << jstr(mm.what) << ", \"cpus\": " << mm.cpus
+      << ", \"rss_before_kib\": " << mm.rss_before_kib << ", \"rss_after_kib\": " << mm.rss_after_kib
+      << ", \"bytes_per_cpu\": " << jnum(mm.bytes_per_cpu) << "}"
+      << (i + 1 < r.memory.size() ? "," : "") << "\n";
+  }
+  o << "  ],\n  \"targets\": [\n";
+  const auto targets = evaluate_targets(r);
+  for (std::size_t i = 0; i < targets.size(); ++i) {
+    const target_line& t = targets[i];
+    o << "    {\"target\": " << jstr(t.target) << ", \"measured\": " << jstr(t.measured)
+      << ", \"verdict\": " << jstr(verdict_name(t.v)) << "}" << (i + 1 < targets.size() ? "," : "")
+      << "\n";
+  }
+  o << "  ],\n  \"warnings\": [";
+  for (std::size_t i = 0; i < r.warnings.size(); ++i) {
+    o << (i ? ", " : "") << jstr(r.warnings[i]);
+  }
+  o << "]\n}\n";
+  std::ofstream out(path, std::ios::trunc);
+  out << o.str();
+  return static_cast<bool>(out);
+}
+
+}  // namespace xcall::bench
