@@ -11,7 +11,10 @@
 //  - push(): the release CAS publishes the descriptor (func, info, flags,
 //    next_) and everything the caller wrote before the call; pairs with the
 //    acquire exchange in take_all()/close(). Later pushes' CASes continue the
-//    release sequence, so one take sees every descriptor it returns.
+//    release sequence, so one take sees every descriptor it returns. The CAS
+//    also acquires: it reads from open()'s release (or from a push in its
+//    release sequence), so a sender sees how the host that opened the queue
+//    wants to be reached (cpu_state's delivery fields).
 //  - empty(): a relaxed peek used only to decide whether to take or sleep;
 //    the take itself is what synchronises.
 #pragma once
@@ -40,8 +43,9 @@ class call_queue {
     do {
       if (old == closed_marker()) return push_result::closed;
       csd_ops::next(csd) = old;
-      // release: see the file comment; pairs with take_all()/close().
-    } while (!head_.compare_exchange_weak(old, &csd, std::memory_order_release,
+      // acq_rel: release publishes the descriptor (pairs with take_all()/
+      // close()); acquire pairs with open(). See the file comment.
+    } while (!head_.compare_exchange_weak(old, &csd, std::memory_order_acq_rel,
                                           std::memory_order_relaxed));
     // relaxed: a statistic on the line this push just wrote anyway.
     pushed_.fetch_add(1, std::memory_order_relaxed);
@@ -65,11 +69,11 @@ class call_queue {
     return head == closed_marker() ? nullptr : reverse(head);
   }
 
-  /// Host only, coming online: closed -> empty. Relaxed: a push that sees
-  /// the open queue publishes its own data with its release CAS.
+  /// Host only, coming online: closed -> empty. release: publishes the
+  /// host's set-up (delivery fields) to senders; pairs with push()'s CAS.
   void open() noexcept {
     call_single_data* expected = closed_marker();
-    head_.compare_exchange_strong(expected, nullptr, std::memory_order_relaxed,
+    head_.compare_exchange_strong(expected, nullptr, std::memory_order_release,
                                   std::memory_order_relaxed);
   }
 

@@ -26,14 +26,15 @@ void run_locally(call_func_t func, void* info) noexcept {
 }  // namespace
 
 cpu_t domain_impl::self_cpu() const noexcept {
-  const cpu_state* host = this_thread_context().host;
+  const cpu_state* host = this_thread_context().current();
   return host != nullptr && host->dom == this ? host->id : no_cpu;
 }
 
 cpu_state* domain_impl::drainable_self() const noexcept {
   const thread_context& ctx = this_thread_context();
-  if (ctx.host == nullptr || ctx.host->dom != this || ctx.irq_depth != 0) return nullptr;
-  return ctx.host;
+  cpu_state* const host = ctx.current();
+  if (host == nullptr || host->dom != this || ctx.irqs_off()) return nullptr;
+  return host;
 }
 
 bool domain_impl::queue_on(cpu_t target, call_single_data& csd) noexcept {

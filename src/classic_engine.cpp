@@ -43,7 +43,7 @@ void domain_impl::classic_queue_many(caller_storage& st, const cpumask& mask, cp
     std::this_thread::sleep_for(std::chrono::microseconds(us));
   }
   call_block& b = st.block();
-  wait_unlocked(b.csd);  // csd_lock: the block's previous call is complete
+  wait_unlocked(b.csd, &b.cpumask);  // csd_lock: the block's previous call is complete
   csd_ops::lock(b.csd, wait);
   b.csd.func = func;  // the owner's copy, for stall reports
   b.csd.info = info;
@@ -83,7 +83,7 @@ void domain_impl::classic_queue_many(caller_storage& st, const cpumask& mask, cp
 }
 
 void domain_impl::classic_wait_many(caller_storage& st) {
-  if (st.block_queued) wait_unlocked(st.block().csd);  // csd_lock_wait
+  if (st.block_queued) wait_unlocked(st.block().csd, &st.block().cpumask);  // csd_lock_wait
 }
 
 bool domain_impl::classic_take_pending(cpu_state& c) noexcept {

@@ -2,10 +2,13 @@
 // the safe points poll() and idle_wait(), and the soft interrupt mask.
 //
 // Ordering: thread-local state only; draining and sleeping go through
-// domain_impl::drain() (drain.cpp) and idle_until() (idle.ipp).
+// domain_impl::drain() (drain.cpp) and idle_until() (idle.ipp). The doorbell
+// signal handler reads irq_depth: the guard raises it before the code it
+// guards and lowers it after, with signal fences (thread_context.hpp).
 #include "xcall/cpu.hpp"
 
 #include "domain_impl.hpp"
+#include "doorbell.hpp"
 #include "thread_context.hpp"
 
 namespace xcall {
@@ -19,44 +22,60 @@ thread_context& this_thread_context() noexcept {
 }  // namespace detail
 
 cpu_t this_cpu() noexcept {
-  const detail::cpu_state* host = detail::this_thread_context().host;
+  const detail::cpu_state* host = detail::this_thread_context().current();
   return host != nullptr ? host->id : no_cpu;
 }
 
 void poll() noexcept {
   detail::thread_context& ctx = detail::this_thread_context();
-  if (ctx.host != nullptr && ctx.irq_depth == 0) ctx.host->dom->drain(*ctx.host);
+  detail::cpu_state* const c = ctx.current();
+  if (c != nullptr && !ctx.irqs_off()) c->dom->drain(*c);
 }
 
 bool idle_wait(std::chrono::nanoseconds timeout) {
   detail::thread_context& ctx = detail::this_thread_context();
-  if (ctx.host == nullptr || ctx.irq_depth != 0) return false;
-  detail::cpu_state& c = *ctx.host;
+  detail::cpu_state* const host = ctx.current();
+  if (host == nullptr || ctx.irqs_off()) return false;
+  detail::cpu_state& c = *host;
   detail::domain_impl& dom = *c.dom;
+  detail::doorbell_mask mask;  // we sleep on the state word ourselves
   if (dom.drain(c) != 0) return true;
   if (timeout.count() < 0) timeout = std::chrono::nanoseconds(0);
   const auto deadline = std::chrono::steady_clock::now() + timeout;
+  // A signal host waits as a polling one: senders ring the futex, not us.
+  const bool polled = detail::enter_polling(c);
   dom.idle_until(c, [&c] { return c.has_calls(); }, deadline,
                  c.host_state.load(std::memory_order_relaxed));
+  if (polled) detail::leave_polling(c);  // the drain below runs what came
   return dom.drain(c) != 0;
 }
 
 irq_guard::irq_guard() noexcept {
   detail::thread_context& ctx = detail::this_thread_context();
+  const unsigned depth = ctx.irq_depth.load(std::memory_order_relaxed);
+  ctx.irq_depth.store(depth + 1, std::memory_order_relaxed);
+  // The doorbell handler must see the guard before the guarded code runs.
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  detail::cpu_state* const c = ctx.current();
   // relaxed: a diagnostic for stall reports, written by the host alone.
-  if (ctx.irq_depth++ == 0 && ctx.host != nullptr) {
-    ctx.host->irqs_off.store(true, std::memory_order_relaxed);
-  }
+  if (depth == 0 && c != nullptr) c->irqs_off.store(true, std::memory_order_relaxed);
 }
 
 irq_guard::~irq_guard() {
   detail::thread_context& ctx = detail::this_thread_context();
-  // Like local_irq_restore(): calls that arrived while masked run now.
-  if (--ctx.irq_depth != 0 || ctx.host == nullptr) return;
-  ctx.host->irqs_off.store(false, std::memory_order_relaxed);
-  if (ctx.host->has_calls()) ctx.host->dom->drain(*ctx.host);
+  std::atomic_signal_fence(std::memory_order_seq_cst);  // guarded code first
+  const unsigned depth = ctx.irq_depth.load(std::memory_order_relaxed) - 1;
+  ctx.irq_depth.store(depth, std::memory_order_relaxed);
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  detail::cpu_state* const c = ctx.current();
+  if (depth != 0 || c == nullptr) return;
+  c->irqs_off.store(false, std::memory_order_relaxed);
+  // Like local_irq_restore(): calls that arrived while masked run now. A
+  // doorbell deferred by the guard is taken by this drain.
+  ctx.doorbell_pending.store(false, std::memory_order_relaxed);
+  if (c->has_calls()) c->dom->drain(*c);
 }
 
-bool irqs_disabled() noexcept { return detail::this_thread_context().irq_depth != 0; }
+bool irqs_disabled() noexcept { return detail::this_thread_context().irqs_off(); }
 
 }  // namespace xcall

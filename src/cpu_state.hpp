@@ -14,6 +14,7 @@
 #pragma once
 
 #include <pthread.h>
+#include <sys/types.h>
 
 #include <atomic>
 #include <cstdint>
@@ -35,6 +36,17 @@ enum host_state_value : std::uint32_t {
   kHostRunning = 0,   ///< attached host in its own code: calls wait for poll()
   kHostPolling = 1,   ///< draining or spinning on the queue: no ring needed
   kHostSleeping = 2,  ///< asleep on host_state: a sender must futex-wake it
+  kHostParked = 3,    ///< attached host in a blocking_region: a waiter may proxy
+};
+
+/// Who may touch a CPU's host-only state (batch, storage, counters, ...):
+/// the CPU's run lock. The host holds it except inside a blocking_region;
+/// a proxy takes it only from kRunFree.
+enum run_lock_value : std::uint32_t {
+  kRunHost = 0,         ///< the host thread
+  kRunFree = 1,         ///< the host is parked; nobody runs its calls
+  kRunProxy = 2,        ///< a proxy runs the parked host's calls
+  kRunHostWaiting = 4,  ///< flag: the host waits (futex) to leave its region
 };
 
 /// What hotplug asks of an owned CPU's thread.
@@ -72,6 +84,13 @@ struct alignas(64) cpu_state {
   // Written by others, on slow paths only (a futex wake, a stall report).
   std::atomic<std::uint64_t> doorbells_rung{0};
   std::atomic<std::uint64_t> stalls_reported{0};
+  std::atomic<std::uint64_t> signals_sent{0};
+  std::atomic<std::uint64_t> signals_resent{0};
+  // Written by the doorbell handler only (it does not nest with itself).
+  std::atomic<std::uint64_t> signal_runs{0};
+  std::atomic<std::uint64_t> signals_deferred{0};
+  // Written under the run lock (by the host or a proxy).
+  std::atomic<std::uint64_t> proxy_runs{0};
   bool woken = false;  ///< host only: the last sleep ended by a doorbell
   /// Host only: descriptors taken from the queue and not run yet. Kept here,
   /// not on a drain's stack, so a nested drain (a function that waits)
@@ -79,6 +98,10 @@ struct alignas(64) cpu_state {
   call_single_data* batch = nullptr;
   unsigned walking = 0;     ///< host only: classic list walks in progress
   bool walk_owed = false;   ///< host only: an announcement not yet walked for
+  unsigned call_depth = 0;  ///< host only: calls in progress using `storage`
+  /// The run lock (run_lock_value). Host and proxy hand it over with
+  /// release/acquire; the host sleeps on it (futex) to leave a region.
+  std::atomic<std::uint32_t> run_lock{kRunHost};
 
   // ---- set up once, or touched by the host thread only ----
   alignas(64) domain_impl* dom = nullptr;
@@ -88,14 +111,24 @@ struct alignas(64) cpu_state {
   std::mutex hotplug_mutex;           ///< serialises cpu_down/cpu_up of this CPU
   std::atomic<bool> hosted{false};    ///< attached CPUs: a thread holds it
   pthread_t host_thread{};            ///< attached CPUs, for diagnostics
+  // How calls reach an attached host (attach_options), set by attach()
+  // before the queue opens; read relaxed by senders after their push, whose
+  // acquire-release CAS reads from the open (call_queue.hpp).
+  std::atomic<int> doorbell_signo{0};  ///< signal delivery: the signal; 0: poll
+  std::atomic<bool> proxy{false};      ///< attach_options::proxy
+  std::atomic<pid_t> host_pid{0};      ///< for tgkill
+  std::atomic<pid_t> host_tid{0};
   /// Caller storage by call nesting depth; host thread only.
   std::vector<std::unique_ptr<caller_storage>> storage;
 
   /// Whether calls may wait for this CPU: a peek, for the host's idle and
   /// wait loops (it reads host-only fields).
   bool has_calls() const noexcept {
-    return batch != nullptr || walk_owed || !queue.empty() ||
-           many_pending.load(std::memory_order_relaxed);
+    return batch != nullptr || walk_owed || has_queued();
+  }
+  /// The part of has_calls() that any thread may peek at: new calls.
+  bool has_queued() const noexcept {
+    return !queue.empty() || many_pending.load(std::memory_order_relaxed);
   }
 };
 

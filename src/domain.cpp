@@ -54,10 +54,8 @@ std::error_code domain::on_each_cpu_cond_mask(cond_func_t cond, call_func_t func
   return impl_->call_many(mask, func, info, wait, /*run_self=*/true, cond);
 }
 
-cpu_attachment domain::attach(cpu_t cpu) {
-  if (std::error_code ec = impl_->attach(cpu)) {
-    throw std::system_error(ec, "xcall::domain::attach(" + std::to_string(cpu) + ")");
-  }
+cpu_attachment domain::attach(cpu_t cpu, const attach_options& how) {
+  impl_->attach(cpu, how);  // throws std::system_error naming what is wrong
   return cpu_attachment(impl_.get(), cpu);
 }
 

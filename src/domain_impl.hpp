@@ -11,6 +11,9 @@
 //          stats.cpp     per-CPU counters and their formatter
 //          hosting.cpp   owned CPU threads, attach/detach, hotplug
 //          outside_slots.cpp  caller storage for threads that host no CPU
+//          signal_doorbell.cpp  delivery_mode::signal: the signal and its handler
+//          proxy.cpp     blocking regions, the run lock, proxy execution
+//          nudge.cpp     a waiter's help: proxying, re-sending signals
 //
 // Ordering: each file lists its own edges; docs/memory-ordering.md has them
 // all in one table.
@@ -28,6 +31,7 @@
 #include "caller_storage.hpp"
 #include "cpu_state.hpp"
 #include "stall_watch.hpp"
+#include "thread_context.hpp"
 #include "xcall/cpumask.hpp"
 #include "xcall/csd.hpp"
 #include "xcall/options.hpp"
@@ -46,6 +50,8 @@ struct alignas(64) outside_slot {
   std::atomic<bool> busy{false};
   std::unique_ptr<caller_storage> storage;
 };
+
+class target_nudge;
 
 class domain_impl {
  public:
@@ -69,7 +75,8 @@ class domain_impl {
   // hosting.cpp
   std::error_code cpu_down(cpu_t cpu);
   std::error_code cpu_up(cpu_t cpu);
-  std::error_code attach(cpu_t cpu);
+  /// Throws std::system_error naming what is wrong (domain.hpp lists them).
+  void attach(cpu_t cpu, const attach_options& how);
   void detach(cpu_t cpu);
 
   // drain.cpp: runs what is queued for `c`; returns how many calls ran.
@@ -77,9 +84,27 @@ class domain_impl {
   /// Runs c.batch, the taken list, oldest first, popping as it goes.
   unsigned run_batch(cpu_state& c) noexcept;
 
-  // waiting.cpp
-  void wait_unlocked(call_single_data& csd) noexcept;
+  // waiting.cpp. `owing`: the live mask of the CPUs that still owe the call,
+  // when the descriptor is a classic call block's (see nudge.hpp).
+  void wait_unlocked(call_single_data& csd, const cpumask* owing = nullptr) noexcept;
   void release(call_single_data& csd) noexcept;
+
+  // signal_doorbell.cpp
+  /// The doorbell signal arrived (in_handler) or was deferred and is due.
+  void doorbell_interrupt(cpu_state& c, bool in_handler) noexcept;
+  /// Runs the queue as the doorbell handler does, until nothing is pending.
+  void run_interrupt(cpu_state& c, thread_context& ctx) noexcept;
+
+  // proxy.cpp
+  /// Parks the host (blocking_region); returns the state to resume in.
+  std::uint32_t park(cpu_state& c) noexcept;
+  void unpark(cpu_state& c, std::uint32_t resume) noexcept;
+  /// Runs a parked proxy CPU's calls as that CPU, if its run lock is free.
+  bool try_proxy(cpu_state& target) noexcept;
+  /// Whether some attached CPU may need a waiter's help (nudge.hpp).
+  bool has_attention_hosts() const noexcept {
+    return attention_hosts_.load(std::memory_order_relaxed) != 0;
+  }
 
   /// Hands a stall report to options().on_stall, or prints it on stderr.
   void report_stall(const stall_report& report) const;
@@ -102,8 +127,13 @@ class domain_impl {
   friend class caller_scope;
 
   // waiting.cpp
-  bool spin_until_unlocked(call_single_data& csd, cpu_state* self) noexcept;
-  void sleep_until_unlocked(call_single_data& csd, cpu_state& self, stall_watch& watch) noexcept;
+  bool spin_until_unlocked(call_single_data& csd, cpu_state* self, target_nudge& nudge) noexcept;
+  void sleep_until_unlocked(call_single_data& csd, cpu_state& self, stall_watch& watch,
+                            target_nudge& nudge) noexcept;
+
+  // proxy.cpp
+  void take_run_lock(cpu_state& c) noexcept;
+  static void release_run_lock(cpu_state& c) noexcept;
 
   // percpu_engine.cpp
   void queue_many(caller_storage& st, call_func_t func, void* info, bool wait);
@@ -133,6 +163,9 @@ class domain_impl {
   void request(cpu_state& c, control_value value) noexcept;
   void wait_ack(cpu_state& c, std::uint32_t want) noexcept;
   void check_no_attached_cpus() const noexcept;
+  /// The domain's doorbell signal, installed on first use (throws).
+  int doorbell_signal();
+  void prepare_signal_storage(cpu_state& c);
 
   // outside_slots.cpp
   outside_slot& acquire_slot() noexcept;
@@ -146,6 +179,10 @@ class domain_impl {
   std::unique_ptr<outside_slot[]> slots_;
   call_function_list call_function_;     ///< classic engine's global list
   std::shared_mutex classic_hotplug_;    ///< classic: callers vs a dying CPU
+  std::mutex signal_mutex_;              ///< guards doorbell_signal_
+  int doorbell_signal_ = 0;              ///< 0 until the first signal attach
+  /// Attached CPUs with signal delivery or proxy: waiters nudge only if any.
+  std::atomic<unsigned> attention_hosts_{0};
 };
 
 /// The caller storage a call may use: the host's at the current nesting
@@ -159,6 +196,7 @@ class caller_scope {
   caller_storage& storage() noexcept { return *storage_; }
 
  private:
+  doorbell_mask mask_;  ///< first in, last out: covers every use of storage_
   outside_slot* slot_ = nullptr;
   caller_storage* storage_ = nullptr;
 };

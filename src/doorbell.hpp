@@ -17,6 +17,12 @@
 // the sleep into an immediate return. The same handshake, with "the
 // descriptor was released" as the store, wakes a host that sleeps in a wait
 // (waiting.cpp), and with "control changed" wakes it for hotplug.
+//
+// Signal delivery (signal_doorbell.cpp) adds one state that needs a ring:
+// an attached host "running" its own code gets the doorbell signal. The host
+// leaves "running" for "polling" while the library works for it, and going
+// back runs the same handshake (leave_polling): store running ; seq_cst
+// fence ; load queue.
 #pragma once
 
 #include <atomic>
@@ -26,6 +32,7 @@
 #include "fault_injection.hpp"
 #include "barriers.hpp"
 #include "futex.hpp"
+#include "signal_doorbell.hpp"
 
 namespace xcall::detail {
 
@@ -51,9 +58,36 @@ inline void ring_doorbell(cpu_state& cpu, bool may_be_lost = true) noexcept {
   // seq_cst fence: orders the push before the load of host_state; pairs with
   // the fence in host_sleep().
   store_load_fence();
-  if (cpu.host_state.load(std::memory_order_relaxed) != kHostSleeping) return;
+  const std::uint32_t state = cpu.host_state.load(std::memory_order_relaxed);
+  if (state != kHostSleeping && state != kHostRunning) return;  // polling, parked
+  // A running host hears only signals; one reached by polling is not rung.
+  if (state == kHostRunning && cpu.doorbell_signo.load(std::memory_order_relaxed) == 0) return;
   if (may_be_lost && XCALL_FAULT(drop_doorbell) && fault::drop_this_doorbell()) return;
-  wake_host(cpu);
+  if (state == kHostSleeping) {
+    wake_host(cpu);
+  } else {
+    send_doorbell_signal(cpu, /*resend=*/false);
+  }
+}
+
+/// A signal-delivery host that is running its own code (state running) tells
+/// senders it is polling: the library works for it now, no signal needed.
+/// Returns whether it changed the state (leave_polling() must follow).
+inline bool enter_polling(cpu_state& cpu) noexcept {
+  if (cpu.doorbell_signo.load(std::memory_order_relaxed) == 0) return false;  // never signalled
+  if (cpu.host_state.load(std::memory_order_relaxed) != kHostRunning) return false;
+  cpu.host_state.store(kHostPolling, std::memory_order_relaxed);
+  return true;
+}
+
+/// Back to running. Returns whether calls arrived that no sender signalled
+/// for (they saw "polling"): the caller must see that they run.
+inline bool leave_polling(cpu_state& cpu) noexcept {
+  cpu.host_state.store(kHostRunning, std::memory_order_relaxed);
+  // seq_cst fence: orders the store before the queue loads; pairs with the
+  // fence in ring_doorbell().
+  store_load_fence();
+  return cpu.has_calls();
 }
 
 /// The host's half: announce sleep, re-check, sleep at most `timeout`

@@ -10,10 +10,12 @@
 // diagnostics written by the host alone.
 #include "csd_ops.hpp"
 #include "domain_impl.hpp"
+#include "thread_context.hpp"
 
 namespace xcall::detail {
 
 unsigned domain_impl::drain(cpu_state& c) noexcept {
+  doorbell_mask mask;  // "already draining": the doorbell handler waits
   // What an outer drain took and has not run yet comes first: its handler
   // may be waiting for one of them (guarantee 6).
   unsigned ran = run_batch(c);

@@ -16,8 +16,13 @@
 //    acquire load in wait_ack(): the requester returns after the final drain.
 //  - hosted (attached CPUs): acquire CAS in attach(), release store at
 //    detach: the next host sees the caller storage the previous one left.
+//  - delivery fields (doorbell_signo, proxy, host_tid, ...): written by
+//    attach() before bring_online() opens the queue with a release; a
+//    sender's push acquires it (call_queue.hpp) before it reads them.
 #include <pthread.h>
 #include <sched.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -28,12 +33,27 @@
 #include "doorbell.hpp"
 #include "domain_impl.hpp"
 #include "futex.hpp"
+#include "signal_doorbell.hpp"
 #include "thread_context.hpp"
 
 namespace xcall::detail {
 namespace {
 
 std::error_code err(std::errc e) { return std::make_error_code(e); }
+
+[[noreturn]] void attach_failed(cpu_t id, std::errc e, const std::string& why) {
+  throw std::system_error(err(e), "xcall::domain::attach(" + std::to_string(id) + "): " + why);
+}
+
+std::string thread_name(pthread_t thread) {
+  char name[32] = "?";
+  pthread_getname_np(thread, name, sizeof(name));
+  return name;
+}
+
+/// Nesting depths of caller storage a signal host gets up front: functions
+/// run in its signal handler must not allocate for calls they make.
+constexpr unsigned kSignalStorageDepth = 4;
 
 cpu_t outside_slot_count(cpu_t nr_cpus) {
   const cpu_t hw = std::thread::hardware_concurrency();
@@ -103,12 +123,10 @@ void domain_impl::stop_owned_cpus() noexcept {
 void domain_impl::check_no_attached_cpus() const noexcept {
   for (cpu_t id = 0; id < nr_cpu_ids(); ++id) {
     if (!cpus_[id].hosted.load(std::memory_order_acquire)) continue;
-    char name[32] = "?";
-    pthread_getname_np(cpus_[id].host_thread, name, sizeof(name));
     std::fprintf(stderr,
                  "xcall: domain destroyed while CPU %u is still attached by thread '%s'; "
                  "end the cpu_attachment first\n",
-                 id, name);
+                 id, thread_name(cpus_[id].host_thread).c_str());
     std::abort();
   }
 }
@@ -117,7 +135,7 @@ void domain_impl::owned_cpu_main(cpu_state& c) {
   const std::string name = "xcall/" + std::to_string(c.id);
   pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
   if (options_.pin_threads) pin_to_host_cpu(c.id);
-  this_thread_context().host = &c;
+  this_thread_context().host.store(&c, std::memory_order_relaxed);
   bring_online(c);
   const auto has_work = [&c] {
     return c.has_calls() || c.control.load(std::memory_order_relaxed) != kControlRun;
@@ -132,7 +150,7 @@ void domain_impl::owned_cpu_main(cpu_state& c) {
     }
     idle_until(c, has_work, std::chrono::steady_clock::time_point::max(), kHostPolling);
   }
-  this_thread_context().host = nullptr;
+  this_thread_context().host.store(nullptr, std::memory_order_relaxed);
 }
 
 void domain_impl::bring_online(cpu_state& c) noexcept {
@@ -212,37 +230,90 @@ std::error_code domain_impl::cpu_up(cpu_t id) {
   return {};
 }
 
-std::error_code domain_impl::attach(cpu_t id) {
-  if (options_.start_threads) return err(std::errc::operation_not_supported);
-  if (id >= nr_cpu_ids()) return err(std::errc::no_such_device_or_address);
+int domain_impl::doorbell_signal() {
+  std::lock_guard<std::mutex> lock(signal_mutex_);
+  if (doorbell_signal_ == 0) doorbell_signal_ = install_doorbell_signal(options_.doorbell_signal);
+  return doorbell_signal_;
+}
+
+void domain_impl::prepare_signal_storage(cpu_state& c) {
+  for (unsigned depth = 0; depth < kSignalStorageDepth; ++depth) {
+    caller_storage& st = host_storage(c, depth);
+    st.many();
+    if (options_.engine_kind == engine::classic) st.block();
+  }
+}
+
+void domain_impl::attach(cpu_t id, const attach_options& how) {
+  if (options_.start_threads) {
+    attach_failed(id, std::errc::operation_not_supported,
+                  "the domain starts its own CPU threads (domain_options::start_threads)");
+  }
+  if (id >= nr_cpu_ids()) {
+    attach_failed(id, std::errc::no_such_device_or_address,
+                  "no such CPU; the domain has CPUs 0.." + std::to_string(nr_cpu_ids() - 1));
+  }
+  if (how.delivery != delivery_mode::poll && how.delivery != delivery_mode::signal) {
+    attach_failed(id, std::errc::invalid_argument,
+                  "attach_options::delivery is not a valid delivery_mode value");
+  }
   thread_context& ctx = this_thread_context();
-  if (ctx.host != nullptr) return err(std::errc::device_or_resource_busy);
+  if (cpu_state* mine = ctx.parked != nullptr ? ctx.parked : ctx.current()) {
+    attach_failed(id, std::errc::device_or_resource_busy,
+                  "this thread already hosts CPU " + std::to_string(mine->id) +
+                      (mine->dom == this ? "" : " of another domain"));
+  }
+  // Before claiming the CPU: a signal that cannot be installed leaves it free.
+  const int signo = how.delivery == delivery_mode::signal ? doorbell_signal() : 0;
   cpu_state& c = cpus_[id];
   bool expected = false;
   // acquire: pairs with the release store in detach().
   if (!c.hosted.compare_exchange_strong(expected, true, std::memory_order_acquire,
                                         std::memory_order_relaxed)) {
-    return err(std::errc::device_or_resource_busy);
+    attach_failed(id, std::errc::device_or_resource_busy,
+                  "CPU " + std::to_string(id) + " is already hosted by thread '" +
+                      thread_name(c.host_thread) + "'");
+  }
+  try {
+    if (signo != 0) prepare_signal_storage(c);
+  } catch (...) {
+    c.hosted.store(false, std::memory_order_release);
+    throw;
   }
   c.host_thread = pthread_self();
+  c.host_pid.store(getpid(), std::memory_order_relaxed);
+  c.host_tid.store(static_cast<pid_t>(syscall(SYS_gettid)), std::memory_order_relaxed);
+  c.doorbell_signo.store(signo, std::memory_order_relaxed);
+  c.proxy.store(how.proxy, std::memory_order_relaxed);
+  if (signo != 0 || how.proxy) attention_hosts_.fetch_add(1, std::memory_order_relaxed);
   c.host_state.store(kHostRunning, std::memory_order_relaxed);
-  ctx.host = &c;
-  bring_online(c);
-  return {};
+  ctx.host.store(&c, std::memory_order_relaxed);
+  bring_online(c);  // opens the queue: publishes the fields above to senders
 }
 
 void domain_impl::detach(cpu_t id) {
   cpu_state& c = cpus_[id];
   thread_context& ctx = this_thread_context();
-  if (ctx.host != &c) {
+  if (ctx.current() != &c || ctx.proxying) {
     std::fprintf(stderr,
-                 "xcall: cpu_attachment of CPU %u ended on a thread that does not host it; "
-                 "an attachment must end on the thread that attached\n",
-                 id);
+                 "xcall: cpu_attachment of CPU %u ended on a thread that does not host it%s; "
+                 "an attachment must end on the thread that attached, outside any "
+                 "blocking_region\n",
+                 id, ctx.parked == &c ? " (it is inside a blocking_region)" : "");
     std::abort();
   }
-  go_offline(c);
-  ctx.host = nullptr;
+  {
+    doorbell_mask mask;  // going offline runs calls: no handler meanwhile
+    go_offline(c);
+    if (c.doorbell_signo.load(std::memory_order_relaxed) != 0 ||
+        c.proxy.load(std::memory_order_relaxed)) {
+      attention_hosts_.fetch_sub(1, std::memory_order_relaxed);
+    }
+    // A signal still in flight finds no host here, and returns.
+    ctx.host.store(nullptr, std::memory_order_relaxed);
+    c.doorbell_signo.store(0, std::memory_order_relaxed);
+    c.proxy.store(false, std::memory_order_relaxed);
+  }
   // release: pairs with the acquire CAS in attach().
   c.hosted.store(false, std::memory_order_release);
 }

@@ -1,5 +1,6 @@
 // options.cpp — validation of domain_options: every rejected option is named
 // in the std::invalid_argument it throws.
+#include <csignal>
 #include <cerrno>
 #include <cstdlib>
 #include <stdexcept>
@@ -63,6 +64,12 @@ domain_options validate_options(const domain_options& options) {
                                 " ns is negative; 0 turns the watchdog off");
   }
   resolved.stall_timeout = resolve_stall_timeout(options.stall_timeout);
+  if (options.doorbell_signal != 0 &&
+      (options.doorbell_signal < SIGRTMIN || options.doorbell_signal > SIGRTMAX)) {
+    reject("doorbell_signal", std::to_string(options.doorbell_signal) +
+                                  " is not a real-time signal (" + std::to_string(SIGRTMIN) +
+                                  " .. " + std::to_string(SIGRTMAX) + "); 0 picks a free one");
+  }
   switch (options.engine_kind) {
     case engine::percpu:
     case engine::classic:

@@ -48,9 +48,11 @@ caller_storage& domain_impl::host_storage(cpu_state& c, unsigned depth) {
 }
 
 caller_scope::caller_scope(domain_impl& dom) {
-  thread_context& ctx = this_thread_context();
-  if (ctx.host != nullptr && ctx.host->dom == &dom) {
-    storage_ = &dom.host_storage(*ctx.host, ctx.call_depth++);
+  cpu_state* const host = this_thread_context().current();
+  if (host != nullptr && host->dom == &dom) {
+    // The depth is the CPU's, not the thread's: a proxy continues the
+    // parked host's nesting.
+    storage_ = &dom.host_storage(*host, host->call_depth++);
     return;
   }
   slot_ = &dom.acquire_slot();
@@ -62,7 +64,7 @@ caller_scope::~caller_scope() {
   if (slot_ != nullptr) {
     domain_impl::release_slot(*slot_);
   } else {
-    --this_thread_context().call_depth;
+    --this_thread_context().current()->call_depth;
   }
 }
 

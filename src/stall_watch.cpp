@@ -17,6 +17,7 @@
 #include "csd_ops.hpp"
 #include "domain_impl.hpp"
 #include "doorbell.hpp"
+#include "signal_doorbell.hpp"
 
 namespace xcall {
 namespace {
@@ -35,6 +36,7 @@ const char* activity_name(host_activity a) {
     case host_activity::polling: return "polling";
     case host_activity::sleeping: return "sleeping";
     case host_activity::handler: return "running";
+    case host_activity::parked: return "parked in a blocking_region";
   }
   return "?";
 }
@@ -75,6 +77,12 @@ std::string format_stall_report(const stall_report& r) {
   if (r.target_activity == host_activity::handler) target += " " + r.target_func_name;
   target += r.target_irqs_disabled ? ", irqs off" : ", irqs on";
   target += ", " + std::to_string(r.target_queue_length) + " queued";
+  if (r.target_doorbell_signal != 0) {
+    target += r.target_blocks_signal
+                  ? ", its thread BLOCKS the doorbell signal " +
+                        std::to_string(r.target_doorbell_signal) + ": no re-send can reach it"
+                  : ", doorbell signal " + std::to_string(r.target_doorbell_signal);
+  }
   return head + call + " [CPU " + std::to_string(r.target) + ": " + target +
          "]; ringing its doorbell again";
 }
@@ -130,10 +138,16 @@ stall_report stall_watch::snapshot(bool unstuck, clock::time_point now) const {
   r.target_activity = r.target_func != nullptr   ? host_activity::handler
                       : state == kHostSleeping ? host_activity::sleeping
                       : state == kHostRunning  ? host_activity::running
+                      : state == kHostParked   ? host_activity::parked
                                                : host_activity::polling;
   r.target_func_name = function_name(r.target_func);
   r.target_irqs_disabled = t.irqs_off.load(std::memory_order_relaxed);
   r.target_queue_length = t.queue.length();
+  r.target_doorbell_signal = t.doorbell_signo.load(std::memory_order_relaxed);
+  if (r.target_doorbell_signal != 0) {
+    r.target_blocks_signal =
+        thread_blocks_signal(t.host_tid.load(std::memory_order_relaxed), r.target_doorbell_signal);
+  }
   return r;
 }
 

@@ -25,6 +25,11 @@ std::vector<cpu_stats> domain_impl::stats() const {
     s.sleeps = c.sleeps.load(std::memory_order_relaxed);
     s.drained_on_down = c.drained_on_down.load(std::memory_order_relaxed);
     s.stalls_reported = c.stalls_reported.load(std::memory_order_relaxed);
+    s.signals_sent = c.signals_sent.load(std::memory_order_relaxed);
+    s.signals_resent = c.signals_resent.load(std::memory_order_relaxed);
+    s.signal_runs = c.signal_runs.load(std::memory_order_relaxed);
+    s.signals_deferred = c.signals_deferred.load(std::memory_order_relaxed);
+    s.proxy_runs = c.proxy_runs.load(std::memory_order_relaxed);
   }
   return all;
 }
@@ -46,6 +51,11 @@ constexpr counter_row kRows[] = {
     {"SLP", "Host sleeps", &cpu_stats::sleeps},
     {"DWN", "Calls drained going offline", &cpu_stats::drained_on_down},
     {"STL", "Stalls reported", &cpu_stats::stalls_reported},
+    {"SIG", "Doorbell signals sent", &cpu_stats::signals_sent},
+    {"SRS", "Doorbell signals re-sent (no progress)", &cpu_stats::signals_resent},
+    {"SHR", "Signal handler runs", &cpu_stats::signal_runs},
+    {"SDF", "Signals deferred (irqs off, running)", &cpu_stats::signals_deferred},
+    {"PXY", "Calls run by a proxy (host parked)", &cpu_stats::proxy_runs},
 };
 
 void append(std::string& out, const char* format, auto... args) {

@@ -9,6 +9,12 @@
 // thread, or a host inside an irq_guard) sleeps on the descriptor's flags.
 // Either spins for idle_spin first: most calls finish well within it.
 //
+// Targets that cannot hear a doorbell by themselves get help from the waiter
+// (nudge.hpp): a parked host's calls are run by the waiter as its proxy, a
+// signal that may have been lost is re-sent. A signal-delivery host that
+// waits tells senders it is polling (enter_polling), so they do not signal it
+// while it drains its own queue anyway; its waits hold the doorbell mask.
+//
 // Ordering:
 //  - wait_unlocked(): acquire load of flags (csd_ops::is_locked) pairs with
 //    the release exchange in release(): the function's writes happen-before
@@ -26,7 +32,9 @@
 #include "doorbell.hpp"
 #include "barriers.hpp"
 #include "futex.hpp"
+#include "nudge.hpp"
 #include "stall_watch.hpp"
+#include "thread_context.hpp"
 
 namespace xcall::detail {
 namespace {
@@ -52,25 +60,52 @@ std::uint32_t mark_sleeper(call_single_data& csd, std::uint32_t waiter) noexcept
   }
 }
 
+/// The shorter of two sleep budgets (negative: no limit).
+std::chrono::nanoseconds shorter(std::chrono::nanoseconds a, std::chrono::nanoseconds b) {
+  if (a.count() < 0) return b;
+  if (b.count() < 0) return a;
+  return a < b ? a : b;
+}
+
 /// Outside waiter: sleep on the descriptor's own flags word. The futex
 /// sleeps only while flags still holds the marked value, so a release
 /// between the mark and the sleep makes the sleep return at once.
-void sleep_on_flags(call_single_data& csd, stall_watch& watch) noexcept {
+void sleep_on_flags(call_single_data& csd, stall_watch& watch, target_nudge& nudge) noexcept {
   while (const std::uint32_t marked = mark_sleeper(csd, 0)) {
-    futex_wait(&csd_ops::flags(csd), marked, watch.budget());
+    futex_wait(&csd_ops::flags(csd), marked, shorter(watch.budget(), nudge.budget()));
     watch.check();
+    nudge.tick();
   }
+}
+
+/// A proxy waits as the CPU it borrowed; its own CPU's calls may be what
+/// the borrowed call waits for, so it runs them too, as its own CPU: the two
+/// swap places for the drain (and swap back inside a nested wait there).
+void drain_home(thread_context& ctx) noexcept {
+  cpu_state* const home = ctx.home;
+  if (!ctx.proxying || home == nullptr || ctx.irqs_off()) return;
+  cpu_state* const borrowed = ctx.current();
+  ctx.home = borrowed;
+  ctx.host.store(home, std::memory_order_relaxed);
+  home->dom->drain(*home);
+  ctx.host.store(borrowed, std::memory_order_relaxed);
+  ctx.home = home;
 }
 
 }  // namespace
 
-bool domain_impl::spin_until_unlocked(call_single_data& csd, cpu_state* self) noexcept {
+bool domain_impl::spin_until_unlocked(call_single_data& csd, cpu_state* self,
+                                      target_nudge& nudge) noexcept {
+  thread_context& ctx = this_thread_context();
   // The first 64 turns read no clock: a call that completes within them (a
   // polling target) pays nothing for the spin limit or the watchdog.
   clock::time_point spin_end{};
   for (unsigned i = 1;; ++i) {
     if (self != nullptr) drain(*self);
+    drain_home(ctx);
     if (!csd_ops::is_locked(csd)) return true;
+    // A parked target will not come back soon: run its calls at once.
+    if (i == 1 || i % 64 == 0) nudge.help();
     cpu_relax();
     if (i % 64 != 0) continue;
     const auto now = clock::now();
@@ -83,28 +118,37 @@ bool domain_impl::spin_until_unlocked(call_single_data& csd, cpu_state* self) no
 }
 
 void domain_impl::sleep_until_unlocked(call_single_data& csd, cpu_state& self,
-                                       stall_watch& watch) noexcept {
+                                       stall_watch& watch, target_nudge& nudge) noexcept {
+  thread_context& ctx = this_thread_context();
   const std::uint32_t resume = self.host_state.load(std::memory_order_relaxed);
   while (mark_sleeper(csd, self.id + 1) != 0) {
     host_sleep(
-        self, [&] { return self.has_calls() || !csd_ops::is_locked(csd); }, watch.budget(),
-        resume);
+        self, [&] { return self.has_calls() || !csd_ops::is_locked(csd); },
+        shorter(watch.budget(), nudge.budget()), resume);
     drain(self);
+    drain_home(ctx);
     watch.check();
+    nudge.tick();
   }
 }
 
-void domain_impl::wait_unlocked(call_single_data& csd) noexcept {
+void domain_impl::wait_unlocked(call_single_data& csd, const cpumask* owing) noexcept {
   if (!csd_ops::is_locked(csd)) return;
+  doorbell_mask mask;  // the handler stays out of the state this wait uses
   cpu_state* const self = drainable_self();
-  if (spin_until_unlocked(csd, self)) return;
-  {
+  const bool polled = self != nullptr && enter_polling(*self);
+  target_nudge nudge(*this, csd, owing);
+  if (!spin_until_unlocked(csd, self, nudge)) {
     stall_watch watch(*this, csd);
     if (self == nullptr) {
-      sleep_on_flags(csd, watch);
+      sleep_on_flags(csd, watch, nudge);
     } else {
-      sleep_until_unlocked(csd, *self, watch);
+      sleep_until_unlocked(csd, *self, watch, nudge);
     }
+  }
+  // Calls that came while senders saw "polling" run at the mask's end.
+  if (polled && leave_polling(*self)) {
+    this_thread_context().doorbell_pending.store(true, std::memory_order_relaxed);
   }
   // acquire: pairs with release(); the sleep loops above read flags relaxed.
   (void)csd_ops::is_locked(csd);

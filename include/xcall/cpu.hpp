@@ -48,4 +48,25 @@ class irq_guard {
 /// True while an irq_guard lives on this thread.
 bool irqs_disabled() noexcept;
 
+/// Marks the host as parked in something that does not touch its CPU's
+/// per-CPU state: a blocking system call, a lock wait. Entering runs what is
+/// queued for the CPU; leaving runs what arrived meanwhile. Inside the region
+/// the thread acts as an outside caller (this_cpu() is no_cpu), and, on a CPU
+/// attached with attach_options::proxy, a waiting caller may run the CPU's
+/// calls itself while holding the CPU's run lock, which the region's end
+/// waits for. Without proxy (or on a thread that hosts no CPU, or inside an
+/// irq_guard) the region changes nothing. Not movable; must end on the thread
+/// that made it.
+class blocking_region {
+ public:
+  blocking_region() noexcept;
+  ~blocking_region();
+  blocking_region(const blocking_region&) = delete;
+  blocking_region& operator=(const blocking_region&) = delete;
+
+ private:
+  void* parked_ = nullptr;        ///< the parked CPU's state, or nullptr
+  unsigned resume_state_ = 0;     ///< the host's state before parking
+};
+
 }  // namespace xcall

@@ -187,11 +187,14 @@ class domain {
     return call.finish(on_each_cpu_mask(mask, &decltype(call)::run, &call, true));
   }
 
-  /// The calling thread becomes the host of `cpu`, which comes online.
+  /// The calling thread becomes the host of `cpu`, which comes online; calls
+  /// reach it as `how` says (xcall/options.hpp, docs/attached-threads.md).
   /// Throws std::system_error: ENOTSUP (domain starts its own threads), ENXIO
   /// (out of range), EBUSY (CPU already hosted, or this thread already hosts
-  /// a CPU).
-  [[nodiscard]] cpu_attachment attach(cpu_t cpu);
+  /// a CPU, or the doorbell signal already has a handler that is not
+  /// xcall's), EAGAIN (signal delivery and no free real-time signal), or
+  /// sigaction's error.
+  [[nodiscard]] cpu_attachment attach(cpu_t cpu, const attach_options& how = {});
 
  private:
   std::unique_ptr<detail::domain_impl> impl_;

@@ -1,5 +1,6 @@
 // xcall/options.hpp — how a domain is built: its size, who hosts its CPUs,
-// how idle CPUs wait, and which engine queues multi-CPU calls.
+// how idle CPUs wait, which engine queues multi-CPU calls; and how calls
+// reach an application thread that attaches itself (attach_options).
 //
 // Thread safety: plain value types. domain's constructor validates them and
 // throws std::invalid_argument naming the offending option.
@@ -26,6 +27,29 @@ enum class engine {
   classic,  ///< global list of per-caller call blocks (Linux 2.6.38–3.8)
 };
 
+/// How calls reach an attached CPU whose thread is running its own code
+/// (docs/attached-threads.md).
+enum class delivery_mode {
+  /// Calls run only at the host's safe points: poll(), idle_wait(), while it
+  /// waits for a call of its own, and at the edges of a blocking_region.
+  poll,
+  /// As poll, and a doorbell signal interrupts the host: the handler runs the
+  /// queued calls unless the host is inside an irq_guard or already running
+  /// calls (then they run when that ends). Functions sent to such a CPU may
+  /// run in signal context and must be async-signal-safe.
+  signal,
+};
+
+/// How an application thread hosts the CPU it attaches (domain::attach).
+struct attach_options {
+  delivery_mode delivery = delivery_mode::poll;
+  /// While the host is inside a blocking_region, a waiting caller may run the
+  /// host's queued calls itself, on the host's behalf: this_cpu() reports the
+  /// host's CPU and the host cannot leave the region until they finish. Off
+  /// by default: some functions must run on the host thread itself.
+  bool proxy = false;
+};
+
 struct domain_options {
   /// Number of CPUs, 1 .. kMaxCpus; 0 means std::thread::hardware_concurrency().
   cpu_t nr_cpus = 0;
@@ -48,6 +72,13 @@ struct domain_options {
   std::chrono::nanoseconds stall_timeout = std::chrono::seconds(5);
   /// Receives stall reports instead of stderr. Runs on the waiting thread.
   std::function<void(const stall_report&)> on_stall{};
+  /// The real-time signal of delivery_mode::signal: 0 picks the first signal
+  /// at or after SIGRTMIN that has no handler (or one xcall already installed);
+  /// otherwise SIGRTMIN .. SIGRTMAX. Installed (SA_RESTART) by the first
+  /// attach with signal delivery and kept for the life of the process, so a
+  /// late signal never meets the default action. attach() throws
+  /// std::system_error if the application owns the signal.
+  int doorbell_signal = 0;
 };
 
 }  // namespace xcall

@@ -32,6 +32,7 @@ enum class host_activity {
   polling,   ///< spinning on its queue or draining it
   sleeping,  ///< asleep, waiting for a doorbell
   handler,   ///< running a cross-call function (see stall_report::target_func)
+  parked,    ///< an attached host inside a blocking_region
 };
 
 struct stall_report {
@@ -50,6 +51,11 @@ struct stall_report {
   std::string target_func_name;
   bool target_irqs_disabled = false;  ///< target's host is inside an irq_guard
   std::uint64_t target_queue_length = 0;  ///< calls queued to it, not yet taken
+  /// Signal delivery: the doorbell signal (0 for poll delivery or owned CPUs)
+  /// and whether the target's host thread blocks it (sigprocmask), in which
+  /// case no re-send can reach it.
+  int target_doorbell_signal = 0;
+  bool target_blocks_signal = false;
 };
 
 /// One line per report, as the default handler prints it on stderr.

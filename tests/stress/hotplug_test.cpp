@@ -284,7 +284,7 @@ TEST_P(HotplugStressTest, CpuDownUpChurnDuringCallsOfEveryForm) {
 // Attached CPUs: hosts of CPUs 2..5 keep attaching and detaching (coming
 // online and going offline) while hosts of 0 and 1 and outside threads call.
 TEST_P(HotplugStressTest, AttachDetachChurnDuringCallsOfEveryForm) {
-  auto dom = std::make_unique<domain>(xcall_test::attach_options(kN, engine()));
+  auto dom = std::make_unique<domain>(xcall_test::attached_domain_options(kN, engine()));
   world w(*dom);
   w.churned = {2, 3, 4, 5};
   for (cpu_t c = 0; c < kN; ++c) w.gen[c].store(1);  // every CPU starts offline

@@ -31,7 +31,7 @@ using xcall::cpu_t;
 using xcall::cpumask;
 using xcall::domain;
 using xcall::no_cpu;
-using xcall_test::attach_options;
+using xcall_test::attached_domain_options;
 using xcall_test::eventually;
 using xcall_test::failure_log;
 using xcall_test::owned_options;
@@ -217,7 +217,7 @@ TEST_P(MutualWaitTest, CallsBounceBetweenTwoCpusManyLevelsDeep) {
 TEST_P(MutualWaitTest, AttachedHostsCallEachOtherWithWaitWhileBothWait) {
   constexpr cpu_t kN = 3;
   counters cnt(kN);  // before the domain: it outlives every run
-  domain d(attach_options(kN, engine()));
+  domain d(attached_domain_options(kN, engine()));
   failure_log fails;
   progress_board pb(kN);
   xcall_test::scoped_hang_diagnostic diag([&] { return pb.render(); });
@@ -351,7 +351,7 @@ TEST_P(MutualWaitTest, NoWaitReuseWhileThePreviousCallIsQueuedBehindAWaitingHand
            " of 6";
   });
   run_with_deadline(xcall_test::kUnitDeadline, "no-wait reuse behind a waiting handler", [&] {
-    domain d(attach_options(2, engine()));
+    domain d(attached_domain_options(2, engine()));
     reuse_ctx ctx;
     ctx.d = &d;
     g_reuse = &ctx;

@@ -219,7 +219,7 @@ TEST_P(OrderingTest, PlainPayloadsFromAnOutsideCaller) {
 }
 
 TEST_P(OrderingTest, PlainPayloadsFromAnAttachedHost) {
-  domain d(xcall_test::attach_options(kN, engine()));
+  domain d(xcall_test::attached_domain_options(kN, engine()));
   xcall_test::host_thread h0(d, 0);
   xcall_test::host_thread h2(d, 2);
   tester t(d);

@@ -432,7 +432,7 @@ TEST_P(SeedMaskTest, AttachedHostsAcrossMaskWords) {
   constexpr int kOutside = 1, kChurners = 2;
   const int kCallers = static_cast<int>(hosts.size()) + kOutside + 1;
   progress_board pb(hosts.size() + kOutside + kChurners + 1);
-  auto dom = std::make_unique<domain>(xcall_test::attach_options(kN, engine()));
+  auto dom = std::make_unique<domain>(xcall_test::attached_domain_options(kN, engine()));
   world w(*dom, {0, 64, 128}, {63, 127, 129, 1, 65, 100});
   w.online_all_along = cpumask(kN);
   for (cpu_t c : hosts) w.online_all_along.set(c);

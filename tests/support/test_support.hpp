@@ -275,7 +275,7 @@ inline xcall::domain_options owned_options(cpu_t nr_cpus,
 }
 
 /// Every CPU starts offline and comes online when a thread attaches to it.
-inline xcall::domain_options attach_options(cpu_t nr_cpus) {
+inline xcall::domain_options attached_domain_options(cpu_t nr_cpus) {
   xcall::domain_options o = owned_options(nr_cpus);
   o.start_threads = false;
   return o;
@@ -312,9 +312,9 @@ inline xcall::domain_options owned_options(cpu_t nr_cpus, xcall::engine e,
   return with_engine(owned_options(nr_cpus, idle), e);
 }
 
-/// attach_options() on engine `e`.
-inline xcall::domain_options attach_options(cpu_t nr_cpus, xcall::engine e) {
-  return with_engine(attach_options(nr_cpus), e);
+/// attached_domain_options() on engine `e`.
+inline xcall::domain_options attached_domain_options(cpu_t nr_cpus, xcall::engine e) {
+  return with_engine(attached_domain_options(nr_cpus), e);
 }
 
 /// Names a test instance by its engine: "percpu", "classic".

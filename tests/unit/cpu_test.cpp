@@ -19,7 +19,7 @@ using namespace std::chrono_literals;
 using xcall::cpu_t;
 using xcall::domain;
 using xcall::no_cpu;
-using xcall_test::attach_options;
+using xcall_test::attached_domain_options;
 using xcall_test::eventually;
 using xcall_test::host_thread;
 using xcall_test::kUnitDeadline;
@@ -38,7 +38,7 @@ using clock_type = std::chrono::steady_clock;
 template <class Body>
 void on_host_of_cpu0(xcall::engine e, const char* what, Body&& body) {
   run_with_deadline(kUnitDeadline, what, [&] {
-    domain d(attach_options(2, e));
+    domain d(attached_domain_options(2, e));
     auto att = d.attach(0);
     body(d);
   });
@@ -63,7 +63,7 @@ TEST_P(CpuTest, ThisCpuIsNoCpuOnPlainThreads) {
 
 TEST_P(CpuTest, ThisCpuIsTheAttachedCpuWhileAttached) {
   run_with_deadline(kUnitDeadline, "this_cpu attached", [&] {
-    domain d(attach_options(4, engine()));
+    domain d(attached_domain_options(4, engine()));
     EXPECT_EQ(xcall::this_cpu(), no_cpu);
     {
       auto att = d.attach(2);
@@ -88,7 +88,7 @@ TEST_P(CpuTest, ThisCpuIsTheAttachedCpuWhileAttached) {
 
 TEST_P(CpuTest, AttachmentHandleMoves) {
   run_with_deadline(kUnitDeadline, "attachment move", [&] {
-    domain d(attach_options(2, engine()));
+    domain d(attached_domain_options(2, engine()));
     xcall::cpu_attachment empty;
     EXPECT_FALSE(empty);
     EXPECT_EQ(empty.cpu(), no_cpu);
@@ -139,7 +139,7 @@ TEST_P(CpuTest, ThisCpuInsideAHandlerOnOwnedCpus) {
 
 TEST_P(CpuTest, ThisCpuInsideAHandlerOnAnAttachedCpu) {
   run_with_deadline(kUnitDeadline, "this_cpu attached handler", [&] {
-    domain d(attach_options(3, engine()));
+    domain d(attached_domain_options(3, engine()));
     host_thread h(d, 2);
     where w;
     ASSERT_EQ(d.call_function_single(2, &where::run, &w, true), kOk);
@@ -224,7 +224,7 @@ TEST_P(CpuTest, IdleWaitReturnsTrueWhenACallArrives) {
 
 TEST_P(CpuTest, IdleWaitRunsWhatIsAlreadyQueuedWithoutSleeping) {
   run_with_deadline(kUnitDeadline, "idle_wait queued", [&] {
-    domain d(attach_options(2, engine()));
+    domain d(attached_domain_options(2, engine()));
     auto att = d.attach(1);
     where w;
     std::thread([&] { EXPECT_EQ(d.call_function_single(1, &where::run, &w, false), kOk); }).join();
@@ -369,7 +369,7 @@ void expect_no_deadlocked_call_ran(domain& d, run_log& log) {
 
 TEST_P(CpuTest, WaitingCallInsideAGuardIsDeadlkOnAnAttachedHost) {
   run_with_deadline(kUnitDeadline, "EDEADLK attached", [&] {
-    domain d(attach_options(3, engine()));
+    domain d(attached_domain_options(3, engine()));
     host_thread h1(d, 1);
     host_thread h2(d, 2);
     auto att = d.attach(0);
@@ -402,7 +402,7 @@ TEST_P(CpuTest, WaitingCallInsideAGuardIsDeadlkInAHandler) {
 
 TEST_P(CpuTest, NoWaitCallsInsideAGuardWork) {
   run_with_deadline(kUnitDeadline, "no-wait in guard", [&] {
-    domain d(attach_options(3, engine()));
+    domain d(attached_domain_options(3, engine()));
     host_thread h1(d, 1);
     host_thread h2(d, 2);
     auto att = d.attach(0);

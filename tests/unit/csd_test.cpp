@@ -21,7 +21,7 @@ using namespace std::chrono_literals;
 using xcall::call_single_data;
 using xcall::cpu_t;
 using xcall::domain;
-using xcall_test::attach_options;
+using xcall_test::attached_domain_options;
 using xcall_test::kUnitDeadline;
 using xcall_test::owned_options;
 using xcall_test::run_with_deadline;
@@ -78,7 +78,7 @@ class CsdTest : public xcall_test::engine_test {};
 
 TEST_P(CsdTest, InFlightWhileQueuedToAnAttachedCpuUntilItPolls) {
   run_with_deadline(kUnitDeadline, "in_flight until poll", [&] {
-    domain d(attach_options(2, engine()));
+    domain d(attached_domain_options(2, engine()));
     auto att = d.attach(0);
     counter c;
     call_single_data csd(&counter::bump, &c);
@@ -191,7 +191,7 @@ TEST_P(CsdTest, AsyncFunctionRequeuesItsOwnDescriptorOnItsOwnCpu) {
 
 TEST_P(CsdTest, QueuedTwiceIsBusy) {
   run_with_deadline(kUnitDeadline, "EBUSY", [&] {
-    domain d(attach_options(2, engine()));
+    domain d(attached_domain_options(2, engine()));
     auto att = d.attach(1);
     counter c;
     call_single_data csd(&counter::bump, &c);
@@ -210,7 +210,7 @@ TEST_P(CsdTest, QueuedTwiceIsBusy) {
 
 TEST_P(CsdTest, BusyAlsoForAnotherTargetCpu) {
   run_with_deadline(kUnitDeadline, "EBUSY other cpu", [&] {
-    domain d(attach_options(2, engine()));
+    domain d(attached_domain_options(2, engine()));
     xcall_test::start_gate queued, done;
     counter c;
     call_single_data csd(&counter::bump, &c);
@@ -255,7 +255,7 @@ TEST_P(CsdTest, OfflineCpuIsNxio) {
   run_with_deadline(kUnitDeadline, "ENXIO offline", [&] {
     {
       // Attach domain: a CPU nobody attached is offline.
-      domain d(attach_options(2, engine()));
+      domain d(attached_domain_options(2, engine()));
       counter c;
       call_single_data csd(&counter::bump, &c);
       EXPECT_EQ(d.call_function_single_async(1, csd), kNxio);
@@ -297,7 +297,7 @@ TEST_P(CsdTest, OutOfRangeCpuIsNxio) {
 
 TEST_P(CsdTest, ManyDescriptorsQueuedAtOnceAllRunOnce) {
   run_with_deadline(kUnitDeadline, "many csds", [&] {
-    domain d(attach_options(2, engine()));
+    domain d(attached_domain_options(2, engine()));
     auto att = d.attach(0);
     constexpr int kN = 64;
     counter c;

@@ -29,7 +29,7 @@ using xcall::cpu_t;
 using xcall::cpumask;
 using xcall::domain;
 using xcall::no_cpu;
-using xcall_test::attach_options;
+using xcall_test::attached_domain_options;
 using xcall_test::call_in_form;
 using xcall_test::eventually;
 using xcall_test::eventually_polling;
@@ -82,7 +82,7 @@ void with_world(caller_kind kind, xcall::engine e, Body&& body) {
       break;
     }
     case caller_kind::attached: {
-      domain d(attach_options(kN, e));
+      domain d(attached_domain_options(kN, e));
       host_thread h0(d, 0);
       host_thread h2(d, 2);
       auto att = d.attach(kSelf);
@@ -419,7 +419,7 @@ TEST_P(DomainErrorTest, SingleToAnOfflineCpuIsNxio) {
     }
     {
       run_log log(kN);
-      domain d(attach_options(kN, engine()));  // nothing attached: every CPU offline
+      domain d(attached_domain_options(kN, engine()));  // nothing attached: every CPU offline
       log.reset();
       for (cpu_t c = 0; c < kN; ++c) {
         EXPECT_EQ(d.call_function_single(c, &run_log::record, &log, true), kNxio);
@@ -466,7 +466,7 @@ TEST_P(DomainErrorTest, CpuDownAndUpOutOfRangeAreNxio) {
 
 TEST_P(DomainErrorTest, AttachOutOfRangeIsNxio) {
   run_with_deadline(kUnitDeadline, "attach ENXIO", [&] {
-    domain d(attach_options(2, engine()));
+    domain d(attached_domain_options(2, engine()));
     try {
       auto att = d.attach(2);
       ADD_FAILURE() << "attach(2) of a 2-CPU domain succeeded";
@@ -506,7 +506,7 @@ TEST_P(DomainErrorTest, NullFuncIsInvalidForEveryForm) {
 
 TEST_P(DomainErrorTest, NullFuncIsInvalidFromAHost) {
   run_with_deadline(kUnitDeadline, "EINVAL null func host", [&] {
-    domain d(attach_options(2, engine()));
+    domain d(attached_domain_options(2, engine()));
     host_thread h(d, 1);
     auto att = d.attach(0);
     cpumask all(2);
@@ -553,7 +553,7 @@ TEST_P(DomainErrorTest, MaskSmallerThanNrCpuIdsIsInvalid) {
 
 TEST_P(DomainErrorTest, AsyncDescriptorInFlightIsBusy) {
   run_with_deadline(kUnitDeadline, "EBUSY async", [&] {
-    domain d(attach_options(2, engine()));
+    domain d(attached_domain_options(2, engine()));
     auto att = d.attach(0);
     run_log log(2);
     log.reset();
@@ -572,7 +572,7 @@ TEST_P(DomainErrorTest, AsyncDescriptorInFlightIsBusy) {
 
 TEST_P(DomainErrorTest, AttachingAHostedCpuIsBusy) {
   run_with_deadline(kUnitDeadline, "EBUSY attach hosted", [&] {
-    domain d(attach_options(2, engine()));
+    domain d(attached_domain_options(2, engine()));
     host_thread h(d, 1);
     try {
       auto att = d.attach(1);
@@ -591,8 +591,8 @@ TEST_P(DomainErrorTest, AttachingAHostedCpuIsBusy) {
 
 TEST_P(DomainErrorTest, AttachingFromAThreadThatHostsACpuIsBusy) {
   run_with_deadline(kUnitDeadline, "EBUSY attach twice", [&] {
-    domain d(attach_options(3, engine()));
-    domain other(attach_options(2, engine()));
+    domain d(attached_domain_options(3, engine()));
+    domain other(attached_domain_options(2, engine()));
     auto att = d.attach(0);
     for (cpu_t c : {0u, 1u}) {
       try {
@@ -620,7 +620,7 @@ TEST_P(DomainErrorTest, AttachingFromAThreadThatHostsACpuIsBusy) {
 
 TEST_P(DomainErrorTest, ACpuDetachedByOneThreadCanBeAttachedByAnother) {
   run_with_deadline(kUnitDeadline, "reattach", [&] {
-    domain d(attach_options(2, engine()));
+    domain d(attached_domain_options(2, engine()));
     { host_thread h(d, 1); }
     EXPECT_FALSE(d.cpu_online(1));
     host_thread h(d, 1);
@@ -637,7 +637,7 @@ TEST_P(DomainErrorTest, ACpuDetachedByOneThreadCanBeAttachedByAnother) {
 
 TEST_P(DomainErrorTest, WaitingCallInsideAnIrqGuardIsDeadlk) {
   run_with_deadline(kUnitDeadline, "EDEADLK guard", [&] {
-    domain d(attach_options(2, engine()));
+    domain d(attached_domain_options(2, engine()));
     host_thread h(d, 1);
     auto att = d.attach(0);
     run_log log(2);
@@ -672,7 +672,7 @@ TEST_P(DomainErrorTest, CpuDownOfTheCallersOwnCpuIsDeadlk) {
 
 TEST_P(DomainErrorTest, HotplugOfAnAttachedCpuIsNotSupported) {
   run_with_deadline(kUnitDeadline, "ENOTSUP hotplug attached", [&] {
-    domain d(attach_options(2, engine()));
+    domain d(attached_domain_options(2, engine()));
     host_thread h(d, 1);
     EXPECT_EQ(d.cpu_down(1), kNotsup);
     EXPECT_TRUE(d.cpu_online(1));
@@ -742,7 +742,7 @@ TEST_P(DomainTest, NoOnlineTargetIsSuccessWithNothingRun) {
 
 TEST_P(DomainTest, OnlyTheCallersOwnCpuIsSuccessWithNothingRemote) {
   run_with_deadline(kUnitDeadline, "only self", [&] {
-    domain d(attach_options(kN, engine()));
+    domain d(attached_domain_options(kN, engine()));
     auto att = d.attach(2);  // the only online CPU
     run_log log(kN);
     log.reset();
@@ -1005,7 +1005,7 @@ TEST_P(CallableTest, EveryTargetThrowingRethrowsOne) {
 
 TEST_P(CallableTest, LocalRunThrowingIsRethrownAfterRemoteTargets) {
   run_with_deadline(kUnitDeadline, "callable local throw", [&] {
-    domain d(attach_options(3, engine()));
+    domain d(attached_domain_options(3, engine()));
     host_thread h0(d, 0);
     host_thread h2(d, 2);
     auto att = d.attach(1);
@@ -1047,7 +1047,7 @@ TEST_P(DestructionTest, DestroyedWhileAttachedAbortsNamingTheCpu) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_DEATH(
       {
-        auto* d = new domain(attach_options(4, engine()));
+        auto* d = new domain(attached_domain_options(4, engine()));
         // Leaked on purpose: the handle must not outlive the abort it causes.
         auto* att = new xcall::cpu_attachment(d->attach(3));
         (void)att;
@@ -1056,7 +1056,7 @@ TEST_P(DestructionTest, DestroyedWhileAttachedAbortsNamingTheCpu) {
       "attached");
   EXPECT_DEATH(
       {
-        auto* d = new domain(attach_options(4, engine()));
+        auto* d = new domain(attached_domain_options(4, engine()));
         auto* att = new xcall::cpu_attachment(d->attach(3));
         (void)att;
         delete d;
@@ -1066,7 +1066,7 @@ TEST_P(DestructionTest, DestroyedWhileAttachedAbortsNamingTheCpu) {
 
 TEST_P(DestructionTest, DestroyedAfterEveryAttachmentEndedIsFine) {
   run_with_deadline(kUnitDeadline, "destroy after detach", [&] {
-    auto d = std::make_unique<domain>(attach_options(3, engine()));
+    auto d = std::make_unique<domain>(attached_domain_options(3, engine()));
     {
       host_thread h(*d, 0);
       auto att = d->attach(1);
@@ -1118,7 +1118,7 @@ TEST_P(DestructionTest, ManyDomainsComeAndGo) {
 
 TEST_P(DomainTest, OnlineMaskIsLiveAndMatchesCpuOnline) {
   run_with_deadline(kUnitDeadline, "online mask", [&] {
-    domain d(attach_options(kN, engine()));
+    domain d(attached_domain_options(kN, engine()));
     const cpumask& online = d.online_mask();
     EXPECT_EQ(online.size(), kN);
     EXPECT_TRUE(online.none());

@@ -200,7 +200,7 @@ using xcall::cpu_t;
 using xcall::cpumask;
 using xcall::domain;
 using xcall::no_cpu;
-using xcall_test::attach_options;
+using xcall_test::attached_domain_options;
 using xcall_test::host_thread;
 using xcall_test::kUnitDeadline;
 using xcall_test::owned_options;
@@ -379,7 +379,7 @@ TEST_P(NoAllocTest, HandlerCallerOnAnOwnedCpu) {
 
 TEST_P(NoAllocTest, AttachedHostCaller) {
   run_with_deadline(kUnitDeadline, "no-alloc attached host", [&] {
-    domain d(attach_options(4, engine()));
+    domain d(attached_domain_options(4, engine()));
     host_thread h0(d, 0);
     host_thread h1(d, 1);
     host_thread h2(d, 2);
@@ -394,7 +394,7 @@ TEST_P(NoAllocTest, AttachedHostCaller) {
 
 TEST_P(NoAllocTest, OutsideCallerToAttachedCpus) {
   run_with_deadline(kUnitDeadline, "no-alloc outside/attached", [&] {
-    domain d(attach_options(3, engine()));
+    domain d(attached_domain_options(3, engine()));
     host_thread h0(d, 0);
     host_thread h2(d, 2);
     caller_kit kit(d, {0, 2});

@@ -17,7 +17,7 @@ namespace {
 using namespace std::chrono_literals;
 using xcall::domain;
 using xcall::domain_options;
-using xcall_test::attach_options;
+using xcall_test::attached_domain_options;
 using xcall_test::owned_options;
 
 // Builds a domain from `o` and expects std::invalid_argument whose what()
@@ -47,7 +47,7 @@ TEST(OptionsTest, DefaultsAreTheDocumentedOnes) {
 }
 
 TEST(OptionsTest, NrCpusAboveMaxIsRejected) {
-  domain_options o = attach_options(xcall::kMaxCpus + 1);
+  domain_options o = attached_domain_options(xcall::kMaxCpus + 1);
   expect_rejected(o, "nr_cpus");
   o.nr_cpus = static_cast<xcall::cpu_t>(-2);  // a huge value, not a wrap to 0
   expect_rejected(o, "nr_cpus");
@@ -57,7 +57,7 @@ TEST(OptionsTest, NrCpusAboveMaxIsRejected) {
 
 TEST(OptionsTest, NrCpusAtMaxIsAccepted) {
   // Without threads, so a 4096-CPU domain costs memory only.
-  domain d(attach_options(xcall::kMaxCpus));
+  domain d(attached_domain_options(xcall::kMaxCpus));
   EXPECT_EQ(d.nr_cpu_ids(), xcall::kMaxCpus);
   EXPECT_EQ(d.online_mask().size(), xcall::kMaxCpus);
   EXPECT_TRUE(d.online_mask().none());
@@ -73,7 +73,7 @@ TEST(OptionsTest, NrCpusZeroMeansHardwareConcurrency) {
     EXPECT_EQ(d.online_mask().count(), hw) << "every owned CPU starts online";
   }
   {
-    domain d(attach_options(0));
+    domain d(attached_domain_options(0));
     EXPECT_EQ(d.nr_cpu_ids(), hw);
     EXPECT_TRUE(d.online_mask().none()) << "attach domains start with every CPU offline";
   }

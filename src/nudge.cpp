@@ -1,0 +1,71 @@
+// nudge.cpp — a waiter's help for proxy targets and signal targets; see
+// nudge.hpp.
+#include "nudge.hpp"
+
+#include "csd_ops.hpp"
+#include "domain_impl.hpp"
+#include "signal_doorbell.hpp"
+#include "thread_context.hpp"
+
+namespace xcall::detail {
+namespace {
+
+// The first re-send comes after 1 ms without progress (a signal takes a few
+// microseconds to arrive; a host needs much less than that to run a call),
+// then at doubling intervals up to 128 ms.
+constexpr std::chrono::nanoseconds kFirstResend = std::chrono::milliseconds(1);
+constexpr std::chrono::nanoseconds kLastResend = std::chrono::milliseconds(128);
+// A proxy that waits inside a borrowed CPU's call cannot hear its own CPU's
+// doorbell; it looks at its own queue this often.
+constexpr std::chrono::nanoseconds kProxyNap = std::chrono::microseconds(200);
+
+}  // namespace
+
+target_nudge::target_nudge(domain_impl& dom, call_single_data& csd, const cpumask* owing) noexcept
+    : dom_(dom),
+      csd_(csd),
+      owing_(owing),
+      active_(dom.has_attention_hosts()),
+      interval_(kFirstResend),
+      next_(active_ ? clock::now() + kFirstResend : clock::time_point{}) {}
+
+template <class F>
+void target_nudge::for_each_target(F&& f) const {
+  if (owing_ != nullptr) {
+    for (cpu_t c : *owing_) f(dom_.cpu(c));
+    return;
+  }
+  const cpu_t target = csd_ops::target(csd_);
+  if (target < dom_.nr_cpu_ids()) f(dom_.cpu(target));
+}
+
+bool target_nudge::help() noexcept {
+  if (!active_) return false;
+  bool ran = false;
+  for_each_target([&](cpu_state& t) { ran = dom_.try_proxy(t) || ran; });
+  return ran;
+}
+
+std::chrono::nanoseconds target_nudge::budget() const noexcept {
+  if (this_thread_context().proxying) return kProxyNap;
+  if (!active_) return std::chrono::nanoseconds(-1);
+  const auto left = next_ - clock::now();
+  return left.count() > 0 ? std::chrono::duration_cast<std::chrono::nanoseconds>(left)
+                          : std::chrono::nanoseconds(0);
+}
+
+void target_nudge::tick() noexcept {
+  if (!active_) return;
+  help();
+  const auto now = clock::now();
+  if (now < next_ || !csd_ops::is_locked(csd_)) return;
+  for_each_target([](cpu_state& t) {
+    if (t.host_state.load(std::memory_order_relaxed) == kHostRunning) {
+      send_doorbell_signal(t, /*resend=*/true);  // does nothing for poll delivery
+    }
+  });
+  if (interval_ < kLastResend) interval_ *= 2;
+  next_ = now + interval_;
+}
+
+}  // namespace xcall::detail

@@ -1,0 +1,157 @@
+// proxy.cpp — blocking regions and proxy execution (the HotSpot handshake):
+// a host parked in a blocking_region hands its CPU's run lock out; a waiting
+// caller takes it, runs the host's queued calls as that CPU, and hands it
+// back. The host cannot leave its region while a proxy holds the lock.
+//
+// Whoever holds the run lock owns the CPU's host-only state (its batch, caller
+// storage, counters): the host, except while parked; then at most one proxy.
+// While parked the host thread acts as an outside caller (its context names
+// no CPU), so nothing it does inside the region touches that state.
+//
+// Ordering:
+//  - run_lock: the host's release store of kRunFree in park() pairs with a
+//    proxy's acquire CAS in try_proxy(); the proxy's release in
+//    release_run_lock() pairs with the host's acquire in take_run_lock()
+//    (or with the next proxy's acquire CAS). So each owner sees everything
+//    the previous one did to the host-only state.
+//  - kHostParked: park() stores it, fences (seq_cst) and re-checks the
+//    queue; pairs with the fence in ring_doorbell(): a sender that pushed
+//    before the fence is seen by the re-check, a later one sees "parked"
+//    (and, if it waits, proxies). unpark() runs the same handshake back.
+#include "xcall/cpu.hpp"
+
+#include "barriers.hpp"
+#include "domain_impl.hpp"
+#include "doorbell.hpp"
+#include "futex.hpp"
+#include "thread_context.hpp"
+
+namespace xcall {
+namespace detail {
+
+std::uint32_t domain_impl::park(cpu_state& c) noexcept {
+  thread_context& ctx = this_thread_context();
+  doorbell_mask mask;
+  const std::uint32_t resume = c.host_state.load(std::memory_order_relaxed);
+  for (;;) {
+    drain(c);  // entering the region is a safe point
+    c.host_state.store(kHostParked, std::memory_order_relaxed);
+    // release: hands the host-only state to a proxy; pairs with the acquire
+    // CAS in try_proxy().
+    c.run_lock.store(kRunFree, std::memory_order_release);
+    // seq_cst fence: pairs with ring_doorbell()'s (see the file comment).
+    store_load_fence();
+    if (!c.has_queued()) break;
+    take_run_lock(c);  // a call slipped in: run it ourselves, park again
+    c.host_state.store(resume, std::memory_order_relaxed);
+  }
+  ctx.parked = &c;
+  ctx.host.store(nullptr, std::memory_order_relaxed);  // outside caller now
+  return resume;
+}
+
+void domain_impl::unpark(cpu_state& c, std::uint32_t resume) noexcept {
+  thread_context& ctx = this_thread_context();
+  doorbell_mask mask;
+  take_run_lock(c);  // waits for a proxy that is running our calls
+  ctx.parked = nullptr;
+  ctx.host.store(&c, std::memory_order_relaxed);
+  c.host_state.store(resume, std::memory_order_relaxed);
+  // seq_cst fence: a sender that saw "parked" neither rang nor signalled;
+  // pairs with ring_doorbell()'s fence, as in park().
+  store_load_fence();
+  if (!ctx.irqs_off()) drain(c);  // leaving the region is a safe point
+}
+
+void domain_impl::take_run_lock(cpu_state& c) noexcept {
+  std::uint32_t seen = kRunFree;
+  for (;;) {
+    // acquire (success and failure): pairs with the release in
+    // release_run_lock(), whether it freed the lock or handed it to us.
+    if (c.run_lock.compare_exchange_weak(seen, kRunHost, std::memory_order_acquire,
+                                         std::memory_order_acquire)) {
+      return;
+    }
+    if (seen == kRunHost) return;  // a proxy handed it over
+    if (seen == kRunFree) continue;
+    // A proxy holds it: ask for a hand-over, then sleep until it comes.
+    const std::uint32_t waiting = seen | kRunHostWaiting;
+    if (seen != waiting && !c.run_lock.compare_exchange_weak(seen, waiting,
+                                                             std::memory_order_relaxed,
+                                                             std::memory_order_relaxed)) {
+      continue;
+    }
+    futex_wait(&c.run_lock, waiting);
+    seen = kRunFree;
+  }
+}
+
+void domain_impl::release_run_lock(cpu_state& c) noexcept {
+  std::uint32_t held = kRunProxy;
+  for (;;) {
+    if ((held & kRunHostWaiting) != 0) {
+      // The host is leaving its region: hand the lock straight to it, so
+      // another proxy cannot take it first. release: pairs with the acquire
+      // in take_run_lock().
+      c.run_lock.store(kRunHost, std::memory_order_release);
+      futex_wake(&c.run_lock);
+      return;
+    }
+    // release: pairs with take_run_lock() or the next try_proxy().
+    if (c.run_lock.compare_exchange_weak(held, kRunFree, std::memory_order_release,
+                                         std::memory_order_relaxed)) {
+      return;
+    }
+  }
+}
+
+bool domain_impl::try_proxy(cpu_state& target) noexcept {
+  thread_context& ctx = this_thread_context();
+  // No nested proxying, and a thread inside an irq_guard runs no calls.
+  if (ctx.proxying || ctx.irqs_off() || !target.proxy.load(std::memory_order_relaxed)) {
+    return false;
+  }
+  if (target.host_state.load(std::memory_order_relaxed) != kHostParked) return false;
+  std::uint32_t expected = kRunFree;
+  // acquire: pairs with park()'s release store.
+  if (!target.run_lock.compare_exchange_strong(expected, kRunProxy, std::memory_order_acquire,
+                                               std::memory_order_relaxed)) {
+    return false;
+  }
+  unsigned ran = 0;
+  {
+    doorbell_mask mask;  // our own doorbell waits until we are ourselves again
+    ctx.home = ctx.current();
+    ctx.proxying = true;
+    ctx.host.store(&target, std::memory_order_relaxed);  // this_cpu() is the target
+    ran = drain(target);
+    bump(target.proxy_runs, ran);
+    ctx.host.store(ctx.home, std::memory_order_relaxed);
+    ctx.proxying = false;
+    ctx.home = nullptr;
+    release_run_lock(target);
+  }
+  return ran != 0;
+}
+
+}  // namespace detail
+
+blocking_region::blocking_region() noexcept {
+  detail::thread_context& ctx = detail::this_thread_context();
+  detail::cpu_state* const c = ctx.current();
+  // Only a host of a proxy CPU parks; a proxy never parks the CPU it borrows.
+  if (c == nullptr || ctx.proxying || ctx.irqs_off() ||
+      !c->proxy.load(std::memory_order_relaxed)) {
+    return;
+  }
+  resume_state_ = c->dom->park(*c);
+  parked_ = c;
+}
+
+blocking_region::~blocking_region() {
+  if (parked_ == nullptr) return;
+  auto* const c = static_cast<detail::cpu_state*>(parked_);
+  c->dom->unpark(*c, resume_state_);
+}
+
+}  // namespace xcall

@@ -1,0 +1,185 @@
+// signal_doorbell.cpp — delivery_mode::signal: installing the doorbell
+// signal, sending it, its handler, and the deferred run at the end of a
+// doorbell_mask (the kernel's pending IPI taken when interrupts come back on).
+//
+// The handler runs the host's queue only when the host is in its own code:
+// inside an irq_guard, or while the library works on the host's per-CPU state
+// (doorbell_mask), it sets doorbell_pending and returns; the guard's end or
+// the mask's end runs the queue instead. So masking costs no sigprocmask.
+//
+// While it runs the queue, the handler moves the host's state from running to
+// polling, so senders stop signalling; going back it re-checks the queue
+// after a seq_cst fence, the doorbell handshake of doorbell.hpp with
+// "running" in the role of "sleeping": a sender that pushed while it was
+// polling is seen by the re-check, a later one sees "running" and signals.
+//
+// Ordering: see signal_doorbell.hpp; the fence in resume_running() pairs
+// with the one in ring_doorbell().
+#include "signal_doorbell.hpp"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+#include <mutex>
+#include <system_error>
+
+#include "barriers.hpp"
+#include "domain_impl.hpp"
+#include "thread_context.hpp"
+
+namespace xcall::detail {
+namespace {
+
+void doorbell_handler(int, siginfo_t*, void*) noexcept {
+  const int saved_errno = errno;  // the interrupted code may be reading it
+  std::atomic_signal_fence(std::memory_order_seq_cst);
+  thread_context& ctx = this_thread_context();
+  cpu_state* const c = ctx.current();
+  // Not a host (any more), or a host reached by polling: a late or stray
+  // signal, nothing to do.
+  if (c != nullptr && c->doorbell_signo.load(std::memory_order_relaxed) != 0) {
+    c->dom->doorbell_interrupt(*c, /*in_handler=*/true);
+  }
+  errno = saved_errno;
+}
+
+bool handled_by_xcall(const struct sigaction& sa) {
+  return (sa.sa_flags & SA_SIGINFO) != 0 && sa.sa_sigaction == &doorbell_handler;
+}
+
+bool unclaimed(const struct sigaction& sa) {
+  return (sa.sa_flags & SA_SIGINFO) == 0 && sa.sa_handler == SIG_DFL;
+}
+
+[[noreturn]] void fail(std::errc code, const std::string& what) {
+  throw std::system_error(std::make_error_code(code), "xcall: " + what);
+}
+
+void install_handler(int signo) {
+  struct sigaction sa {};
+  sa.sa_sigaction = &doorbell_handler;
+  // SA_RESTART: a host interrupted in a restartable system call (read on a
+  // pipe, a futex wait) resumes it; no EINTR leaks into the application.
+  sa.sa_flags = SA_SIGINFO | SA_RESTART;
+  sigemptyset(&sa.sa_mask);
+  if (sigaction(signo, &sa, nullptr) != 0) {
+    throw std::system_error(errno, std::generic_category(),
+                            "xcall: installing the doorbell handler for " + signal_name(signo));
+  }
+}
+
+std::mutex install_mutex;  // one installer at a time, process-wide
+
+}  // namespace
+
+std::string signal_name(int signo) {
+  if (signo >= SIGRTMIN && signo <= SIGRTMAX) {
+    return "signal " + std::to_string(signo) + " (SIGRTMIN+" + std::to_string(signo - SIGRTMIN) +
+           ")";
+  }
+  return "signal " + std::to_string(signo);
+}
+
+int install_doorbell_signal(int requested) {
+  std::lock_guard<std::mutex> lock(install_mutex);
+  struct sigaction old {};
+  if (requested != 0) {
+    if (sigaction(requested, nullptr, &old) != 0) {
+      fail(std::errc::invalid_argument, signal_name(requested) + " cannot be queried");
+    }
+    if (handled_by_xcall(old)) return requested;
+    if (!unclaimed(old)) {
+      fail(std::errc::device_or_resource_busy,
+           "doorbell " + signal_name(requested) +
+               " already has a handler (or is ignored) that is not xcall's; choose a free "
+               "signal in domain_options::doorbell_signal, or 0 for the first free one");
+    }
+    install_handler(requested);
+    return requested;
+  }
+  // Prefer a signal xcall already handles: domains share one handler.
+  for (int s = SIGRTMIN; s <= SIGRTMAX; ++s) {
+    if (sigaction(s, nullptr, &old) == 0 && handled_by_xcall(old)) return s;
+  }
+  for (int s = SIGRTMIN; s <= SIGRTMAX; ++s) {
+    if (sigaction(s, nullptr, &old) == 0 && unclaimed(old)) {
+      install_handler(s);
+      return s;
+    }
+  }
+  fail(std::errc::resource_unavailable_try_again,
+       "no free real-time signal for the doorbell: every signal from SIGRTMIN to SIGRTMAX has "
+       "a handler or is ignored");
+}
+
+bool send_doorbell_signal(cpu_state& cpu, bool resend) noexcept {
+  const int signo = cpu.doorbell_signo.load(std::memory_order_relaxed);
+  if (signo == 0) return false;
+  // relaxed: statistics, next to a system call.
+  cpu.signals_sent.fetch_add(1, std::memory_order_relaxed);
+  if (resend) cpu.signals_resent.fetch_add(1, std::memory_order_relaxed);
+  return syscall(SYS_tgkill, cpu.host_pid.load(std::memory_order_relaxed),
+                 cpu.host_tid.load(std::memory_order_relaxed), signo) == 0;
+}
+
+bool thread_blocks_signal(pid_t tid, int signo) noexcept {
+  char path[64];
+  std::snprintf(path, sizeof(path), "/proc/self/task/%d/status", static_cast<int>(tid));
+  std::FILE* f = std::fopen(path, "r");
+  if (f == nullptr) return false;
+  char line[256];
+  bool blocked = false;
+  while (std::fgets(line, sizeof(line), f) != nullptr) {
+    unsigned long long mask = 0;
+    if (std::sscanf(line, "SigBlk: %llx", &mask) == 1) {
+      blocked = signo > 0 && signo <= 64 && ((mask >> (signo - 1)) & 1u) != 0;
+      break;
+    }
+  }
+  std::fclose(f);
+  return blocked;
+}
+
+void domain_impl::doorbell_interrupt(cpu_state& c, bool in_handler) noexcept {
+  thread_context& ctx = this_thread_context();
+  if (ctx.irqs_off() || ctx.doorbell_masked.load(std::memory_order_relaxed) != 0) {
+    // Soft-masked: the end of the guard or of the library section runs it.
+    ctx.doorbell_pending.store(true, std::memory_order_relaxed);
+    if (in_handler) bump(c.signals_deferred);
+    return;
+  }
+  if (in_handler) bump(c.signal_runs);
+  run_interrupt(c, ctx);
+}
+
+void domain_impl::run_interrupt(cpu_state& c, thread_context& ctx) noexcept {
+  // Iterative, not recursive: a signal deferred while we run only sets
+  // doorbell_pending, and the loop takes it.
+  for (;;) {
+    const bool polled = enter_polling(c);
+    raise_doorbell_mask(ctx);
+    ctx.doorbell_pending.store(false, std::memory_order_relaxed);
+    drain(c);
+    lower_doorbell_mask(ctx);
+    const bool more = polled && leave_polling(c);
+    if (!more && !ctx.doorbell_pending.load(std::memory_order_relaxed)) return;
+  }
+}
+
+doorbell_mask::~doorbell_mask() {
+  const unsigned depth = lower_doorbell_mask(ctx_);
+  // A handler that ran before the store above deferred; one that runs after
+  // it ran the queue itself. Either way nothing is left behind.
+  if (depth != 0 || !ctx_.doorbell_pending.load(std::memory_order_relaxed)) return;
+  cpu_state* const c = ctx_.current();
+  if (c == nullptr || ctx_.irqs_off()) return;  // the guard's end runs it
+  c->dom->run_interrupt(*c, ctx_);
+}
+
+}  // namespace xcall::detail

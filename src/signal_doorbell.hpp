@@ -1,0 +1,43 @@
+// signal_doorbell.hpp — the doorbell of delivery_mode::signal: a real-time
+// signal sent to one host thread (tgkill), and its handler, which runs the
+// host's queue unless the host masked it. Private to the library.
+//
+// One handler serves every domain of the process: it finds the CPU through
+// the interrupted thread's context. It is installed once per signal and never
+// removed, so a signal still in flight when a domain goes away meets a
+// handler that ignores it, never the default action (which would kill the
+// process).
+//
+// Ordering: the handler runs on the thread it interrupts; it reads the
+// thread's context with relaxed loads ordered by signal fences
+// (thread_context.hpp). Data published by senders is read through the queue's
+// acquire, as in any drain.
+#pragma once
+
+#include <sys/types.h>
+
+#include <string>
+
+#include "cpu_state.hpp"
+
+namespace xcall::detail {
+
+/// Installs the doorbell handler for `requested` (0: the first real-time
+/// signal that xcall already handles, else the first without a handler).
+/// Returns the signal; throws std::system_error naming it when the signal is
+/// owned by someone else (EBUSY) or none is free (EAGAIN).
+int install_doorbell_signal(int requested);
+
+/// SIGRTMIN+n as text, for messages.
+std::string signal_name(int signo);
+
+/// Sends the doorbell signal to the CPU's host thread; counts it. Returns
+/// false when the kernel refused (the host thread is gone, or its queue of
+/// real-time signals is full): a waiter's re-send will try again.
+bool send_doorbell_signal(cpu_state& cpu, bool resend) noexcept;
+
+/// Whether thread `tid` of this process blocks `signo` (reads
+/// /proc/self/task/<tid>/status). For stall reports; not async-signal-safe.
+bool thread_blocks_signal(pid_t tid, int signo) noexcept;
+
+}  // namespace xcall::detail

@@ -1,0 +1,262 @@
+// blocking_region_test.cpp — xcall::blocking_region and proxy execution
+// (attach_options::proxy): a host parked in read() has its calls run at once
+// by the waiting caller, as its CPU and under its run lock; the host cannot
+// leave the region while a proxy runs; without proxy the region changes
+// nothing; entering and leaving the region are safe points.
+#include <unistd.h>
+
+#include <atomic>
+#include <thread>
+
+#include "app_host.hpp"
+#include "test_support.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using xcall::attach_options;
+using xcall::cpu_t;
+using xcall::delivery_mode;
+using xcall::domain;
+using xcall_test::app_host;
+using xcall_test::attached_domain_options;
+using xcall_test::kUnitDeadline;
+using xcall_test::run_with_deadline;
+
+const attach_options kProxy{delivery_mode::poll, true};
+
+/// A pipe whose read end a parked host blocks on.
+struct pipe_pair {
+  int fds[2] = {-1, -1};
+  pipe_pair() {
+    if (pipe(fds) != 0) throw std::system_error(errno, std::generic_category(), "pipe");
+  }
+  ~pipe_pair() {
+    close(fds[0]);
+    close(fds[1]);
+  }
+  void release_reader() const { EXPECT_EQ(write(fds[1], "x", 1), 1); }
+};
+
+/// A host that parks in read() on `p` inside a blocking_region, and records
+/// what it saw there.
+struct parked_reader {
+  const pipe_pair& p;
+  std::atomic<bool> parked{false};
+  std::atomic<bool> left_region{false};
+  std::atomic<cpu_t> cpu_inside{0};
+  std::atomic<ssize_t> read_result{-2};
+
+  void operator()(app_host&) {
+    {
+      xcall::blocking_region region;
+      cpu_inside.store(xcall::this_cpu());
+      parked.store(true, std::memory_order_release);
+      char byte;
+      read_result.store(read(p.fds[0], &byte, 1));
+    }
+    left_region.store(true, std::memory_order_release);
+  }
+  void wait_parked() const {
+    unsigned i = 0;
+    while (!parked.load(std::memory_order_acquire)) xcall_test::backoff(i);
+  }
+};
+
+struct run_record {
+  std::atomic<int> runs{0};
+  std::atomic<cpu_t> cpu{xcall::no_cpu};
+  std::atomic<pid_t> tid{0};
+  static void record(void* p) noexcept {
+    auto* r = static_cast<run_record*>(p);
+    r->cpu.store(xcall::this_cpu());
+    r->tid.store(xcall_test::gettid_now());
+    r->runs.fetch_add(1, std::memory_order_release);
+  }
+};
+
+class BlockingRegionTest : public xcall_test::engine_test {};
+
+TEST_P(BlockingRegionTest, WaitingCallsToAParkedHostRunAtOnceAsItsCpu) {
+  run_with_deadline(kUnitDeadline, "proxy for a host parked in read()", [&] {
+    domain d(attached_domain_options(2, engine()));
+    pipe_pair p;
+    parked_reader reader{p};
+    app_host host(d, 0, kProxy, std::ref(reader));
+    reader.wait_parked();
+    for (int i = 0; i < 100; ++i) {
+      run_record r;
+      ASSERT_FALSE(d.call_function_single(0, &run_record::record, &r, true));
+      ASSERT_EQ(r.runs.load(), 1);
+      EXPECT_EQ(r.cpu.load(), 0u) << "this_cpu() inside a proxied call is the target";
+      EXPECT_EQ(r.tid.load(), xcall_test::gettid_now()) << "the caller is the proxy";
+    }
+    // Multi-CPU calls are proxied too (the classic engine waits on a block).
+    std::atomic<int> runs{0};
+    ASSERT_FALSE(d.call_function_many(
+        xcall_test::make_mask(2, {0}),
+        [](void* n) noexcept { static_cast<std::atomic<int>*>(n)->fetch_add(1); }, &runs, true));
+    EXPECT_EQ(runs.load(), 1);
+    EXPECT_FALSE(reader.left_region.load()) << "the host was never interrupted";
+    EXPECT_EQ(reader.cpu_inside.load(), xcall::no_cpu) << "inside the region the host is outside";
+    EXPECT_GE(d.stats()[0].proxy_runs, 101u);
+    p.release_reader();
+    host.join();
+    EXPECT_EQ(reader.read_result.load(), 1);
+  });
+}
+
+TEST_P(BlockingRegionTest, TheHostCannotLeaveWhileAProxyRunsItsCall) {
+  run_with_deadline(kUnitDeadline, "run lock holds the host in its region", [&] {
+    domain d(attached_domain_options(2, engine()));
+    pipe_pair p;
+    parked_reader reader{p};
+    app_host host(d, 0, kProxy, std::ref(reader));
+    reader.wait_parked();
+    struct gate_t {
+      std::atomic<bool> entered{false};
+      std::atomic<bool> open{false};
+    } gate;
+    std::thread caller([&] {
+      EXPECT_FALSE(d.call_function_single(
+          0,
+          [](void* g) noexcept {
+            auto* gt = static_cast<gate_t*>(g);
+            gt->entered.store(true, std::memory_order_release);
+            unsigned i = 0;
+            while (!gt->open.load(std::memory_order_acquire)) xcall_test::backoff(i);
+          },
+          &gate, true));
+    });
+    unsigned i = 0;
+    while (!gate.entered.load(std::memory_order_acquire)) xcall_test::backoff(i);
+    p.release_reader();  // read() returns; the region's end must wait
+    std::this_thread::sleep_for(50ms);
+    EXPECT_EQ(reader.read_result.load(), 1) << "the host should be out of read() by now";
+    EXPECT_FALSE(reader.left_region.load()) << "the host left its region under a running proxy";
+    gate.open.store(true, std::memory_order_release);
+    caller.join();
+    host.join();
+    EXPECT_TRUE(reader.left_region.load());
+  });
+}
+
+TEST_P(BlockingRegionTest, WithoutProxyTheRegionChangesNothing) {
+  run_with_deadline(kUnitDeadline, "region without proxy", [&] {
+    domain d(attached_domain_options(2, engine()));
+    pipe_pair p;
+    parked_reader reader{p};
+    app_host host(d, 0, attach_options{}, std::ref(reader));
+    reader.wait_parked();
+    EXPECT_EQ(reader.cpu_inside.load(), 0u) << "no proxy: the host is still CPU 0";
+    std::atomic<bool> done{false};
+    run_record r;
+    std::thread caller([&] {
+      EXPECT_FALSE(d.call_function_single(0, &run_record::record, &r, true));
+      done.store(true);
+    });
+    std::this_thread::sleep_for(50ms);
+    EXPECT_FALSE(done.load()) << "a poll host in read() cannot have run the call";
+    p.release_reader();
+    host.join();  // detaching runs the queue
+    caller.join();
+    EXPECT_EQ(r.runs.load(), 1);
+    EXPECT_EQ(r.tid.load(), host.tid());
+    EXPECT_EQ(d.stats()[0].proxy_runs, 0u);
+  });
+}
+
+TEST_P(BlockingRegionTest, EnteringAndLeavingAreSafePoints) {
+  run_with_deadline(kUnitDeadline, "region edges run calls", [&] {
+    domain d(attached_domain_options(2, engine()));
+    xcall::call_single_data before(&run_record::record, nullptr);
+    xcall::call_single_data during(&run_record::record, nullptr);
+    run_record r_before, r_during;
+    before.info = &r_before;
+    during.info = &r_during;
+    std::atomic<int> step{0};
+    std::atomic<int> before_ran_at{-1}, during_ran_at{-1};
+    app_host host(d, 0, kProxy, [&](app_host&) {
+      unsigned i = 0;
+      while (step.load(std::memory_order_acquire) != 1) xcall_test::backoff(i);
+      {
+        xcall::blocking_region region;  // runs `before`
+        before_ran_at.store(r_before.runs.load());
+        step.store(2, std::memory_order_release);
+        while (step.load(std::memory_order_acquire) != 3) xcall_test::backoff(i);
+        during_ran_at.store(r_during.runs.load());
+      }  // runs `during`
+      EXPECT_EQ(r_during.runs.load(), 1) << "leaving the region did not run the new call";
+    });
+    ASSERT_FALSE(d.call_function_single_async(0, before));
+    step.store(1, std::memory_order_release);
+    unsigned i = 0;
+    while (step.load(std::memory_order_acquire) != 2) xcall_test::backoff(i);
+    ASSERT_FALSE(d.call_function_single_async(0, during));  // no waiter: nobody proxies
+    step.store(3, std::memory_order_release);
+    host.join();
+    EXPECT_EQ(before_ran_at.load(), 1) << "entering the region did not run the queued call";
+    EXPECT_EQ(during_ran_at.load(), 0);
+    EXPECT_EQ(r_during.tid.load(), host.tid());
+  });
+}
+
+TEST_P(BlockingRegionTest, AProxiedFunctionMayWaitForItsCaller) {
+  run_with_deadline(kUnitDeadline, "proxied function calls back", [&] {
+    domain d(attached_domain_options(2, engine()));
+    pipe_pair p;
+    parked_reader reader{p};
+    app_host host(d, 0, kProxy, std::ref(reader));
+    reader.wait_parked();
+    // The caller hosts CPU 1; the proxied function (running as CPU 0 on the
+    // caller's thread) calls CPU 1 with wait: the proxy must serve its own
+    // CPU meanwhile.
+    auto att = d.attach(1);
+    struct back_t {
+      domain* d;
+      run_record inner;
+    } back{&d, {}};
+    for (int i = 0; i < 20; ++i) {
+      back.inner.runs.store(0);
+      ASSERT_FALSE(d.call_function_single(
+          0,
+          [](void* arg) noexcept {
+            auto* b = static_cast<back_t*>(arg);
+            (void)b->d->call_function_single(1, &run_record::record, &b->inner, true);
+          },
+          &back, true));
+      ASSERT_EQ(back.inner.runs.load(), 1);
+      EXPECT_EQ(back.inner.cpu.load(), 1u);
+    }
+    att.detach();
+    p.release_reader();
+    host.join();
+  });
+}
+
+TEST_P(BlockingRegionTest, SignalDeliveryDoesNotInterruptAParkedProxyHost) {
+  run_with_deadline(kUnitDeadline, "signal + proxy", [&] {
+    domain d(attached_domain_options(2, engine()));
+    pipe_pair p;
+    parked_reader reader{p};
+    app_host host(d, 0, attach_options{delivery_mode::signal, true}, std::ref(reader));
+    reader.wait_parked();
+    for (int i = 0; i < 20; ++i) {
+      run_record r;
+      ASSERT_FALSE(d.call_function_single(0, &run_record::record, &r, true));
+      EXPECT_EQ(r.tid.load(), xcall_test::gettid_now());
+    }
+    EXPECT_EQ(d.stats()[0].signal_runs, 0u) << "a parked host was signalled";
+    p.release_reader();
+    host.join();
+  });
+}
+
+XCALL_TEST_ON_EVERY_ENGINE(BlockingRegionTest);
+
+TEST(BlockingRegion, OnAThreadThatHostsNothingItIsANoOp) {
+  xcall::blocking_region region;
+  EXPECT_EQ(xcall::this_cpu(), xcall::no_cpu);
+}
+
+}  // namespace
