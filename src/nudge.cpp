@@ -60,9 +60,13 @@ void target_nudge::tick() noexcept {
   const auto now = clock::now();
   if (now < next_ || !csd_ops::is_locked(csd_)) return;
   for_each_target([](cpu_state& t) {
-    if (t.host_state.load(std::memory_order_relaxed) == kHostRunning) {
-      send_doorbell_signal(t, /*resend=*/true);  // does nothing for poll delivery
-    }
+    const int signo = t.doorbell_signo.load(std::memory_order_relaxed);
+    if (signo == 0 || t.host_state.load(std::memory_order_relaxed) != kHostRunning) return;
+    // A signal still pending on the thread is late, not lost (the thread
+    // is not scheduled, or blocks it): real-time signals queue, and piling
+    // more onto it would only eat the user's RLIMIT_SIGPENDING.
+    if (thread_signal_status(t.host_tid.load(std::memory_order_relaxed), signo).pending) return;
+    send_doorbell_signal(t, /*resend=*/true);
   });
   if (interval_ < kLastResend) interval_ *= 2;
   next_ = now + interval_;

@@ -124,7 +124,9 @@ bool domain_impl::try_proxy(cpu_state& target) noexcept {
     ctx.home = ctx.current();
     ctx.proxying = true;
     ctx.host.store(&target, std::memory_order_relaxed);  // this_cpu() is the target
+    target.woken = true;  // run by a proxy, not found by the host's polling
     ran = drain(target);
+    target.woken = false;
     bump(target.proxy_runs, ran);
     ctx.host.store(ctx.home, std::memory_order_relaxed);
     ctx.proxying = false;

@@ -128,22 +128,25 @@ bool send_doorbell_signal(cpu_state& cpu, bool resend) noexcept {
                  cpu.host_tid.load(std::memory_order_relaxed), signo) == 0;
 }
 
-bool thread_blocks_signal(pid_t tid, int signo) noexcept {
+signal_status thread_signal_status(pid_t tid, int signo) noexcept {
+  signal_status st;
+  if (signo <= 0 || signo > 64) return st;
   char path[64];
   std::snprintf(path, sizeof(path), "/proc/self/task/%d/status", static_cast<int>(tid));
   std::FILE* f = std::fopen(path, "r");
-  if (f == nullptr) return false;
+  if (f == nullptr) return st;
+  const unsigned long long bit = 1ull << (signo - 1);
   char line[256];
-  bool blocked = false;
   while (std::fgets(line, sizeof(line), f) != nullptr) {
     unsigned long long mask = 0;
+    if (std::sscanf(line, "SigPnd: %llx", &mask) == 1) st.pending = (mask & bit) != 0;
     if (std::sscanf(line, "SigBlk: %llx", &mask) == 1) {
-      blocked = signo > 0 && signo <= 64 && ((mask >> (signo - 1)) & 1u) != 0;
-      break;
+      st.blocked = (mask & bit) != 0;
+      break;  // SigBlk comes after SigPnd
     }
   }
   std::fclose(f);
-  return blocked;
+  return st;
 }
 
 void domain_impl::doorbell_interrupt(cpu_state& c, bool in_handler) noexcept {
@@ -155,7 +158,9 @@ void domain_impl::doorbell_interrupt(cpu_state& c, bool in_handler) noexcept {
     return;
   }
   if (in_handler) bump(c.signal_runs);
+  c.woken = true;  // rung, not found by polling: not a doorbell saved
   run_interrupt(c, ctx);
+  c.woken = false;
 }
 
 void domain_impl::run_interrupt(cpu_state& c, thread_context& ctx) noexcept {

@@ -36,8 +36,13 @@ std::string signal_name(int signo);
 /// real-time signals is full): a waiter's re-send will try again.
 bool send_doorbell_signal(cpu_state& cpu, bool resend) noexcept;
 
-/// Whether thread `tid` of this process blocks `signo` (reads
-/// /proc/self/task/<tid>/status). For stall reports; not async-signal-safe.
-bool thread_blocks_signal(pid_t tid, int signo) noexcept;
+/// What thread `tid` of this process does with `signo`, from
+/// /proc/self/task/<tid>/status: whether it blocks it, whether one is pending
+/// (sent, not yet delivered). Slow paths only; not async-signal-safe.
+struct signal_status {
+  bool blocked = false;
+  bool pending = false;
+};
+signal_status thread_signal_status(pid_t tid, int signo) noexcept;
 
 }  // namespace xcall::detail

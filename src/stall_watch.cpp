@@ -146,7 +146,8 @@ stall_report stall_watch::snapshot(bool unstuck, clock::time_point now) const {
   r.target_doorbell_signal = t.doorbell_signo.load(std::memory_order_relaxed);
   if (r.target_doorbell_signal != 0) {
     r.target_blocks_signal =
-        thread_blocks_signal(t.host_tid.load(std::memory_order_relaxed), r.target_doorbell_signal);
+        thread_signal_status(t.host_tid.load(std::memory_order_relaxed), r.target_doorbell_signal)
+            .blocked;
   }
   return r;
 }

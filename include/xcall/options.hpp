@@ -31,7 +31,8 @@ enum class engine {
 /// (docs/attached-threads.md).
 enum class delivery_mode {
   /// Calls run only at the host's safe points: poll(), idle_wait(), while it
-  /// waits for a call of its own, and at the edges of a blocking_region.
+  /// waits for a call of its own, and (with proxy) at the edges of a
+  /// blocking_region.
   poll,
   /// As poll, and a doorbell signal interrupts the host: the handler runs the
   /// queued calls unless the host is inside an irq_guard or already running

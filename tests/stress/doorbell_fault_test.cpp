@@ -77,3 +77,38 @@ TEST(DoorbellFault, DroppingOneInNStillCompletesWithTheWatchdog) {
 }
 
 }  // namespace
+
+// Signal delivery: a lost doorbell signal is re-sent by the waiter after a
+// short interval without progress (peers had to learn this), long before the
+// stall watchdog (off here) would have rung again.
+TEST(DoorbellFault, LostSignalsAreReSentByTheWaiter) {
+  xcall::domain_options opts;
+  opts.nr_cpus = 2;
+  opts.start_threads = false;
+  opts.stall_timeout = 0ns;
+  xcall::domain dom(opts);
+  std::atomic<bool> stop{false};
+  std::atomic<bool> attached{false};
+  std::thread host([&] {
+    auto att = dom.attach(1, xcall::attach_options{xcall::delivery_mode::signal, false});
+    attached.store(true);
+    while (!stop.load(std::memory_order_relaxed)) {
+    }  // busy, never polls: only a signal reaches it
+  });
+  while (!attached.load()) std::this_thread::yield();
+  fault::arm(fault::kind::drop_doorbell, 1);  // lose every first signal
+  std::atomic<int> runs{0};
+  for (int i = 0; i < 5; ++i) {
+    // Let the handler return: one still running takes new calls itself.
+    std::this_thread::sleep_for(5ms);
+    ASSERT_FALSE(dom.call_function_single(1, count_run, &runs, true));
+  }
+  fault::disarm_all();
+  stop.store(true);
+  host.join();
+  EXPECT_EQ(runs.load(), 5);
+  const xcall::cpu_stats s = dom.stats()[1];
+  EXPECT_GE(s.signals_resent, 5u) << "every call's first signal was dropped; sent "
+                                   << s.signals_sent << ", handler runs " << s.signal_runs;
+  EXPECT_EQ(s.signals_sent, s.signals_resent) << "only re-sends reached the host";
+}

@@ -144,6 +144,12 @@ TEST_P(SignalDeliveryTest, IrqGuardDefersTheCallToTheGuardsEnd) {
 }
 
 TEST_P(SignalDeliveryTest, ReadOnAPipeRestartsAndTheCallRunsInTheHandler) {
+#if defined(XCALL_TEST_TSAN)
+  // ThreadSanitizer queues an asynchronous signal that arrives in a system
+  // call it does not treat as blocking (read is one) and delivers it only
+  // when the call returns: the handler cannot run while read() blocks.
+  GTEST_SKIP() << "ThreadSanitizer defers signals that arrive inside read()";
+#endif
   run_with_deadline(kUnitDeadline, "signal to a host blocked in read()", [&] {
     domain d(attached_domain_options(2, engine()));
     int fds[2];
@@ -211,6 +217,7 @@ TEST_P(SignalDeliveryTest, StallReportNamesAHostThatBlocksTheSignal) {
     };
     domain d(o);
     std::atomic<bool> reported{false};
+    std::atomic<bool> blocked{false};
     app_host host(d, 0, kSignal, [&](app_host& h) {
       sigset_t doorbell;
       sigemptyset(&doorbell);
@@ -221,6 +228,7 @@ TEST_P(SignalDeliveryTest, StallReportNamesAHostThatBlocksTheSignal) {
         if ((sa.sa_flags & SA_SIGINFO) != 0) sigaddset(&doorbell, s);
       }
       pthread_sigmask(SIG_BLOCK, &doorbell, nullptr);
+      blocked.store(true, std::memory_order_release);
       h.compute([&] { return reported.load(std::memory_order_acquire); });
       // Unblocking delivers the pending signal: the call completes.
       pthread_sigmask(SIG_UNBLOCK, &doorbell, nullptr);
@@ -235,9 +243,14 @@ TEST_P(SignalDeliveryTest, StallReportNamesAHostThatBlocksTheSignal) {
         std::this_thread::sleep_for(5ms);
       }
     });
+    unsigned spins = 0;
+    while (!blocked.load(std::memory_order_acquire)) xcall_test::backoff(spins);
     run_record r;
     ASSERT_FALSE(d.call_function_single(0, &run_record::record, &r, true));
     watcher.join();
+    // The first signal stayed pending while blocked: late, not lost, so the
+    // waiter never piled re-sends onto it.
+    EXPECT_EQ(d.stats()[0].signals_resent, 0u);
     EXPECT_EQ(r.runs.load(), 1);
     std::lock_guard<std::mutex> lock(m);
     ASSERT_GE(reports.size(), 2u) << "expected a stall report and its unstuck report";
