@@ -72,8 +72,14 @@ irq_guard::~irq_guard() {
   c->irqs_off.store(false, std::memory_order_relaxed);
   // Like local_irq_restore(): calls that arrived while masked run now. A
   // doorbell deferred by the guard is taken by this drain.
-  ctx.doorbell_pending.store(false, std::memory_order_relaxed);
-  if (c->has_calls()) c->dom->drain(*c);
+  // Load and store, no RMW: with the guard down a handler runs the queue
+  // itself rather than set the flag.
+  const bool rung = ctx.doorbell_pending.load(std::memory_order_relaxed);
+  if (rung) ctx.doorbell_pending.store(false, std::memory_order_relaxed);
+  if (!c->has_calls()) return;
+  c->woken = rung;  // a deferred signal rang for these: not a doorbell saved
+  c->dom->drain(*c);
+  c->woken = false;
 }
 
 bool irqs_disabled() noexcept { return detail::this_thread_context().irqs_off(); }
