@@ -190,7 +190,7 @@ class domain {
   /// The calling thread becomes the host of `cpu`, which comes online; calls
   /// reach it as `how` says (xcall/options.hpp, docs/attached-threads.md).
   /// Throws std::system_error: ENOTSUP (domain starts its own threads), ENXIO
-  /// (out of range), EBUSY (CPU already hosted, or this thread already hosts
+  /// (out of range), EINVAL (delivery not a delivery_mode value), EBUSY (CPU already hosted, or this thread already hosts
   /// a CPU, or the doorbell signal already has a handler that is not
   /// xcall's), EAGAIN (signal delivery and no free real-time signal), or
   /// sigaction's error.
