@@ -254,6 +254,23 @@ TEST_P(BlockingRegionTest, SignalDeliveryDoesNotInterruptAParkedProxyHost) {
 
 XCALL_TEST_ON_EVERY_ENGINE(BlockingRegionTest);
 
+TEST(BlockingRegion, AParkedHostCannotAttachAnotherCpu) {
+  domain d(attached_domain_options(2));
+  auto att = d.attach(0, kProxy);
+  {
+    xcall::blocking_region region;
+    EXPECT_EQ(xcall::this_cpu(), xcall::no_cpu);
+    try {
+      auto other = d.attach(1);
+      FAIL() << "a thread parked as CPU 0 attached CPU 1";
+    } catch (const std::system_error& e) {
+      EXPECT_EQ(e.code(), std::errc::device_or_resource_busy);
+      EXPECT_NE(std::string(e.what()).find("already hosts CPU 0"), std::string::npos) << e.what();
+    }
+  }
+  EXPECT_EQ(xcall::this_cpu(), 0u);
+}
+
 TEST(BlockingRegion, OnAThreadThatHostsNothingItIsANoOp) {
   xcall::blocking_region region;
   EXPECT_EQ(xcall::this_cpu(), xcall::no_cpu);

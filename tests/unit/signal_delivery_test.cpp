@@ -339,6 +339,18 @@ TEST(SignalDeliveryErrors, NoFreeRealTimeSignalIsEAGAIN) {
       testing::ExitedWithCode(0), "");
 }
 
+TEST(SignalDeliveryErrors, AnInvalidDeliveryModeIsEINVAL) {
+  domain d(attached_domain_options(2));
+  try {
+    auto att = d.attach(0, attach_options{static_cast<delivery_mode>(7), false});
+    FAIL() << "attach with delivery_mode 7 succeeded";
+  } catch (const std::system_error& e) {
+    EXPECT_EQ(e.code(), std::errc::invalid_argument);
+    EXPECT_NE(std::string(e.what()).find("delivery"), std::string::npos) << e.what();
+  }
+  EXPECT_FALSE(d.cpu_online(0));
+}
+
 TEST(SignalDeliveryErrors, ALateSignalAfterDetachIsHarmless) {
   domain d(attached_domain_options(2));
   pid_t tid = 0;
