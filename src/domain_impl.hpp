@@ -45,6 +45,13 @@ namespace xcall::detail {
 /// throws std::invalid_argument naming the bad option.
 domain_options validate_options(const domain_options& options);
 
+/// A proxy runs as the CPU it borrowed, but its own CPU's calls may be what
+/// the borrowed call waits for: every wait and safe point of a proxy runs
+/// them too, as its own CPU (the two swap places for the drain, and swap
+/// back inside a nested one). Returns how many calls it ran; does nothing
+/// when not proxying. proxy.cpp.
+unsigned drain_home(thread_context& ctx) noexcept;
+
 /// One borrowable caller storage for threads that host no CPU of the domain.
 struct alignas(64) outside_slot {
   std::atomic<bool> busy{false};

@@ -15,9 +15,6 @@ namespace {
 // then at doubling intervals up to 128 ms.
 constexpr std::chrono::nanoseconds kFirstResend = std::chrono::milliseconds(1);
 constexpr std::chrono::nanoseconds kLastResend = std::chrono::milliseconds(128);
-// A proxy that waits inside a borrowed CPU's call cannot hear its own CPU's
-// doorbell; it looks at its own queue this often.
-constexpr std::chrono::nanoseconds kProxyNap = std::chrono::microseconds(200);
 
 }  // namespace
 

@@ -22,6 +22,10 @@ namespace xcall::detail {
 
 class domain_impl;
 
+/// A proxy that waits inside a borrowed CPU's call cannot hear its own CPU's
+/// doorbell; it looks at its own queue this often.
+inline constexpr std::chrono::nanoseconds kProxyNap = std::chrono::microseconds(200);
+
 class target_nudge {
  public:
   /// `owing`: the live mask of CPUs that still owe the call (a classic call

@@ -64,8 +64,12 @@ void domain_impl::unpark(cpu_state& c, std::uint32_t resume) noexcept {
 }
 
 void domain_impl::take_run_lock(cpu_state& c) noexcept {
-  std::uint32_t seen = kRunFree;
   for (;;) {
+    // Each turn expects "free" afresh: a failed CAS below leaves in `seen`
+    // what it read (a proxy's value, even when a weak CAS fails spuriously
+    // on LL/SC hardware), and expecting that here would take the lock from
+    // under the proxy (model/proxy.pml, proxy.weak_cas_fails).
+    std::uint32_t seen = kRunFree;
     // acquire (success and failure): pairs with the release in
     // release_run_lock(), whether it freed the lock or handed it to us.
     if (c.run_lock.compare_exchange_weak(seen, kRunHost, std::memory_order_acquire,
@@ -82,7 +86,6 @@ void domain_impl::take_run_lock(cpu_state& c) noexcept {
       continue;
     }
     futex_wait(&c.run_lock, waiting);
-    seen = kRunFree;
   }
 }
 
@@ -103,6 +106,18 @@ void domain_impl::release_run_lock(cpu_state& c) noexcept {
       return;
     }
   }
+}
+
+unsigned drain_home(thread_context& ctx) noexcept {
+  cpu_state* const home = ctx.home;
+  if (!ctx.proxying || home == nullptr || ctx.irqs_off()) return 0;
+  cpu_state* const borrowed = ctx.current();
+  ctx.home = borrowed;
+  ctx.host.store(home, std::memory_order_relaxed);
+  const unsigned ran = home->dom->drain(*home);
+  ctx.host.store(borrowed, std::memory_order_relaxed);
+  ctx.home = home;
+  return ran;
 }
 
 bool domain_impl::try_proxy(cpu_state& target) noexcept {

@@ -78,20 +78,6 @@ void sleep_on_flags(call_single_data& csd, stall_watch& watch, target_nudge& nud
   }
 }
 
-/// A proxy waits as the CPU it borrowed; its own CPU's calls may be what
-/// the borrowed call waits for, so it runs them too, as its own CPU: the two
-/// swap places for the drain (and swap back inside a nested wait there).
-void drain_home(thread_context& ctx) noexcept {
-  cpu_state* const home = ctx.home;
-  if (!ctx.proxying || home == nullptr || ctx.irqs_off()) return;
-  cpu_state* const borrowed = ctx.current();
-  ctx.home = borrowed;
-  ctx.host.store(home, std::memory_order_relaxed);
-  home->dom->drain(*home);
-  ctx.host.store(borrowed, std::memory_order_relaxed);
-  ctx.home = home;
-}
-
 }  // namespace
 
 bool domain_impl::spin_until_unlocked(call_single_data& csd, cpu_state* self,

@@ -234,6 +234,40 @@ TEST_P(BlockingRegionTest, AProxiedFunctionMayWaitForItsCaller) {
   });
 }
 
+TEST_P(BlockingRegionTest, PollInAProxiedFunctionRunsTheProxysOwnCpu) {
+  run_with_deadline(kUnitDeadline, "poll() from a proxied function", [&] {
+    domain d(attached_domain_options(2, engine()));
+    pipe_pair p;
+    parked_reader reader{p};
+    app_host host(d, 0, kProxy, std::ref(reader));
+    reader.wait_parked();
+    auto att = d.attach(1);  // the caller is CPU 1, and will proxy for CPU 0
+    struct poll_t {
+      domain* d;
+      xcall::call_single_data csd;
+      std::atomic<bool> flag{false};
+    } pl{&d, xcall::call_single_data(
+                 [](void* f) noexcept { static_cast<std::atomic<bool>*>(f)->store(true); },
+                 nullptr)};
+    pl.csd.info = &pl.flag;
+    ASSERT_FALSE(d.call_function_single(
+        0,
+        [](void* arg) noexcept {
+          auto* q = static_cast<poll_t*>(arg);
+          // As CPU 0 (proxied), send to CPU 1, whose host is this very
+          // thread, and poll until it ran: poll() must serve CPU 1 too.
+          if (q->d->call_function_single_async(1, q->csd)) return;
+          while (!q->flag.load()) xcall::poll();
+        },
+        &pl, true));
+    EXPECT_TRUE(pl.flag.load());
+    EXPECT_GE(d.stats()[0].proxy_runs, 1u);
+    att.detach();
+    p.release_reader();
+    host.join();
+  });
+}
+
 TEST_P(BlockingRegionTest, SignalDeliveryDoesNotInterruptAParkedProxyHost) {
   run_with_deadline(kUnitDeadline, "signal + proxy", [&] {
     domain d(attached_domain_options(2, engine()));
