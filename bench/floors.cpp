@@ -7,6 +7,8 @@
 //
 // Every two-party floor puts the answering thread on target_core() and the
 // timing thread on caller_core() (affinity.hpp), as the xcall cases do.
+// cacheline_samples() and tgkill_samples() are also measured again just
+// before the xcall series they are paired with (results.hpp).
 //
 // Ordering: each ping-pong publishes its "ping" with a release store and
 // reads the "pong" with an acquire load; the two sides' stores and loads pair
@@ -153,16 +155,17 @@ extern "C" void ack_handler(int) {
   g_signal_ack.store(1, std::memory_order_release);
 }
 
-measurement tgkill_busy(const config& cfg) {
+}  // namespace
+
+std::vector<double> tgkill_samples(const config& cfg, std::size_t samples) {
   struct sigaction sa {};
   struct sigaction old {};
   sa.sa_handler = ack_handler;
   sigemptyset(&sa.sa_mask);
   sa.sa_flags = SA_RESTART;
-  if (sigaction(SIGUSR1, &sa, &old) != 0) {
-    return unavailable("floor.tgkill", "tgkill to a busy thread", figure_kind::latency,
-                       "sigaction failed");
-  }
+  if (sigaction(SIGUSR1, &sa, &old) != 0) return {};
+  series_options opt = series(cfg);
+  opt.samples = samples;
   std::atomic<pid_t> tid{0};
   std::atomic<bool> stop{false};
   std::thread partner([&] {
@@ -175,7 +178,7 @@ measurement tgkill_busy(const config& cfg) {
   pin_self(caller_core());
   const pid_t pid = getpid();
   const pid_t target = tid.load(std::memory_order_relaxed);
-  auto samples = sample_latency(series(cfg), [&] {
+  auto ns = sample_latency(opt, [&] {
     g_signal_ack.store(0, std::memory_order_relaxed);  // only we reset it, before the signal
     tgkill(pid, target, SIGUSR1);
     while (g_signal_ack.load(std::memory_order_acquire) == 0) cpu_relax();
@@ -183,6 +186,17 @@ measurement tgkill_busy(const config& cfg) {
   stop.store(true, std::memory_order_relaxed);
   partner.join();
   sigaction(SIGUSR1, &old, nullptr);
+  return ns;
+}
+
+namespace {
+
+measurement tgkill_busy(const config& cfg) {
+  std::vector<double> samples = tgkill_samples(cfg, cfg.latency_samples);
+  if (samples.empty()) {
+    return unavailable("floor.tgkill", "tgkill to a busy thread", figure_kind::latency,
+                       "sigaction failed");
+  }
   return latency_figure("floor.tgkill", "tgkill to a busy thread, handler acknowledges",
                         std::move(samples), "SIGUSR1; the sender spins on the handler's flag");
 }

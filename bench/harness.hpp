@@ -3,7 +3,9 @@
 //  - sample_latency(): time one operation at a time (a round trip: the
 //    caller does not return before the far side answered), `samples` times
 //    after a warm-up, optionally with a gap between operations so that the
-//    far side goes idle (past its spin window) before each one.
+//    far side goes idle (past its spin window) before each one, or a
+//    random gap that puts each operation at a random phase of a far side
+//    that works in fixed periods (a host that polls every N µs).
 //  - run_producers(): start P producer threads, each pinned away from the
 //    target's core, release them together, let them issue operations for a
 //    fixed time, then stop them; the caller waits until the target has run
@@ -40,6 +42,9 @@ struct series_options {
   std::size_t warmup = 200;
   double max_seconds = 4.0;  ///< stop early (keeping what was sampled) past this
   double gap_ns = 0;         ///< busy-wait this long before each operation
+  /// Plus a uniformly random 0 .. gap_spread_ns more before each operation:
+  /// a fixed gap would meet a periodic far side at the same phase every time.
+  double gap_spread_ns = 0;
 };
 
 inline series_options series(const config& cfg, double gap_ns = 0) {
@@ -54,15 +59,28 @@ inline series_options series(const config& cfg, double gap_ns = 0) {
 /// Samples of op()'s duration in nanoseconds.
 template <class Op>
 std::vector<double> sample_latency(const series_options& opt, Op&& op) {
+  // xorshift64: a cheap, fixed-seed generator for the random part of the gap
+  // (the same sequence every run; only its spread matters).
+  std::uint64_t rng = 0x9e3779b97f4a7c15ull;
+  const auto gap = [&opt, &rng] {
+    double ns = opt.gap_ns;
+    if (opt.gap_spread_ns > 0) {
+      rng ^= rng << 13;
+      rng ^= rng >> 7;
+      rng ^= rng << 17;
+      ns += opt.gap_spread_ns * static_cast<double>(rng >> 11) * 0x1.0p-53;
+    }
+    if (ns > 0) spin_for_ns(ns);
+  };
   for (std::size_t i = 0; i < opt.warmup; ++i) {
-    if (opt.gap_ns > 0) spin_for_ns(opt.gap_ns);
+    gap();
     op();
   }
   std::vector<std::uint64_t> ticks(opt.samples);
   const double start = now_seconds();
   std::size_t n = 0;
   for (; n < opt.samples; ++n) {
-    if (opt.gap_ns > 0) spin_for_ns(opt.gap_ns);
+    gap();
     const std::uint64_t t0 = now_ticks();
     op();
     const std::uint64_t t1 = now_ticks();

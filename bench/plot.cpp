@@ -146,6 +146,23 @@ std::vector<std::string> write_plots(const results& r, const std::string& dir) {
   each.push_back({"peer.dpdk.mp_launch_call_main", "DPDK mp launch (CALL_MAIN)",
                   "lw 2 dt 4 lc rgb '#8c564b'"});
 
+  // Attached hosts (attached_cases.cpp), beside the floors they are compared
+  // with: a polling host and the cache line, a busy host and the signal, a
+  // parked host and DPDK's worker blocked in a pipe read.
+  std::vector<curve_spec> attached = {
+      {"xcall.percpu.attached_poll.single_wait", "xcall: host polls", "lw 2 lc rgb '#1f77b4'"},
+      {"xcall.percpu.attached_proxy.single_wait", "xcall: proxy, host parked in read()",
+       "lw 2 lc rgb '#2ca02c'"},
+      {"xcall.percpu.attached_poll_20us.single_wait", "xcall: host polls every 20 µs",
+       "lw 2 lc rgb '#ff7f0e'"},
+      {"xcall.percpu.attached_signal.single_wait", "xcall: signal delivery, host busy",
+       "lw 2 lc rgb '#9467bd'"},
+      {"floor.cacheline", "cache-line ping-pong", "lw 2 dt 3 lc rgb '#000000'"},
+      {"floor.tgkill", "tgkill + ack", "lw 2 dt 2 lc rgb '#000000'"},
+      {"floor.membarrier.busy", "membarrier (busy CPUs)", "lw 2 dt 5 lc rgb '#7f7f7f'"},
+      {"peer.dpdk.remote_launch", "DPDK remote launch", "lw 2 dt 4 lc rgb '#8c564b'"},
+  };
+
   struct chart {
     std::string file;
     std::string script;
@@ -158,6 +175,10 @@ std::vector<std::string> write_plots(const results& r, const std::string& dir) {
        distribution_chart(r, dir + "/latency-on-each-cpu.png",
                           strprintf("on_each_cpu with wait, %u CPUs, both engines", r.machine.cores),
                           each)},
+      {"latency-attached.png",
+       distribution_chart(r, dir + "/latency-attached.png",
+                          "call_function_single with wait to an attached host, percpu engine",
+                          attached)},
       {"scaling-on-each-cpu.png", scaling_chart(r, dir + "/scaling-on-each-cpu.png", false)},
       {"scaling-many-throughput.png", scaling_chart(r, dir + "/scaling-many-throughput.png", true)},
   };

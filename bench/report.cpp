@@ -62,8 +62,9 @@ const measurement* first_of(const results& r, std::initializer_list<const char*>
   return nullptr;
 }
 
-/// Short names of floors and peers for the headline table.
-std::string short_name(const measurement& m) {
+/// Short names of floors and peers for the headline table: the name of the
+/// figure `id`, or `fallback` for one without a short name.
+std::string short_name_of(const std::string& id, const std::string& fallback) {
   static const std::map<std::string, std::string> names = {
       {"floor.cacheline", "cache-line ping-pong"},
       {"floor.futex", "futex ping-pong"},
@@ -80,10 +81,13 @@ std::string short_name(const measurement& m) {
       {"peer.dpdk.remote_launch", "DPDK remote launch"},
       {"peer.dpdk.mp_launch_call_main", "DPDK mp launch (CALL_MAIN)"},
       {"peer.dpdk.mp_launch_skip_main", "DPDK mp launch (SKIP_MAIN)"},
+      {"xcall.percpu.attached_poll.single_wait", "polling attached host"},
   };
-  const auto it = names.find(m.id);
-  return it != names.end() ? it->second : m.label;
+  const auto it = names.find(id);
+  return it != names.end() ? it->second : fallback;
 }
+
+std::string short_name(const measurement& m) { return short_name_of(m.id, m.label); }
 
 // Floors and nearest peers of each xcall figure (see BENCHMARKS.md).
 const measurement* latency_floor(const results& r, const mode_row& mode) {
@@ -363,6 +367,51 @@ void machine_table(std::ostringstream& o, const results& r) {
   o << "| clock | " << m.clock << strprintf(", %.0f ns per read", m.clock_read_ns) << " |\n\n";
 }
 
+/// The attached hosts (attached_cases.cpp), each beside the floor measured
+/// just before it (its paired_floor_id says which) and the mechanism outside
+/// xcall that does the same job.
+void attached_rows(std::ostringstream& o, const results& r) {
+  struct attached_row {
+    const char* id;
+    const char* label;
+    std::initializer_list<const char*> peers;  ///< the first usable one
+  };
+  const attached_row rows[] = {
+      // A polling host: the shape of every other single call.
+      {"xcall.percpu.attached_poll.single_wait", "percpu · attached, poll delivery, host polls",
+       {"peer.dpdk.remote_launch", "peer.mutex_queue.roundtrip"}},
+      // A host blocked in read(): DPDK's worker waits for its launch that way.
+      {"xcall.percpu.attached_proxy.single_wait",
+       "percpu · attached, proxy, host parked in read()",
+       {"peer.dpdk.remote_launch", "floor.eventfd"}},
+      // Polling now and then, beside what a signal costs.
+      {"xcall.percpu.attached_poll_20us.single_wait",
+       "percpu · attached, poll delivery, host polls every 20 µs", {"floor.tgkill"}},
+      // The kernel's own way to run something on a running CPU.
+      {"xcall.percpu.attached_signal.single_wait",
+       "percpu · attached, signal delivery, host busy", {"floor.membarrier.busy"}},
+  };
+  for (const attached_row& row : rows) {
+    const measurement* x = r.find(row.id);
+    if (x == nullptr || !usable(x)) continue;
+    std::string floor_text = "–";
+    double floor_ns = 0;
+    if (x->paired_floor_ns > 0) {
+      floor_text = short_name_of(x->paired_floor_id, x->paired_floor_id) + " " +
+                   fmt_ns(x->paired_floor_ns) + " (paired)";
+      floor_ns = x->paired_floor_ns;
+    } else if (const measurement* fl = first_of(r, {x->paired_floor_id.c_str()}); fl != nullptr) {
+      floor_text = with_value(fl);
+      floor_ns = fl->lat.p50;
+    }
+    const measurement* pe = first_of(r, row.peers);
+    o << "| " << row.label << " · call_function_single, wait | " << fmt_us(x->lat.p50) << " | "
+      << fmt_us(x->lat.p99) << " | " << fmt_us(x->lat.p999) << " | " << floor_text << " | "
+      << fmt_ratio(ratio(x->lat.p50, floor_ns)) << " | " << with_value(pe) << " | "
+      << fmt_ratio(pe ? ratio(x->lat.p50, pe->lat.p50) : 0) << " |\n";
+  }
+}
+
 void headline_table(std::ostringstream& o, const results& r) {
   o << "#### Every xcall figure beside its floor and nearest peer\n\n";
   o << "Latency rows: round trip with wait, µs; ratios are xcall p50 ÷ the other's p50 "
@@ -398,6 +447,7 @@ void headline_table(std::ostringstream& o, const results& r) {
       }
     }
   }
+  attached_rows(o, r);
   for (const char* e : kEngines) {
     for (const char* shape : {"async_1", "async_all"}) {
       for (const mode_row& mode : kModes) {
@@ -623,6 +673,11 @@ bool write_json(const results& r, const std::string& path) {
       << ", \"kind\": " << (f.kind == figure_kind::latency ? "\"latency\"" : "\"throughput\"")
       << ", \"available\": " << (f.available ? "true" : "false") << ", \"note\": " << jstr(f.note);
     if (f.available && f.kind == figure_kind::latency) o << ", \"latency\": " << jsummary(f.lat);
+    if (f.paired_floor_ns > 0) {
+      o << ", \"paired_floor\": {\"id\": " << jstr(f.paired_floor_id)
+        << ", \"p50_ns\": " << jnum(f.paired_floor_ns) << "}";
+    }
+    if (f.paired_floor_rate > 0) o << ", \"paired_rate_per_second\": " << jnum(f.paired_floor_rate);
     if (f.available && f.kind == figure_kind::throughput) o << ", \"per_second\": " << jnum(f.rate);
     o << "}" << (i + 1 < r.figures.size() ? "," : "") << "\n";
   }

@@ -9,7 +9,12 @@
 //   peer.lockfree_list.async_1  peer.lockfree_list.async_all
 //   peer.dpdk.remote_launch  peer.dpdk.mp_launch_call_main  peer.dpdk.mp_launch_skip_main
 //   xcall.<engine>.<mode>.single_wait | on_each_cpu | many_wait | async_1 | async_all
-// with <engine> percpu|classic and <mode> poll|adaptive|adaptive_cold|sleep.
+// with <engine> percpu|classic and <mode> poll|adaptive|adaptive_cold|sleep;
+// and the attached hosts of attached_cases.cpp (percpu only):
+//   xcall.percpu.attached_poll.single_wait       poll delivery, host polls all the time
+//   xcall.percpu.attached_poll_20us.single_wait  poll delivery, host polls every 20 µs
+//   xcall.percpu.attached_signal.single_wait     signal delivery, host busy, never polls
+//   xcall.percpu.attached_proxy.single_wait      proxy, host parked in a blocking read()
 #pragma once
 
 #include <chrono>
@@ -57,6 +62,11 @@ struct measurement {
   /// vCPUs between runs and during one, which moves the floor itself; a
   /// paired floor keeps the ratio honest.
   double paired_floor_ns = 0;
+  /// What the paired floor is: the id of the floor or figure it re-measures
+  /// (floor.cacheline for the poll-mode rows; floor.tgkill, or an xcall
+  /// figure, for the attached hosts). The cache-line drift warning looks at
+  /// floor.cacheline pairs only.
+  std::string paired_floor_id = "floor.cacheline";
   /// Async figures: the bare lock-free list's rate with the same producers,
   /// measured just before this figure (0: none), for the same reason.
   double paired_floor_rate = 0;
@@ -122,6 +132,9 @@ struct results {
 
 /// Samples of the cache-line ping-pong floor (floors.cpp), for pairing.
 std::vector<double> cacheline_samples(const config& cfg, std::size_t samples);
+/// Samples of the tgkill + ack floor (floors.cpp), for pairing; empty when
+/// the signal handler cannot be installed.
+std::vector<double> tgkill_samples(const config& cfg, std::size_t samples);
 /// One trial of the bare lock-free list with `producers` producers
 /// (peers.cpp), calls per second, for pairing.
 double lockfree_rate(const config& cfg, unsigned producers);
@@ -132,6 +145,7 @@ void run_floor_recheck(const config& cfg, results& out);  // floors.cpp: at the 
 void run_peers(const config& cfg, results& out);      // peers.cpp
 void run_dpdk(const config& cfg, results& out);       // dpdk_peer.cpp
 void run_xcall(const config& cfg, results& out);      // xcall_cases.cpp
+void run_attached(const config& cfg, results& out);   // attached_cases.cpp
 void run_scaling(const config& cfg, results& out);    // scaling.cpp
 void run_footprint(const config& cfg, results& out);  // footprint.cpp
 

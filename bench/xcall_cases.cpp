@@ -94,13 +94,6 @@ std::uint64_t total_rung(const domain& d) {
   return n;
 }
 
-void check_runs(results& out, const std::string& what, std::uint64_t ran, std::uint64_t expected) {
-  if (ran == expected) return;
-  out.warnings.push_back(strprintf("%s: %llu function runs, expected %llu", what.c_str(),
-                                   static_cast<unsigned long long>(ran),
-                                   static_cast<unsigned long long>(expected)));
-}
-
 void report(results& out, measurement m) {
   if (m.kind == figure_kind::latency) {
     progress("xcall", strprintf("%-46s p50 %-9s p99 %-9s p99.9 %s", m.label.c_str(),

@@ -1,6 +1,10 @@
 // xcall_support.hpp — what the xcall measurements share: the function every
 // call runs (a per-CPU counter bump, so that the bench can check every call
-// ran exactly once), domain options, names of engines and idle modes.
+// ran exactly once) and that check, domain options, names of engines and
+// idle modes. Used by every file that measures xcall.
+//
+// The bump is async-signal-safe (a lock-free atomic and this_cpu()): calls
+// to a CPU with signal delivery run it inside the doorbell signal's handler.
 //
 // Ordering: a counter is written by one CPU's host only (relaxed load and
 // store); the bench reads the totals after the calls completed, and a
@@ -14,6 +18,9 @@
 #include <string>
 
 #include <xcall/xcall.hpp>
+
+#include "format.hpp"
+#include "results.hpp"
 
 namespace xcall::bench {
 
@@ -60,6 +67,15 @@ inline const char* mode_name(idle_mode m) {
 /// Stall reports seen during the run (the watchdog stays on: a stall in a
 /// benchmark is worth knowing about, and it costs nothing when none happen).
 std::atomic<std::uint64_t>& stall_reports();
+
+/// A warning when a series' calls did not run exactly as often as issued.
+inline void check_runs(results& out, const std::string& what, std::uint64_t ran,
+                       std::uint64_t expected) {
+  if (ran == expected) return;
+  out.warnings.push_back(strprintf("%s: %llu function runs, expected %llu", what.c_str(),
+                                   static_cast<unsigned long long>(ran),
+                                   static_cast<unsigned long long>(expected)));
+}
 
 inline domain_options bench_options(engine e, idle_mode m, cpu_t nr_cpus, bool start_threads,
                                     bool pin) {

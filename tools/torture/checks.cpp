@@ -4,13 +4,15 @@
 // Ordering: see checks.hpp. In short: the caller's and handlers' plain fields
 // are ordered only by the library (what is being tested); ran[] and
 // cond_calls[] are relaxed for the same reason; refs is acq_rel so its last
-// dropper sees every run; done is release (handler) / acquire (RPC caller).
+// dropper sees every run; done is release (handler) / acquire (RPC caller);
+// the retired list is a release push / acquire exchange.
 #include "checks.hpp"
 
 #include <chrono>
 #include <cstdio>
 #include <thread>
 
+#include "host_marks.hpp"
 #include "tally.hpp"
 #include "xcall/cpu.hpp"
 #include "xcall/domain.hpp"
@@ -23,6 +25,28 @@ using xcall::no_cpu;
 
 std::string cpu_str(cpu_t cpu) {
   return cpu == no_cpu ? std::string("no CPU") : "CPU " + std::to_string(cpu);
+}
+
+void append_call(fixed_text& t, const run_state& run, op_kind kind, unsigned invoker,
+                 std::uint64_t op_id, cpu_t caller_cpu, cpu_t target) noexcept {
+  t << op_name(kind) << " #" << op_id << " of invoker " << invoker;
+  if (caller_cpu != no_cpu) t << " from CPU " << caller_cpu;
+  if (target != no_cpu) t << " to CPU " << target;
+  t << " (seed " << run.opt.seed << ")";
+}
+
+// Records freed inside the doorbell handler, waiting for reclaim_records().
+// Only pushes and whole-list exchanges: no ABA.
+std::atomic<call_record*> g_retired{nullptr};
+
+void retire(call_record* rec) noexcept {
+  call_record* head = g_retired.load(std::memory_order_relaxed);
+  do {
+    rec->retired_next = head;
+    // release: the handler's writes to the record come before its delete;
+    // pairs with the acquire exchange in reclaim_records().
+  } while (!g_retired.compare_exchange_weak(head, rec, std::memory_order_release,
+                                            std::memory_order_relaxed));
 }
 
 /// --handler-delay: up to that many microseconds, busy half the time.
@@ -46,27 +70,29 @@ void handler_delay(const run_state& run, cpu_t cpu) {
 /// library's read of the mask (which happens-before this handler, through
 /// the queue) saw it clear. seq() is relaxed: a flip the library saw is
 /// ordered before this point by that same chain.
-void handler_mask_check(const call_record& rec, cpu_t cpu) {
+void handler_mask_check(const call_record& rec, cpu_t cpu, bool in_signal) {
   const live_mask::view& b = rec.mask_before[cpu];
   if ((b.seq & 1) == 0 && !b.set && rec.mask->seq(cpu) == b.seq) {
-    fail(check::right_cpu, rec.describe() + ": ran on " + cpu_str(cpu) +
-                               " whose bit was clear in the mask from before the call until now");
+    handler_fail(&rec, nullptr, in_signal, check::right_cpu, "ran on ", cpu,
+                 " whose bit was clear in the mask from before the call until now");
   } else {
     pass(check::right_cpu);
   }
 }
 
 void final_exact_check(const call_record& rec) {
+  bool in_signal = false, asked = false;
   for (cpu_t c = 0; c < rec.run.nr_cpus; ++c) {
     if (rec.expected[c] != expect::once) continue;
     const std::uint32_t n = rec.ran[c].load(std::memory_order_relaxed);
     if (n == 1) {
       pass(check::exactly_once);
     } else if (n == 0) {
-      fail(check::exactly_once,
-           rec.describe() + ": " + cpu_str(c) +
-               " was in the mask and online for the whole call, but had not run it when the "
-               "last reference was dropped");
+      if (!asked) in_signal = in_doorbell_handler(rec.run);  // the last dropper may be a handler
+      asked = true;
+      handler_fail(&rec, nullptr, in_signal, check::exactly_once, "", c,
+                   " was in the mask and online for the whole call, but had not run it when "
+                   "the last reference was dropped");
     }
   }
 }
@@ -106,15 +132,17 @@ call_record::call_record(run_state& r, op_kind k, bool w, freed_by f, unsigned i
 
 std::string describe_call(const run_state& run, op_kind kind, unsigned invoker,
                           std::uint64_t op_id, cpu_t caller_cpu, cpu_t target) {
-  std::string s = std::string(op_name(kind)) + " #" + std::to_string(op_id) + " of invoker " +
-                  std::to_string(invoker);
-  if (caller_cpu != no_cpu) s += " from CPU " + std::to_string(caller_cpu);
-  if (target != no_cpu) s += " to CPU " + std::to_string(target);
-  return s + " (seed " + std::to_string(run.opt.seed) + ")";
+  fixed_text t;
+  append_call(t, run, kind, invoker, op_id, caller_cpu, target);
+  return t.str();
 }
 
 std::string call_record::describe() const {
   return describe_call(run, kind, invoker, op_id, caller_cpu, target);
+}
+
+void call_record::describe(fixed_text& text) const noexcept {
+  append_call(text, run, kind, invoker, op_id, caller_cpu, target);
 }
 
 std::uint64_t call_record::expected_stamp() const noexcept {
@@ -141,45 +169,114 @@ void free_record(call_record* rec) {
     add(event::nowait_freed);
     pass(check::freed);
   }
+  if (in_doorbell_handler(rec->run)) {
+    retire(rec);  // no free() inside a signal handler
+    return;
+  }
   delete rec;
+}
+
+std::size_t reclaim_records() {
+  // acquire: pairs with the release push in retire().
+  call_record* rec = g_retired.exchange(nullptr, std::memory_order_acquire);
+  std::size_t n = 0;
+  while (rec != nullptr) {
+    call_record* next = rec->retired_next;
+    delete rec;
+    rec = next;
+    ++n;
+  }
+  return n;
+}
+
+void handler_fail(const call_record* rec, const char* label, bool in_signal, check c,
+                  const char* before, cpu_t cpu, const char* after) {
+  fixed_text t;
+  if (rec != nullptr) {
+    rec->describe(t);
+  } else {
+    t << label;
+  }
+  t << ": " << before;
+  if (cpu != no_cpu) t << "CPU " << cpu;
+  t << after;
+  if (in_signal) {
+    fail_signal_safe(c, t.c_str());
+  } else {
+    fail(c, t.str());
+  }
+}
+
+void check_where_it_runs(const run_state& run, const call_record* rec, const char* label,
+                         bool in_signal, cpu_t cpu) {
+  const host_marks& marks = run.marks;
+  if (marks.guarded(cpu)) {
+    handler_fail(rec, label, in_signal, check::irq_guard, "ran while the host of ", cpu,
+                 " was inside its irq_guard-ed computation (it must run after the guard ends)");
+  } else {
+    pass(check::irq_guard);
+  }
+  if (host_marks::mine() == cpu) {
+    if (host_marks::in_region()) {
+      handler_fail(rec, label, in_signal, check::proxy, "the host thread of ", cpu,
+                   " ran it inside its blocking_region (where it is an outside caller)");
+    } else {
+      pass(check::proxy);
+    }
+    return;
+  }
+  add(event::by_proxy);
+  if (!run.opt.proxy) {
+    handler_fail(rec, label, in_signal, check::proxy, "ran for ", cpu,
+                 " on another thread than its host, and --proxy is off");
+  } else if (!marks.parked(cpu)) {
+    handler_fail(rec, label, in_signal, check::proxy, "ran for ", cpu,
+                 " on another thread (a proxy) while its host was not in a blocking_region");
+  } else {
+    pass(check::proxy);
+  }
 }
 
 void handle_call(void* info) noexcept {
   auto* rec = static_cast<call_record*>(info);
   const run_state& run = rec->run;
   const cpu_t cpu = xcall::this_cpu();
+  // Everything below must be async-signal-safe when this is true.
+  const bool in_signal = in_doorbell_handler(run);
   add(event::handler_runs);
+  if (in_signal) add(event::in_signal);
 
   if (rec->stamp != 0 && rec->stamp == rec->expected_stamp() && rec->stamp_check == ~rec->stamp) {
     pass(check::caller_write);
   } else {
-    fail(check::caller_write, rec->describe() + ": the handler on " + cpu_str(cpu) +
-                                  " did not see the caller's write made before the call");
+    handler_fail(rec, nullptr, in_signal, check::caller_write, "the handler on ", cpu,
+                 " did not see the caller's write made before the call");
   }
 
   if (cpu >= run.nr_cpus) {
-    fail(check::right_cpu, rec->describe() + ": the function ran on a thread that hosts no CPU");
+    handler_fail(rec, nullptr, in_signal, check::right_cpu,
+                 "the function ran on a thread that hosts no CPU", no_cpu, "");
   } else {
     if (rec->ran[cpu].fetch_add(1, std::memory_order_relaxed) == 0) {
       pass(check::at_most_once);
     } else {
-      fail(check::at_most_once, rec->describe() + ": " + cpu_str(cpu) + " ran it twice");
+      handler_fail(rec, nullptr, in_signal, check::at_most_once, "", cpu, " ran it twice");
     }
     rec->out[cpu] = rec->out_value(cpu);
     if (rec->target != no_cpu) {
       if (cpu == rec->target) {
         pass(check::right_cpu);
       } else {
-        fail(check::right_cpu, rec->describe() + ": ran on " + cpu_str(cpu));
+        handler_fail(rec, nullptr, in_signal, check::right_cpu, "ran on ", cpu, "");
       }
     }
     if (rec->expected) {
       if (rec->expected[cpu] != expect::never) {
         pass(check::right_cpu);
       } else {
-        fail(check::right_cpu, rec->describe() + ": ran on " + cpu_str(cpu) +
-                                   ", which was not a target (outside the mask, offline, the "
-                                   "caller, or its predicate was false)");
+        handler_fail(rec, nullptr, in_signal, check::right_cpu, "ran on ", cpu,
+                     ", which was not a target (outside the mask, offline, the caller, or its "
+                     "predicate was false)");
       }
     }
     if (rec->cond_true) {
@@ -187,12 +284,13 @@ void handle_call(void* info) noexcept {
       if (rec->cond_true[cpu] && evaluated) {
         pass(check::cond);
       } else {
-        fail(check::cond, rec->describe() + ": ran on " + cpu_str(cpu) +
-                              (evaluated ? ", where the predicate was false"
-                                         : " without evaluating the predicate for it"));
+        handler_fail(rec, nullptr, in_signal, check::cond, "ran on ", cpu,
+                     evaluated ? ", where the predicate was false"
+                               : " without evaluating the predicate for it");
       }
     }
-    if (rec->mask_before) handler_mask_check(*rec, cpu);
+    if (rec->mask_before) handler_mask_check(*rec, cpu, in_signal);
+    if (run.opt.attached) check_where_it_runs(run, rec, nullptr, in_signal, cpu);
   }
   handler_delay(run, cpu == no_cpu ? 0 : cpu);
   finish(rec);

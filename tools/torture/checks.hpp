@@ -13,7 +13,15 @@
 //   rpc       no-wait single call: the handler sets `done`, the caller waits
 //             for it, verifies and frees.
 // So a run that comes late or twice touches freed memory, which the
-// AddressSanitizer build reports.
+// AddressSanitizer build reports. Inside the doorbell signal's handler
+// (--delivery signal) nothing may be freed: there the record is retired to a
+// lock-free list instead, and reclaim_records() frees it soon after from the
+// main thread (a late run still finds freed memory; a duplicate run before
+// the reclaim is caught by the run counters).
+//
+// handle_call() is async-signal-safe (signal_safe.hpp): it counts, checks,
+// writes its slots, retires instead of freeing, and words failures with
+// fixed_text; cond_predicate() runs on the caller, never in a handler.
 //
 // Thread safety: a record is written by its caller before the call, then by
 // handlers only in their own CPU's slots and counters, then read by whoever
@@ -24,7 +32,8 @@
 // a waiting caller the same way. ran[] is relaxed for the same reason: the
 // library orders it, and ThreadSanitizer reports the plain slots if it does
 // not. refs: acq_rel, so the last dropper sees every other handler's run.
-// done: release by the handler, acquire by the RPC's caller.
+// done: release by the handler, acquire by the RPC's caller. The retired
+// list: release push (handlers), acquire exchange (reclaim_records()).
 #pragma once
 
 #include <atomic>
@@ -37,6 +46,8 @@
 #include "live_mask.hpp"
 #include "options.hpp"
 #include "run_state.hpp"
+#include "signal_safe.hpp"
+#include "tally.hpp"
 #include "xcall/cpumask.hpp"
 #include "xcall/types.hpp"
 
@@ -82,9 +93,12 @@ struct call_record {
   std::unique_ptr<std::uint64_t[]> out;  ///< plain: one slot per CPU
   std::atomic<int> refs{0};
   std::atomic<bool> done{false};
+  call_record* retired_next = nullptr;  ///< the retired list (freed in a signal handler)
 
   /// "many-wait #12 of invoker 1 from CPU 2 (seed 42)": for failure messages.
   std::string describe() const;
+  /// The same, appended to a fixed text (async-signal-safe).
+  void describe(fixed_text& text) const noexcept;
   /// Sets the caller's stamp; call last before the call.
   void seal() noexcept;
   std::uint64_t expected_stamp() const noexcept;
@@ -98,12 +112,31 @@ std::string describe_call(const run_state& run, op_kind kind, unsigned invoker,
                           std::uint64_t op_id, xcall::cpu_t caller_cpu, xcall::cpu_t target);
 
 /// Allocates a record (counting no-wait ones) and frees it (counting those).
+/// Inside the doorbell handler free_record() retires it instead (async-
+/// signal-safe then).
 call_record* new_record(run_state& run, op_kind kind, bool wait, freed_by who, unsigned invoker,
                         std::uint64_t op_id);
 void free_record(call_record* rec);
+/// Frees the records retired inside signal handlers; returns how many. Any
+/// thread but a signal handler; the main thread calls it as it ticks, and
+/// once more after every host has left.
+std::size_t reclaim_records();
 
 /// The function of every tool call: checks, delay, then completion by `who`.
 void handle_call(void* info) noexcept;
+
+/// A failed check inside a function the tool sends: "<what>: <before>CPU
+/// <cpu><after>" (no CPU part for no_cpu), where <what> describes `rec`, or
+/// is `label` when rec is null. Inside the doorbell handler (`in_signal`) it
+/// goes through fail_signal_safe(); async-signal-safe then.
+void handler_fail(const call_record* rec, const char* label, bool in_signal, check c,
+                  const char* before, xcall::cpu_t cpu, const char* after);
+/// --attached: a function the tool sent runs for `cpu` on this thread: not
+/// while the CPU's host is inside its guarded computation (irq-guard); on the
+/// host thread outside its blocking_region, or on another thread only by a
+/// proxy while the host is parked (proxy). Counts by-proxy runs.
+void check_where_it_runs(const run_state& run, const call_record* rec, const char* label,
+                         bool in_signal, xcall::cpu_t cpu);
 /// The predicate of cond calls: rec->cond_true[cpu], counted per CPU.
 bool cond_predicate(xcall::cpu_t cpu, void* info) noexcept;
 /// A no-wait multi call's caller drops its reference (last: verify, free).

@@ -1,17 +1,25 @@
-// hosts.cpp — the attached hosts' loop, attach and detach.
+// hosts.cpp — the attached hosts' loop, attach and detach, and the check
+// that the delivery modes were exercised.
 //
 // Ordering: attach/detach are transitions: online_tracker begin/end around
 // them, under the hotplug lock taken for writing (by a host: while polling,
 // since a reader's call may be waiting for this very CPU). ready_ is a
-// release/acquire count: start() returns after every attach happened.
+// release/acquire count: start() returns after every attach happened. The
+// hosts' marks (host_marks.hpp) bracket the guard and the region they name.
 #include "hosts.hpp"
 
+#include <fcntl.h>
+#include <poll.h>
 #include <pthread.h>
+#include <time.h>
+#include <unistd.h>
 
 #include <chrono>
+#include <optional>
 #include <system_error>
 
 #include "ops.hpp"
+#include "report.hpp"
 #include "tally.hpp"
 #include "watchdog.hpp"
 #include "xcall/cpu.hpp"
@@ -19,14 +27,49 @@
 namespace xcall_torture {
 namespace {
 
-constexpr unsigned kCallOneIn = 8;   // loop turns per call of the host's own
-constexpr unsigned kSleepOneIn = 8;  // loop turns per idle_wait (else poll)
+using clock = std::chrono::steady_clock;
+
+constexpr unsigned kCallOneIn = 8;        // loop turns per call of the host's own
+constexpr unsigned kSleepOneIn = 8;       // safe points that are an idle_wait (else poll)
+constexpr unsigned kSignalSafePointOneIn = 4;  // signal delivery: turns per safe point
+constexpr unsigned kGuardOneIn = 4;       // signal delivery: computations inside an irq_guard
+constexpr unsigned kGuardedBlockOneIn = 8;  // blocking waits made inside an irq_guard
 
 /// "Application work" between safe points.
 void work(rng& r) {
   volatile std::uint64_t x = r.next();
   for (unsigned i = 0; i < 200; ++i) x = x * 6364136223846793005ull + 1442695040888963407ull;
 }
+
+/// Busy computation for `us` microseconds that never calls into xcall.
+void spin_for(rng& r, std::uint64_t us) {
+  volatile std::uint64_t x = r.next();
+  const auto end = clock::now() + std::chrono::microseconds(us);
+  do {
+    for (unsigned i = 0; i < 64; ++i) x = x * 6364136223846793005ull + 1442695040888963407ull;
+  } while (clock::now() < end);
+}
+
+/// Blocks in the kernel for `us` microseconds: ppoll on a pipe nobody writes
+/// to, or nanosleep. The doorbell signal interrupts either (EINTR; ppoll is
+/// never restarted): then it blocks again for what is left.
+void block_for(std::uint64_t us, int pipe_fd, bool use_ppoll) {
+  const auto end = clock::now() + std::chrono::microseconds(us);
+  for (auto now = clock::now(); now < end; now = clock::now()) {
+    const auto left = std::chrono::duration_cast<std::chrono::nanoseconds>(end - now).count();
+    timespec ts{static_cast<time_t>(left / 1000000000), static_cast<long>(left % 1000000000)};
+    if (use_ppoll && pipe_fd >= 0) {
+      pollfd p{pipe_fd, POLLIN, 0};
+      (void)ppoll(&p, 1, &ts, nullptr);
+    } else {
+      (void)nanosleep(&ts, nullptr);
+    }
+  }
+}
+
+/// Time to the next blocking wait: 2 .. 10 ms, so a host with --proxy is
+/// parked about a quarter of the time.
+clock::duration blocking_gap(rng& r) { return std::chrono::microseconds(2000 + r.below(8000)); }
 
 }  // namespace
 
@@ -54,7 +97,8 @@ bool attached_hosts::attach(xcall::cpu_t cpu, xcall::cpu_attachment& att) {
   run_.online.begin(cpu);
   bool ok = true;
   try {
-    att = run_.dom->attach(cpu);
+    att = run_.dom->attach(cpu, xcall::attach_options{.delivery = run_.opt.delivery,
+                                                      .proxy = run_.opt.proxy});
   } catch (const std::system_error& e) {
     ok = false;
     fail(check::hotplug, "attach(" + std::to_string(cpu) + ") threw: " + e.what());
@@ -89,36 +133,105 @@ void attached_hosts::detach(xcall::cpu_t cpu, xcall::cpu_attachment& att) {
   }
 }
 
+void attached_hosts::compute(xcall::cpu_t cpu, rng& r) {
+  // Mostly short, sometimes long enough that several calls queue up.
+  const std::uint64_t us = r.one_in(4) ? 200 + r.below(1801) : 5 + r.below(196);
+  if (!r.one_in(kGuardOneIn)) {
+    spin_for(r, us);  // the doorbell handler runs calls in the middle of this
+    return;
+  }
+  add(event::guarded_work);
+  std::optional<xcall::irq_guard> guard;
+  guard.emplace();
+  run_.marks.set_guarded(cpu, true);
+  spin_for(r, us);  // calls arriving now wait for the guard's end
+  run_.marks.set_guarded(cpu, false);
+  guard.reset();    // runs them, here, outside the mark
+}
+
+void attached_hosts::blocking_wait(xcall::cpu_t cpu, rng& r, int pipe_fd, activity& slot) {
+  const std::uint64_t us = 500 + r.below(3501);
+  const bool use_ppoll = r.coin();
+  add(event::blocking_waits);
+  // Inside an irq_guard a blocking_region must change nothing: no proxy may
+  // run our calls, nor the signal's handler (the "guarded" mark checks both).
+  std::optional<xcall::irq_guard> guard;
+  if (r.one_in(kGuardedBlockOneIn)) {
+    add(event::guarded_work);
+    guard.emplace();
+    run_.marks.set_guarded(cpu, true);
+  }
+  if (run_.opt.proxy) {
+    slot.begin("blocking_region", cpu);
+    run_.marks.set_parked(cpu, true);  // before the region: see host_marks.hpp
+    {
+      xcall::blocking_region region;
+      host_marks::set_in_region(true);
+      block_for(us, pipe_fd, use_ppoll);
+      host_marks::set_in_region(false);
+    }
+    run_.marks.set_parked(cpu, false);  // after it: no proxy runs any more
+  } else {
+    slot.begin("blocking system call", cpu);
+    block_for(us, pipe_fd, use_ppoll);  // signal delivery: interrupted by the doorbell
+  }
+  slot.end();
+  if (guard) {
+    run_.marks.set_guarded(cpu, false);
+    guard.reset();
+  }
+}
+
 void attached_hosts::host_main(xcall::cpu_t cpu, invoker& inv) {
   const std::string name = "xt-host/" + std::to_string(cpu);
   pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
   activity& slot = new_activity("host of CPU " + std::to_string(cpu));
   rng r(mix_seed(run_.opt.seed, 3000 + cpu));
+  host_marks::claim(cpu);
+  // The doorbell handler counts on this thread: its block must exist first
+  // (making it allocates).
+  prepare_thread();
+  const bool by_signal = run_.opt.delivery == xcall::delivery_mode::signal;
+  const bool blocks = by_signal || run_.opt.proxy;
+  int pipe_fds[2] = {-1, -1};
+  if (blocks && pipe2(pipe_fds, O_CLOEXEC) != 0) pipe_fds[0] = pipe_fds[1] = -1;  // nanosleep only
+
   xcall::cpu_attachment att;
   slot.begin("attach", cpu);
   const bool attached = attach(cpu, att);
   slot.end();
   // release: pairs with the acquire in start().
   ready_.fetch_add(1, std::memory_order_release);
-  if (!attached) return;
 
   const double interval = run_.opt.onoff_interval_s;
-  using clock = std::chrono::steady_clock;
   auto jitter = [&r](double s) {
     return std::chrono::duration_cast<clock::duration>(
         std::chrono::duration<double>(s * (0.5 + static_cast<double>(r.below(1000)) / 1000)));
   };
   auto next_onoff = clock::now() + jitter(interval);
-  while (!run_.stop_hosts.load(std::memory_order_relaxed)) {
-    work(r);
+  auto next_block = clock::now() + blocking_gap(r);
+  while (attached && !run_.stop_hosts.load(std::memory_order_relaxed)) {
+    if (by_signal) {
+      compute(cpu, r);
+    } else {
+      work(r);
+    }
     if (!run_.stopping() && !run_.paused.load(std::memory_order_relaxed) &&
         r.one_in(kCallOneIn)) {
       inv.run_one();
     }
-    if (r.one_in(kSleepOneIn)) {
-      xcall::idle_wait(std::chrono::microseconds(200));
-    } else {
-      xcall::poll();
+    if (blocks && clock::now() >= next_block) {
+      blocking_wait(cpu, r, pipe_fds[0], slot);
+      next_block = clock::now() + blocking_gap(r);
+    }
+    // Polling hosts reach a safe point every turn; signalled ones only now
+    // and then (the signal brings the rest).
+    if (!by_signal || r.one_in(kSignalSafePointOneIn)) {
+      if (r.one_in(kSleepOneIn)) {
+        xcall::idle_wait(std::chrono::microseconds(200));
+      } else {
+        xcall::poll();
+      }
     }
     if (interval <= 0 || run_.stopping() || clock::now() < next_onoff) continue;
     next_onoff = clock::now() + jitter(interval);
@@ -137,12 +250,59 @@ void attached_hosts::host_main(xcall::cpu_t cpu, invoker& inv) {
     slot.begin("re-attach", cpu);
     const bool ok = attach(cpu, att);
     slot.end();
-    if (!ok) return;
+    if (!ok) break;
   }
-  slot.begin("final detach", cpu);
-  run_.online_count.fetch_sub(1, std::memory_order_relaxed);
-  detach(cpu, att);
-  slot.end();
+  if (att) {
+    slot.begin("final detach", cpu);
+    run_.online_count.fetch_sub(1, std::memory_order_relaxed);
+    detach(cpu, att);
+    slot.end();
+  }
+  for (int fd : pipe_fds) {
+    if (fd >= 0) close(fd);
+  }
+}
+
+void check_modes_exercised(const run_state& run, const std::vector<xcall::cpu_stats>& stats) {
+  const torture_options& o = run.opt;
+  const bool by_signal = o.delivery == xcall::delivery_mode::signal;
+  if (!o.attached || (!by_signal && !o.proxy)) return;
+  if (o.duration_s < kModeCheckMinSeconds) {
+    console::line("xcall-torture: a run shorter than " +
+                  std::to_string(static_cast<int>(kModeCheckMinSeconds)) +
+                  " s does not check that --delivery signal / --proxy were exercised");
+    return;
+  }
+  std::uint64_t sent = 0, runs = 0, deferred = 0, proxied = 0;
+  for (const xcall::cpu_stats& s : stats) {
+    sent += s.signals_sent;
+    runs += s.signal_runs;
+    deferred += s.signals_deferred;
+    proxied += s.proxy_runs;
+  }
+  const totals t = sum_totals();
+  if (by_signal) {
+    if (runs != 0) {
+      pass(check::delivery);
+    } else {
+      fail(check::delivery,
+           "--delivery signal: no doorbell signal handler ran a call in the whole run (" +
+               std::to_string(sent) + " signals sent, " + std::to_string(deferred) +
+               " deferred; the tool saw " + std::to_string(t.get(event::in_signal)) +
+               " of its functions run inside a handler): signal delivery was not exercised");
+    }
+  }
+  if (o.proxy) {
+    if (proxied != 0) {
+      pass(check::delivery);
+    } else {
+      fail(check::delivery, "--proxy: no proxy ran a call in the whole run (" +
+                                std::to_string(t.get(event::blocking_waits)) +
+                                " blocking regions; the tool saw " +
+                                std::to_string(t.get(event::by_proxy)) +
+                                " of its functions run by a proxy): proxying was not exercised");
+    }
+  }
 }
 
 }  // namespace xcall_torture

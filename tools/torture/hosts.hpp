@@ -1,8 +1,22 @@
 // hosts.hpp — --attached: one application thread per CPU attaches itself as
-// the CPU's host, runs its own loop (a little work, then xcall::poll() or
-// xcall::idle_wait()), makes calls of its own from its CPU, and with
+// the CPU's host (with --delivery and --proxy as its attach_options), runs
+// its own loop, makes calls of its own from its CPU, and with
 // --onoff-interval detaches and re-attaches now and then (attached CPUs'
 // form of hotplug). At the end each detaches and leaves.
+//
+// The loop, by mode:
+//  - poll (the default): a little work, then xcall::poll() or, now and then,
+//    xcall::idle_wait(): calls run only there (and while the host waits).
+//  - --delivery signal: computations of a random 5 us .. 2 ms that never
+//    poll, so calls reach the host through the doorbell signal's handler;
+//    a quarter of them inside an irq_guard (calls must then wait for the
+//    guard's end: the host marks "guarded" for the handler's check); a safe
+//    point only every few turns; and blocking system calls (ppoll on a pipe
+//    nobody writes, or nanosleep) that the signal interrupts.
+//  - --proxy: every few milliseconds a blocking system call of 0.5 .. 4 ms
+//    inside an xcall::blocking_region (the host marks "parked"), so waiting
+//    callers run its calls for it. Now and then the region is entered inside
+//    an irq_guard, where it must change nothing.
 //
 // Thread safety: one thread per CPU; start() returns once every CPU is
 // attached; join() after run_state::stop_hosts.
@@ -13,10 +27,12 @@
 
 #include "run_state.hpp"
 #include "xcall/domain.hpp"
+#include "xcall/stats.hpp"
 
 namespace xcall_torture {
 
 class invoker;
+class activity;
 
 class attached_hosts {
  public:
@@ -33,10 +49,24 @@ class attached_hosts {
   void host_main(xcall::cpu_t cpu, invoker& inv);
   bool attach(xcall::cpu_t cpu, xcall::cpu_attachment& att);
   void detach(xcall::cpu_t cpu, xcall::cpu_attachment& att);
+  /// --delivery signal: the host's own computation, sometimes guarded.
+  void compute(xcall::cpu_t cpu, rng& r);
+  /// A blocking system call of 0.5 .. 4 ms, in a blocking_region with
+  /// --proxy, sometimes inside an irq_guard. `pipe_fd`: a pipe's read end
+  /// nobody writes to (ppoll), or -1 (nanosleep only).
+  void blocking_wait(xcall::cpu_t cpu, rng& r, int pipe_fd, activity& slot);
 
   run_state& run_;
   std::vector<std::thread> threads_;
   std::atomic<unsigned> ready_{0};
 };
+
+/// After the run (every host gone): with --delivery signal some doorbell
+/// handler must have run calls, with --proxy some proxy (library counters,
+/// summed over `stats`); runs shorter than kModeCheckMinSeconds skip it.
+void check_modes_exercised(const run_state& run, const std::vector<xcall::cpu_stats>& stats);
+
+/// Shorter runs may end before a mode had its chance: not judged.
+inline constexpr double kModeCheckMinSeconds = 2.0;
 
 }  // namespace xcall_torture

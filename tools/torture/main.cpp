@@ -7,6 +7,9 @@
 // Stop order matters: invokers first (no new calls), then churn and hotplug,
 // then a wait until every no-wait call has run (the hosts keep serving
 // calls meanwhile), then the attached hosts detach, then the domain goes.
+// With --delivery signal or --proxy, the run must also show that the mode
+// was exercised (hosts.hpp: check_modes_exercised). Records retired inside
+// signal handlers are freed by this thread as it ticks (checks.hpp).
 //
 // Ordering: the stop flags are relaxed requests; joining each group of
 // threads is what orders their work before the next step.
@@ -20,6 +23,7 @@
 #include <thread>
 #include <vector>
 
+#include "checks.hpp"
 #include "churn.hpp"
 #include "faults.hpp"
 #include "hosts.hpp"
@@ -65,11 +69,16 @@ std::string describe_setup(const torture_options& o, const xcall::domain& dom) {
   if (o.onoff_interval_s > 0) std::snprintf(onoff, sizeof(onoff), "every %g s", o.onoff_interval_s);
   char stutter[32] = "off";
   if (o.stutter_s > 0) std::snprintf(stutter, sizeof(stutter), "%g s", o.stutter_s);
+  char hosts[64] = "owned threads";
+  if (o.attached) {
+    std::snprintf(hosts, sizeof(hosts), "attached hosts, delivery %s%s",
+                  delivery_name(o.delivery), o.proxy ? ", proxy" : "");
+  }
   std::snprintf(buf, sizeof(buf),
                 "xcall-torture: %u CPUs (%s, idle %s), engine %s, %u invoker thread%s, %g s; "
                 "hotplug %s, %u mask churners, stutter %s, handler delay up to %u us, "
                 "stall timeout %lld ms%s",
-                o.cpus, o.attached ? "attached hosts" : "owned threads", idle_name(o.idle),
+                o.cpus, hosts, idle_name(o.idle),
                 engine_name(o.engine), o.threads, o.threads == 1 ? "" : "s", o.duration_s, onoff, o.mask_churn, stutter,
                 o.handler_delay_us, static_cast<long long>(stall_ms),
                 stall_ms != static_cast<long long>(o.stall_timeout_ms) ? " (from XCALL_STALL_TIMEOUT_MS)" : "");
@@ -88,6 +97,7 @@ void check_quiescence(const run_state& run) {
   };
   while (!settled() && clock::now() < end) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    reclaim_records();
     t = sum_totals();
   }
   const std::uint64_t lost = t.get(event::nowait_allocated) - t.get(event::nowait_freed);
@@ -173,6 +183,7 @@ int run_torture(const torture_options& opt) {
                                    std::chrono::duration<double>(opt.duration_s));
   while (clock::now() < end) {
     rep.tick();
+    reclaim_records();
     std::this_thread::sleep_for(std::chrono::milliseconds(20));
   }
 
@@ -189,7 +200,9 @@ int run_torture(const torture_options& opt) {
   run.stop_hosts.store(true, std::memory_order_relaxed);
   main_slot.begin("joining the attached hosts");
   hosts.join();
+  reclaim_records();  // every handler has run: the last retired records
   const std::vector<xcall::cpu_stats> stats = dom->stats();
+  check_modes_exercised(run, stats);
   main_slot.begin("destroying the domain");
   {
     std::lock_guard<std::mutex> g(dom_lock);

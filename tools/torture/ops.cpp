@@ -88,12 +88,18 @@ bool check_single_result(const run_state& run, const call_window& window, op_kin
 }  // namespace
 
 void probe_call(void* info) noexcept {
+  // Async-signal-safe: it may run inside the doorbell handler.
   const auto* run = static_cast<const run_state*>(info);
+  const bool in_signal = in_doorbell_handler(*run);
   add(event::probe_ran);
-  if (xcall::this_cpu() < run->nr_cpus) {
+  if (in_signal) add(event::in_signal);
+  const cpu_t cpu = xcall::this_cpu();
+  if (cpu < run->nr_cpus) {
     pass(check::async);
+    if (run->opt.attached) check_where_it_runs(*run, nullptr, "the async probe", in_signal, cpu);
   } else {
-    fail(check::async, "the async probe ran on a thread that hosts no CPU");
+    handler_fail(nullptr, "the async probe", in_signal, check::async,
+                 "ran on a thread that hosts no CPU", no_cpu, "");
   }
 }
 
@@ -134,13 +140,16 @@ void invoker::run_loop() {
     }
     // Make the call from a CPU: a waiting single call whose function does it.
     const cpu_t cpu = static_cast<cpu_t>(rng_.below(run_.nr_cpus));
-    trampoline_arg arg{this, kind};
+    trampoline_arg arg{this, kind, false};
     slot.begin("trampoline", cpu);
     const std::error_code ec = run_.dom->call_function_single(cpu, trampoline, &arg, true);
     slot.end();
     if (ec == errc::no_such_device_or_address) {
       add(event::enxio);
       perform(kind);  // that CPU is offline: from here then
+    } else if (!ec && arg.declined) {
+      add(event::declined);
+      perform(kind);  // it ran inside the doorbell handler: from here then
     } else if (ec) {
       fail(check::error_code, "trampoline to CPU " + std::to_string(cpu) + " of invoker " +
                                   std::to_string(id_) + ": returned " + ec.message());
@@ -155,6 +164,20 @@ void invoker::run_one() {
 
 void invoker::trampoline(void* arg) noexcept {
   auto* a = static_cast<trampoline_arg*>(arg);
+  run_state& run = a->self->run_;
+  // A whole operation allocates, locks and prints: not inside the doorbell
+  // signal's handler. There it declines (a plain write the waiting caller
+  // reads after the call: guarantee 4) and the invoker does it itself.
+  const bool in_signal = in_doorbell_handler(run);
+  const cpu_t cpu = xcall::this_cpu();
+  if (run.opt.attached && cpu < run.nr_cpus) {
+    check_where_it_runs(run, nullptr, "a trampoline", in_signal, cpu);
+  }
+  if (in_signal) {
+    add(event::in_signal);
+    a->declined = true;
+    return;
+  }
   a->self->perform(a->kind);
 }
 

@@ -5,7 +5,10 @@
 // (a waiting single call of a "trampoline" function) so that the real call
 // is made from inside a handler, on that CPU: the "this CPU" paths (skip
 // self, run locally, drain while waiting) get exercised as well. An attached
-// host's invoker always calls from its CPU.
+// host's invoker always calls from its CPU. A trampoline that finds itself
+// inside the doorbell signal's handler (--delivery signal) declines — an
+// operation is not async-signal-safe — and the invoker makes the call from
+// its own thread; one run by a proxy (--proxy) makes it as the parked CPU.
 //
 // Thread safety: an invoker is used by one thread at a time (its own, or the
 // CPU running its trampoline while its thread waits for it); its live mask is
@@ -45,6 +48,7 @@ class invoker {
   struct trampoline_arg {
     invoker* self;
     op_kind kind;
+    bool declined;  ///< set by a trampoline run inside the doorbell signal's handler
   };
   static void trampoline(void* arg) noexcept;
 

@@ -74,6 +74,10 @@ const char* idle_name(xcall::idle_mode idle) noexcept {
   return "adaptive";
 }
 
+const char* delivery_name(xcall::delivery_mode delivery) noexcept {
+  return delivery == xcall::delivery_mode::signal ? "signal" : "poll";
+}
+
 std::string torture_options::command_line() const {
   std::ostringstream s;
   s << "xcall-torture --seed " << seed << " --cpus " << cpus << " --threads " << threads
@@ -86,6 +90,8 @@ std::string torture_options::command_line() const {
   if (mask_churn > 0) s << " --mask-churn " << mask_churn;
   if (stutter_s > 0) s << " --stutter " << stutter_s;
   if (attached) s << " --attached";
+  if (delivery != xcall::delivery_mode::poll) s << " --delivery " << delivery_name(delivery);
+  if (proxy) s << " --proxy";
   if (handler_delay_us > 0) s << " --handler-delay " << handler_delay_us;
   if (stall_timeout_ms != 5000) s << " --stall-timeout-ms " << stall_timeout_ms;
   for (const std::string& f : faults) s << " --fault " << f;
@@ -104,6 +110,7 @@ parse_result parse_options(int argc, char** argv) {
 
   std::string engine = "percpu";
   std::string idle = "adaptive";
+  std::string delivery = "poll";
   std::string duration = "30", onoff = "0", stutter = "0", stat_interval = "5";
 
   app.add_option("--cpus", o.cpus, "CPUs in the domain")
@@ -142,6 +149,17 @@ parse_result parse_options(int argc, char** argv) {
       ->check([](const std::string& s) { return check_seconds(s, true); });
   app.add_flag("--attached", o.attached,
                "CPUs are hosted by application threads that attach, run their own loop and poll");
+  app.add_option("--delivery", delivery,
+                 "with --attached: how calls reach a host running its own code: poll (only at "
+                 "its safe points) or signal (a doorbell signal interrupts it)")
+      ->check([](const std::string& s) -> std::string {
+        return s == "poll" || s == "signal"
+                   ? std::string()
+                   : "unknown delivery mode '" + s + "' (choose poll or signal)";
+      });
+  app.add_flag("--proxy", o.proxy,
+               "with --attached: hosts sometimes park in a blocking_region around a blocking "
+               "system call, and waiting callers run their calls for them");
   app.add_option("--handler-delay", o.handler_delay_us,
                  "handlers delay up to this many microseconds (busy or asleep); 0: none")
       ->check(CLI::Range(0u, 1000000u));
@@ -183,10 +201,15 @@ parse_result parse_options(int argc, char** argv) {
   o.idle = idle == "poll"    ? xcall::idle_mode::poll
            : idle == "sleep" ? xcall::idle_mode::sleep
                              : xcall::idle_mode::adaptive;
+  o.delivery = delivery == "signal" ? xcall::delivery_mode::signal : xcall::delivery_mode::poll;
 
   bool any_weight = false;
   for (unsigned w : o.weights) any_weight = any_weight || w != 0;
   if (!any_weight) return bad("every --weight-* option is 0: there is no operation to run");
+  if (!o.attached && (o.delivery != xcall::delivery_mode::poll || o.proxy)) {
+    return bad(std::string(o.proxy ? "--proxy" : "--delivery signal") +
+               " needs --attached: only attached hosts choose how calls reach them");
+  }
   if (o.onoff_interval_s > 0 && !o.attached && o.cpus < 2) {
     return bad("--onoff-interval needs --cpus 2 or more: hotplug never takes the last CPU down");
   }

@@ -51,6 +51,9 @@ struct torture_options {
   unsigned mask_churn = 0;         ///< threads flipping bits of the invokers' masks
   double stutter_s = 0;            ///< run this long, pause this long, repeat
   bool attached = false;           ///< CPUs hosted by attached application threads
+  /// --attached: how calls reach a host running its own code (attach_options).
+  xcall::delivery_mode delivery = xcall::delivery_mode::poll;
+  bool proxy = false;              ///< --attached: waiting callers may run a parked host's calls
   unsigned handler_delay_us = 0;   ///< handlers delay up to this long (busy or asleep)
   double stat_interval_s = 5;      ///< 0: no periodic statistics lines
   std::string json_file;           ///< empty: no JSON summary
@@ -72,5 +75,6 @@ parse_result parse_options(int argc, char** argv);
 
 const char* engine_name(xcall::engine engine) noexcept;
 const char* idle_name(xcall::idle_mode idle) noexcept;
+const char* delivery_name(xcall::delivery_mode delivery) noexcept;
 
 }  // namespace xcall_torture

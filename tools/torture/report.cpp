@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <fstream>
 #include <mutex>
+#include <utility>
 
 namespace xcall_torture {
 namespace {
@@ -16,9 +17,10 @@ namespace {
 using clock = std::chrono::steady_clock;
 
 constexpr const char* kEventNames[kEvents - kOpKinds] = {
-    "from-cpu",   "enxio",  "ebusy",   "fallback", "handler-runs",     "mask-flips",
-    "cpu-down",   "cpu-up", "detach",  "attach",   "nowait-allocated", "nowait-freed",
-    "probe-sent", "probe-ran", "stall-reports",
+    "from-cpu",   "enxio",     "ebusy",         "fallback",  "handler-runs",     "mask-flips",
+    "cpu-down",   "cpu-up",    "detach",        "attach",    "nowait-allocated", "nowait-freed",
+    "probe-sent", "probe-ran", "stall-reports", "in-signal", "by-proxy",         "tramp-declined",
+    "guarded-work", "blocking-waits",
 };
 static_assert(sizeof(kEventNames) / sizeof(kEventNames[0]) ==
                   kEvents - static_cast<unsigned>(event::from_cpu),
@@ -51,6 +53,20 @@ std::string human(double v) {
   }
   return buf;
 }
+
+/// The library's delivery counters, summed over every CPU.
+struct delivery_totals {
+  std::uint64_t sent = 0, resent = 0, runs = 0, deferred = 0, proxied = 0;
+  explicit delivery_totals(const std::vector<xcall::cpu_stats>& cpus) {
+    for (const xcall::cpu_stats& c : cpus) {
+      sent += c.signals_sent;
+      resent += c.signals_resent;
+      runs += c.signal_runs;
+      deferred += c.signals_deferred;
+      proxied += c.proxy_runs;
+    }
+  }
+};
 
 std::string json_escape(const std::string& s) {
   std::string out;
@@ -112,7 +128,12 @@ reporter::reporter(const run_state& run) : run_(run) {
   next_progress_ = now;
 }
 
-std::string reporter::stat_line(const totals& t) const {
+bool reporter::shows_delivery() const noexcept {
+  return run_.opt.attached &&
+         (run_.opt.delivery == xcall::delivery_mode::signal || run_.opt.proxy);
+}
+
+std::string reporter::stat_line(const totals& t, const std::vector<xcall::cpu_stats>& cpus) const {
   const double elapsed = run_.elapsed_s();
   char head[96];
   std::snprintf(head, sizeof(head), "xcall-torture: %7.1f s: ops %s (%s/s):", elapsed,
@@ -130,6 +151,14 @@ std::string reporter::stat_line(const totals& t) const {
   s += " | hotplug " + human(static_cast<double>(t.get(event::cpu_down) + t.get(event::cpu_up) +
                                                  t.get(event::detach) + t.get(event::attach)));
   s += " flips " + human(static_cast<double>(t.get(event::mask_flips)));
+  if (shows_delivery() && !cpus.empty()) {
+    const delivery_totals d(cpus);
+    s += " | signals " + human(static_cast<double>(d.sent));
+    s += " resent " + human(static_cast<double>(d.resent));
+    s += " handler-runs " + human(static_cast<double>(d.runs));
+    s += " deferred " + human(static_cast<double>(d.deferred));
+    s += " proxy-runs " + human(static_cast<double>(d.proxied));
+  }
   s += " | checks " + human(static_cast<double>(t.checks_passed()));
   s += " errors " + std::to_string(t.checks_failed());
   s += " stalls " + std::to_string(t.get(event::stall_reports));
@@ -137,9 +166,12 @@ std::string reporter::stat_line(const totals& t) const {
 }
 
 void reporter::tick() {
+  flush_deferred_failures();
   const auto now = clock::now();
   if (run_.opt.stat_interval_s > 0 && now >= next_stat_) {
-    console::line(stat_line(sum_totals()));
+    std::vector<xcall::cpu_stats> cpus;
+    if (shows_delivery() && run_.dom != nullptr) cpus = run_.dom->stats();
+    console::line(stat_line(sum_totals(), cpus));
     next_stat_ += std::chrono::duration_cast<clock::duration>(
         std::chrono::duration<double>(run_.opt.stat_interval_s));
   }
@@ -157,15 +189,31 @@ void reporter::tick() {
 
 void reporter::final_report(const std::vector<xcall::cpu_stats>& cpus, bool success,
                             const std::string& note) const {
+  flush_deferred_failures();
   const totals t = sum_totals();
   const double elapsed = run_.elapsed_s();
   std::string out;
-  out += stat_line(t) + "\n";
+  out += stat_line(t, cpus) + "\n";
   if (!cpus.empty()) {
     out += "--- per-CPU statistics ---\n";
     out += xcall::format_stats(cpus);
   }
   char buf[256];
+  if (shows_delivery() && !cpus.empty()) {
+    const delivery_totals d(cpus);
+    std::snprintf(buf, sizeof(buf), "--- delivery (%s%s) ---\n",
+                  delivery_name(run_.opt.delivery), run_.opt.proxy ? ", proxy" : "");
+    out += buf;
+    const std::pair<const char*, std::uint64_t> rows[] = {
+        {"signals-sent", d.sent},         {"signals-resent", d.resent},
+        {"signal-runs", d.runs},          {"signals-deferred", d.deferred},
+        {"proxy-runs", d.proxied},
+    };
+    for (const auto& [name, v] : rows) {
+      std::snprintf(buf, sizeof(buf), "  %-16s %12" PRIu64 "\n", name, v);
+      out += buf;
+    }
+  }
   std::snprintf(buf, sizeof(buf), "--- totals: %" PRIu64 " operations in %.1f s (%s/s) ---\n",
                 t.ops(), elapsed,
                 human(elapsed > 0 ? static_cast<double>(t.ops()) / elapsed : 0).c_str());
@@ -210,7 +258,8 @@ void reporter::write_json(const totals& t, const std::vector<xcall::cpu_stats>& 
        "\", \"onoff_interval_s\": " + std::to_string(o.onoff_interval_s) +
        ", \"mask_churn\": " + std::to_string(o.mask_churn) +
        ", \"stutter_s\": " + std::to_string(o.stutter_s) +
-       ", \"attached\": " + (o.attached ? "true" : "false") +
+       ", \"attached\": " + (o.attached ? "true" : "false") + ", \"delivery\": \"" +
+       delivery_name(o.delivery) + "\", \"proxy\": " + (o.proxy ? "true" : "false") +
        ", \"handler_delay_us\": " + std::to_string(o.handler_delay_us) +
        ", \"stall_timeout_ms\": " + std::to_string(o.stall_timeout_ms) + ", \"faults\": [";
   for (std::size_t i = 0; i < o.faults.size(); ++i) {
@@ -249,7 +298,12 @@ void reporter::write_json(const totals& t, const std::vector<xcall::cpu_stats>& 
          ", \"doorbells_saved\": " + std::to_string(s.doorbells_saved) +
          ", \"sleeps\": " + std::to_string(s.sleeps) +
          ", \"drained_on_down\": " + std::to_string(s.drained_on_down) +
-         ", \"stalls_reported\": " + std::to_string(s.stalls_reported) + "}";
+         ", \"stalls_reported\": " + std::to_string(s.stalls_reported) +
+         ", \"signals_sent\": " + std::to_string(s.signals_sent) +
+         ", \"signals_resent\": " + std::to_string(s.signals_resent) +
+         ", \"signal_runs\": " + std::to_string(s.signal_runs) +
+         ", \"signals_deferred\": " + std::to_string(s.signals_deferred) +
+         ", \"proxy_runs\": " + std::to_string(s.proxy_runs) + "}";
   }
   j += cpus.empty() ? "]\n}\n" : "\n  ]\n}\n";
   std::ofstream f(o.json_file, std::ios::trunc);

@@ -32,8 +32,10 @@ class reporter {
   /// Called by the main thread every few tens of milliseconds: prints the
   /// statistics line when one is due, and refreshes the progress line.
   void tick();
-  /// "!!! " once any failure was seen, then operations by kind, events, checks.
-  std::string stat_line(const totals& t) const;
+  /// "!!! " once any failure was seen, then operations by kind, events,
+  /// checks; with --delivery signal or --proxy also the library's delivery
+  /// counters summed over `cpus` (when given).
+  std::string stat_line(const totals& t, const std::vector<xcall::cpu_stats>& cpus) const;
 
   /// The end of the run: per-CPU table, totals, checks, verdict line; and the
   /// JSON file if asked for. `note` explains a FAILURE not tied to a check.
@@ -43,6 +45,8 @@ class reporter {
  private:
   void write_json(const totals& t, const std::vector<xcall::cpu_stats>& cpus, bool success,
                   const std::string& note) const;
+  /// --delivery signal or --proxy: the delivery counters are worth showing.
+  bool shows_delivery() const noexcept;
 
   const run_state& run_;
   std::chrono::steady_clock::time_point next_stat_;

@@ -6,7 +6,7 @@
 namespace xcall_torture {
 
 run_state::run_state(const torture_options& options, xcall::cpu_t n)
-    : opt(options), nr_cpus(n), online(n, !options.attached) {}
+    : opt(options), nr_cpus(n), online(n, !options.attached), marks(n) {}
 
 run_state::~run_state() = default;
 

@@ -15,6 +15,7 @@
 #include <memory>
 #include <vector>
 
+#include "host_marks.hpp"
 #include "online.hpp"
 #include "options.hpp"
 #include "xcall/domain.hpp"
@@ -32,6 +33,7 @@ struct run_state {
   xcall::domain* dom = nullptr;
   online_tracker online;
   hotplug_lock hotplug;
+  host_marks marks;  ///< --attached: what the hosts publish for the handler's checks
   std::chrono::steady_clock::time_point start;
 
   std::atomic<bool> stop_invokers{false};  ///< invokers (and hosts' own calls) stop

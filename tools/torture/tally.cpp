@@ -2,9 +2,12 @@
 //
 // Ordering: counters are relaxed (see the header). The registry is a mutex:
 // a block is registered once per thread and never freed before exit, so the
-// summing thread may read a block whose thread has ended.
+// summing thread may read a block whose thread has ended. Deferred failures
+// sit in a fixed array of slots, each claimed once by a fetch_add on the
+// next-slot index and published by a release of its state.
 #include "tally.hpp"
 
+#include <cstring>
 #include <memory>
 #include <mutex>
 #include <vector>
@@ -41,8 +44,10 @@ block& my_block() {
 }
 
 void bump(std::atomic<std::uint64_t>& counter, std::uint64_t n) noexcept {
-  // Only this thread writes its block: a load and a store are enough.
-  counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
+  // Only this thread writes its block, but a signal handler on this thread
+  // may bump the same counter between a load and a store: one RMW (the line
+  // is this thread's own, so it costs no transfer).
+  counter.fetch_add(n, std::memory_order_relaxed);
 }
 
 std::atomic<bool> g_failed{false};
@@ -50,10 +55,36 @@ std::atomic<bool> g_failed{false};
 std::array<std::atomic<unsigned>, kChecks> g_printed{};
 constexpr unsigned kMaxPrinted = 20;
 
+// Failures reported from signal handlers, printed later. Slots are used once:
+// enough for the first few of every check; later ones are only counted.
+enum slot_state : int { kSlotEmpty, kSlotReady, kSlotPrinted };
+struct deferred_failure {
+  std::atomic<int> state{kSlotEmpty};
+  check which = check::count;
+  bool limit = false;  ///< not a failure: "further failures are not printed"
+  char text[384] = {};
+};
+constexpr unsigned kDeferredSlots = 128;
+deferred_failure g_deferred[kDeferredSlots];
+std::atomic<unsigned> g_deferred_next{0};
+
+/// Counts a failure and fails the run; returns how many of this check came
+/// before it (below kMaxPrinted: print it; equal: say the rest are not).
+unsigned count_failure(check c) noexcept {
+  bump(my_block().failed[static_cast<unsigned>(c)], 1);
+  g_failed.store(true, std::memory_order_relaxed);
+  return g_printed[static_cast<unsigned>(c)].fetch_add(1, std::memory_order_relaxed);
+}
+
+std::string further_line(check c) {
+  return "!!! further " + std::string(check_name(c)) + " failures are counted but not printed";
+}
+
 constexpr const char* kCheckNames[kChecks] = {
     "caller-write", "handler-write", "right-cpu", "exactly-once", "at-most-once",
     "enxio",        "freed",         "cond",      "rpc",          "async",
-    "error-code",   "stall",         "hotplug",
+    "error-code",   "stall",         "hotplug",   "irq-guard",    "proxy",
+    "delivery",
 };
 
 constexpr const char* kCheckDescriptions[kChecks] = {
@@ -70,6 +101,9 @@ constexpr const char* kCheckDescriptions[kChecks] = {
     "no unexpected error code",
     "no stall reported",
     "hotplug and attach/detach worked",
+    "no call ran while its CPU's host was inside its guarded computation",
+    "calls ran on their CPU's host, or by a proxy while the host was parked",
+    "signal handlers (--delivery signal) and proxies (--proxy) ran calls",
 };
 
 }  // namespace
@@ -95,18 +129,55 @@ std::uint64_t totals::checks_failed() const noexcept {
   return n;
 }
 
+void prepare_thread() { (void)my_block(); }
+
 void add(event e, std::uint64_t n) noexcept { bump(my_block().events[static_cast<unsigned>(e)], n); }
 void pass(check c, std::uint64_t n) noexcept { bump(my_block().passed[static_cast<unsigned>(c)], n); }
 
 void fail(check c, const std::string& what) {
-  bump(my_block().failed[static_cast<unsigned>(c)], 1);
-  g_failed.store(true, std::memory_order_relaxed);
-  const unsigned n = g_printed[static_cast<unsigned>(c)].fetch_add(1, std::memory_order_relaxed);
+  const unsigned n = count_failure(c);
   if (n < kMaxPrinted) {
     console::error("!!! FAILED " + std::string(check_name(c)) + ": " + what);
   } else if (n == kMaxPrinted) {
-    console::error("!!! further " + std::string(check_name(c)) +
-                   " failures are counted but not printed");
+    console::error(further_line(c));
+  }
+}
+
+void fail_signal_safe(check c, const char* what) noexcept {
+  // Nothing here may print: the text (or the "further failures" line) waits
+  // in a slot for flush_deferred_failures().
+  const unsigned n = count_failure(c);
+  if (n > kMaxPrinted) return;
+  const unsigned i = g_deferred_next.fetch_add(1, std::memory_order_relaxed);
+  if (i >= kDeferredSlots) return;  // counted above; the text is lost
+  deferred_failure& slot = g_deferred[i];
+  slot.which = c;
+  slot.limit = n == kMaxPrinted;
+  if (!slot.limit) std::strncpy(slot.text, what, sizeof(slot.text) - 1);
+  // release: publishes which/text; pairs with the acquire in the flush.
+  slot.state.store(kSlotReady, std::memory_order_release);
+}
+
+void flush_deferred_failures() {
+  const unsigned used = g_deferred_next.load(std::memory_order_relaxed);
+  for (unsigned i = 0; i < used && i < kDeferredSlots; ++i) {
+    deferred_failure& slot = g_deferred[i];
+    int ready = kSlotReady;
+    // acquire: pairs with the release in fail_signal_safe(). The CAS lets
+    // the main thread and the watchdog flush without printing twice.
+    if (!slot.state.compare_exchange_strong(ready, kSlotPrinted, std::memory_order_acquire,
+                                            std::memory_order_relaxed)) {
+      continue;
+    }
+    console::error(slot.limit ? further_line(slot.which)
+                              : "!!! FAILED " + std::string(check_name(slot.which)) +
+                                    " (in a signal handler): " + slot.text);
+  }
+  if (used > kDeferredSlots) {  // slots ran out: some texts were lost
+    static std::atomic<bool> said{false};
+    if (!said.exchange(true, std::memory_order_relaxed)) {
+      console::error("!!! further failures in signal handlers are counted but not printed");
+    }
   }
 }
 

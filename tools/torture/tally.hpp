@@ -7,13 +7,23 @@
 // through fail(), which prints what went wrong (rate-limited) and marks the
 // run failed.
 //
+// Signal delivery (--delivery signal): a handler may run on a host thread in
+// the middle of that thread's own add() of the same counter, so counters are
+// bumped with one atomic read-modify-write, never load + store. add() and
+// pass() are async-signal-safe once the thread's block exists
+// (prepare_thread()); fail() is not (it allocates and locks), so a function
+// that may run inside the doorbell handler reports through
+// fail_signal_safe(), whose message is printed later by the main thread.
+//
 // Thread safety: add()/pass()/fail() from any thread; totals() from any
 // thread at any time (each counter is read once; counters are not a snapshot
 // of one instant).
 //
-// Memory ordering: every counter is a relaxed atomic written by one thread:
-// a statistic orders nothing. any_failure() is relaxed too: the run's end
-// reads it after joining the threads that could set it.
+// Memory ordering: every counter is a relaxed atomic written by one thread
+// (and the signal handlers that interrupt it): a statistic orders nothing.
+// any_failure() is relaxed too: the run's end reads it after joining the
+// threads that could set it. A deferred failure's text is published by a
+// release of its slot's state, read with acquire by the thread printing it.
 #pragma once
 
 #include <array>
@@ -40,6 +50,9 @@ enum class check : unsigned {
   error_code,     ///< calls returned no unexpected error
   stall,          ///< no stall report
   hotplug,        ///< cpu_down/cpu_up/attach/detach did what they should
+  irq_guard,      ///< no call ran for a CPU while its host was inside its guarded computation
+  proxy,          ///< calls ran on their CPU's host thread, or by a proxy while it was parked
+  delivery,       ///< --delivery signal / --proxy were exercised: handlers / proxies ran calls
   count
 };
 inline constexpr unsigned kChecks = static_cast<unsigned>(check::count);
@@ -65,6 +78,11 @@ enum class event : unsigned {
   probe_sent,                                ///< async probe descriptors accepted
   probe_ran,                                 ///< async probe functions run
   stall_reports,                             ///< reports from the library's stall watchdog
+  in_signal,                                 ///< tool functions run inside the doorbell handler
+  by_proxy,                                  ///< tool functions run by a proxy (another thread)
+  declined,                                  ///< trampolines declined inside the doorbell handler
+  guarded_work,                              ///< hosts' computations inside an irq_guard
+  blocking_waits,                            ///< hosts' blocking calls (in a region: --proxy)
   count
 };
 inline constexpr unsigned kEvents = static_cast<unsigned>(event::count);
@@ -84,12 +102,21 @@ struct totals {
   std::uint64_t checks_failed() const noexcept;
 };
 
+/// Makes the calling thread's counter block now (that allocates and locks):
+/// a thread whose counters a signal handler may bump calls it first.
+void prepare_thread();
 /// Counts for the calling thread.
 void add(event e, std::uint64_t n = 1) noexcept;
 void pass(check c, std::uint64_t n = 1) noexcept;
 /// A failed check: counted, printed (the first 20 of each check; then only
 /// counted), and the run is failed.
 void fail(check c, const std::string& what);
+/// The same from a function that may run inside a signal handler: counted
+/// and the run failed at once; the text (copied) is printed by
+/// flush_deferred_failures(). Async-signal-safe after prepare_thread().
+void fail_signal_safe(check c, const char* what) noexcept;
+/// Prints the failures fail_signal_safe() left (main or watchdog thread).
+void flush_deferred_failures();
 
 /// Sums every thread's block.
 totals sum_totals();

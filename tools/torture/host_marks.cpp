@@ -1,0 +1,44 @@
+// host_marks.cpp — the hosts' marks (host_marks.hpp).
+//
+// Ordering: see the header: relaxed, signal fences on the writer's side,
+// the library's run-lock handover for proxies.
+#include "host_marks.hpp"
+
+namespace xcall_torture {
+namespace {
+
+// Initial-exec TLS of the executable: safe to read in a signal handler.
+thread_local xcall::cpu_t t_mine = xcall::no_cpu;
+thread_local std::atomic<bool> t_in_region{false};
+
+void mark(std::atomic<bool>& flag, bool on) noexcept {
+  // The fence keeps the mark on the right side of the code it brackets, as
+  // seen by a handler interrupting this thread.
+  if (!on) std::atomic_signal_fence(std::memory_order_seq_cst);
+  flag.store(on, std::memory_order_relaxed);
+  if (on) std::atomic_signal_fence(std::memory_order_seq_cst);
+}
+
+}  // namespace
+
+host_marks::host_marks(xcall::cpu_t n)
+    : guarded_(std::make_unique<std::atomic<bool>[]>(n)),
+      parked_(std::make_unique<std::atomic<bool>[]>(n)) {}
+
+void host_marks::claim(xcall::cpu_t cpu) noexcept { t_mine = cpu; }
+xcall::cpu_t host_marks::mine() noexcept { return t_mine; }
+
+void host_marks::set_guarded(xcall::cpu_t cpu, bool on) noexcept { mark(guarded_[cpu], on); }
+bool host_marks::guarded(xcall::cpu_t cpu) const noexcept {
+  return guarded_[cpu].load(std::memory_order_relaxed);
+}
+
+void host_marks::set_parked(xcall::cpu_t cpu, bool on) noexcept { mark(parked_[cpu], on); }
+bool host_marks::parked(xcall::cpu_t cpu) const noexcept {
+  return parked_[cpu].load(std::memory_order_relaxed);
+}
+
+void host_marks::set_in_region(bool on) noexcept { mark(t_in_region, on); }
+bool host_marks::in_region() noexcept { return t_in_region.load(std::memory_order_relaxed); }
+
+}  // namespace xcall_torture
