@@ -128,24 +128,64 @@ bool send_doorbell_signal(cpu_state& cpu, bool resend) noexcept {
                  cpu.host_tid.load(std::memory_order_relaxed), signo) == 0;
 }
 
+namespace {
+
+/// Writes "/proc/self/task/<tid>/status" into `out` (async-signal-safe).
+void status_path(char (&out)[64], pid_t tid) noexcept {
+  static constexpr char kHead[] = "/proc/self/task/";
+  static constexpr char kTail[] = "/status";
+  char digits[16];
+  int n = 0;
+  for (unsigned v = static_cast<unsigned>(tid); n == 0 || v != 0; v /= 10) {
+    digits[n++] = static_cast<char>('0' + v % 10);
+  }
+  std::size_t len = 0;
+  for (const char* p = kHead; *p != '\0'; ++p) out[len++] = *p;
+  while (n > 0) out[len++] = digits[--n];
+  for (const char* p = kTail; *p != '\0'; ++p) out[len++] = *p;
+  out[len] = '\0';
+}
+
+/// The hex mask after "<key>:\t" in `text`, or 0.
+unsigned long long hex_field(const char* text, std::size_t size, const char* key) noexcept {
+  const std::size_t key_len = std::strlen(key);
+  for (std::size_t i = 0; i + key_len < size; ++i) {
+    if ((i != 0 && text[i - 1] != '\n') || std::memcmp(text + i, key, key_len) != 0) continue;
+    unsigned long long mask = 0;
+    for (std::size_t j = i + key_len; j < size; ++j) {
+      const char ch = text[j];
+      if (ch == ' ' || ch == '\t') continue;
+      const int digit = ch >= '0' && ch <= '9'   ? ch - '0'
+                        : ch >= 'a' && ch <= 'f' ? ch - 'a' + 10
+                                                 : -1;
+      if (digit < 0) break;
+      mask = mask << 4 | static_cast<unsigned>(digit);
+    }
+    return mask;
+  }
+  return 0;
+}
+
+}  // namespace
+
 signal_status thread_signal_status(pid_t tid, int signo) noexcept {
+  // Async-signal-safe (open/read/close, no stdio): a waiter that runs this
+  // may itself be a function running in a doorbell handler.
   signal_status st;
   if (signo <= 0 || signo > 64) return st;
   char path[64];
-  std::snprintf(path, sizeof(path), "/proc/self/task/%d/status", static_cast<int>(tid));
-  std::FILE* f = std::fopen(path, "r");
-  if (f == nullptr) return st;
-  const unsigned long long bit = 1ull << (signo - 1);
-  char line[256];
-  while (std::fgets(line, sizeof(line), f) != nullptr) {
-    unsigned long long mask = 0;
-    if (std::sscanf(line, "SigPnd: %llx", &mask) == 1) st.pending = (mask & bit) != 0;
-    if (std::sscanf(line, "SigBlk: %llx", &mask) == 1) {
-      st.blocked = (mask & bit) != 0;
-      break;  // SigBlk comes after SigPnd
-    }
+  status_path(path, tid);
+  const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return st;
+  char text[4096];
+  std::size_t size = 0;
+  for (ssize_t n; size < sizeof(text) && (n = ::read(fd, text + size, sizeof(text) - size)) > 0;) {
+    size += static_cast<std::size_t>(n);
   }
-  std::fclose(f);
+  ::close(fd);
+  const unsigned long long bit = 1ull << (signo - 1);
+  st.pending = (hex_field(text, size, "SigPnd:") & bit) != 0;
+  st.blocked = (hex_field(text, size, "SigBlk:") & bit) != 0;
   return st;
 }
 

@@ -38,7 +38,8 @@ bool send_doorbell_signal(cpu_state& cpu, bool resend) noexcept;
 
 /// What thread `tid` of this process does with `signo`, from
 /// /proc/self/task/<tid>/status: whether it blocks it, whether one is pending
-/// (sent, not yet delivered). Slow paths only; not async-signal-safe.
+/// (sent, not yet delivered). Slow paths only; async-signal-safe (a waiter
+/// may be a function running in a doorbell handler).
 struct signal_status {
   bool blocked = false;
   bool pending = false;
