@@ -63,6 +63,22 @@ struct parked_reader {
   }
 };
 
+/// CPU 0 of `d`, hosted by a thread parked in read() inside a
+/// blocking_region (attached with `how`) until release().
+struct parked_cpu0 {
+  pipe_pair pipe;
+  parked_reader reader{pipe};
+  app_host host;
+  parked_cpu0(domain& d, attach_options how) : host(d, 0, how, std::ref(reader)) {
+    reader.wait_parked();
+  }
+  /// Lets read() return and waits for the host to leave (and detach).
+  void release() {
+    pipe.release_reader();
+    host.join();
+  }
+};
+
 struct run_record {
   std::atomic<int> runs{0};
   std::atomic<cpu_t> cpu{xcall::no_cpu};
@@ -80,10 +96,8 @@ class BlockingRegionTest : public xcall_test::engine_test {};
 TEST_P(BlockingRegionTest, WaitingCallsToAParkedHostRunAtOnceAsItsCpu) {
   run_with_deadline(kUnitDeadline, "proxy for a host parked in read()", [&] {
     domain d(attached_domain_options(2, engine()));
-    pipe_pair p;
-    parked_reader reader{p};
-    app_host host(d, 0, kProxy, std::ref(reader));
-    reader.wait_parked();
+    parked_cpu0 parked(d, kProxy);
+    parked_reader& reader = parked.reader;
     for (int i = 0; i < 100; ++i) {
       run_record r;
       ASSERT_FALSE(d.call_function_single(0, &run_record::record, &r, true));
@@ -100,8 +114,7 @@ TEST_P(BlockingRegionTest, WaitingCallsToAParkedHostRunAtOnceAsItsCpu) {
     EXPECT_FALSE(reader.left_region.load()) << "the host was never interrupted";
     EXPECT_EQ(reader.cpu_inside.load(), xcall::no_cpu) << "inside the region the host is outside";
     EXPECT_GE(d.stats()[0].proxy_runs, 101u);
-    p.release_reader();
-    host.join();
+    parked.release();
     EXPECT_EQ(reader.read_result.load(), 1);
   });
 }
@@ -109,10 +122,8 @@ TEST_P(BlockingRegionTest, WaitingCallsToAParkedHostRunAtOnceAsItsCpu) {
 TEST_P(BlockingRegionTest, TheHostCannotLeaveWhileAProxyRunsItsCall) {
   run_with_deadline(kUnitDeadline, "run lock holds the host in its region", [&] {
     domain d(attached_domain_options(2, engine()));
-    pipe_pair p;
-    parked_reader reader{p};
-    app_host host(d, 0, kProxy, std::ref(reader));
-    reader.wait_parked();
+    parked_cpu0 parked(d, kProxy);
+    parked_reader& reader = parked.reader;
     struct gate_t {
       std::atomic<bool> entered{false};
       std::atomic<bool> open{false};
@@ -130,13 +141,13 @@ TEST_P(BlockingRegionTest, TheHostCannotLeaveWhileAProxyRunsItsCall) {
     });
     unsigned i = 0;
     while (!gate.entered.load(std::memory_order_acquire)) xcall_test::backoff(i);
-    p.release_reader();  // read() returns; the region's end must wait
+    parked.pipe.release_reader();  // read() returns; the region's end must wait
     std::this_thread::sleep_for(50ms);
     EXPECT_EQ(reader.read_result.load(), 1) << "the host should be out of read() by now";
     EXPECT_FALSE(reader.left_region.load()) << "the host left its region under a running proxy";
     gate.open.store(true, std::memory_order_release);
     caller.join();
-    host.join();
+    parked.host.join();
     EXPECT_TRUE(reader.left_region.load());
   });
 }
@@ -144,10 +155,8 @@ TEST_P(BlockingRegionTest, TheHostCannotLeaveWhileAProxyRunsItsCall) {
 TEST_P(BlockingRegionTest, WithoutProxyTheRegionChangesNothing) {
   run_with_deadline(kUnitDeadline, "region without proxy", [&] {
     domain d(attached_domain_options(2, engine()));
-    pipe_pair p;
-    parked_reader reader{p};
-    app_host host(d, 0, attach_options{}, std::ref(reader));
-    reader.wait_parked();
+    parked_cpu0 parked(d, attach_options{});
+    parked_reader& reader = parked.reader;
     EXPECT_EQ(reader.cpu_inside.load(), 0u) << "no proxy: the host is still CPU 0";
     std::atomic<bool> done{false};
     run_record r;
@@ -157,11 +166,10 @@ TEST_P(BlockingRegionTest, WithoutProxyTheRegionChangesNothing) {
     });
     std::this_thread::sleep_for(50ms);
     EXPECT_FALSE(done.load()) << "a poll host in read() cannot have run the call";
-    p.release_reader();
-    host.join();  // detaching runs the queue
+    parked.release();  // detaching runs the queue
     caller.join();
     EXPECT_EQ(r.runs.load(), 1);
-    EXPECT_EQ(r.tid.load(), host.tid());
+    EXPECT_EQ(r.tid.load(), parked.host.tid());
     EXPECT_EQ(d.stats()[0].proxy_runs, 0u);
   });
 }
@@ -204,10 +212,7 @@ TEST_P(BlockingRegionTest, EnteringAndLeavingAreSafePoints) {
 TEST_P(BlockingRegionTest, AProxiedFunctionMayWaitForItsCaller) {
   run_with_deadline(kUnitDeadline, "proxied function calls back", [&] {
     domain d(attached_domain_options(2, engine()));
-    pipe_pair p;
-    parked_reader reader{p};
-    app_host host(d, 0, kProxy, std::ref(reader));
-    reader.wait_parked();
+    parked_cpu0 parked(d, kProxy);
     // The caller hosts CPU 1; the proxied function (running as CPU 0 on the
     // caller's thread) calls CPU 1 with wait: the proxy must serve its own
     // CPU meanwhile.
@@ -229,18 +234,14 @@ TEST_P(BlockingRegionTest, AProxiedFunctionMayWaitForItsCaller) {
       EXPECT_EQ(back.inner.cpu.load(), 1u);
     }
     att.detach();
-    p.release_reader();
-    host.join();
+    parked.release();
   });
 }
 
 TEST_P(BlockingRegionTest, PollInAProxiedFunctionRunsTheProxysOwnCpu) {
   run_with_deadline(kUnitDeadline, "poll() from a proxied function", [&] {
     domain d(attached_domain_options(2, engine()));
-    pipe_pair p;
-    parked_reader reader{p};
-    app_host host(d, 0, kProxy, std::ref(reader));
-    reader.wait_parked();
+    parked_cpu0 parked(d, kProxy);
     auto att = d.attach(1);  // the caller is CPU 1, and will proxy for CPU 0
     struct poll_t {
       domain* d;
@@ -263,26 +264,21 @@ TEST_P(BlockingRegionTest, PollInAProxiedFunctionRunsTheProxysOwnCpu) {
     EXPECT_TRUE(pl.flag.load());
     EXPECT_GE(d.stats()[0].proxy_runs, 1u);
     att.detach();
-    p.release_reader();
-    host.join();
+    parked.release();
   });
 }
 
 TEST_P(BlockingRegionTest, SignalDeliveryDoesNotInterruptAParkedProxyHost) {
   run_with_deadline(kUnitDeadline, "signal + proxy", [&] {
     domain d(attached_domain_options(2, engine()));
-    pipe_pair p;
-    parked_reader reader{p};
-    app_host host(d, 0, attach_options{delivery_mode::signal, true}, std::ref(reader));
-    reader.wait_parked();
+    parked_cpu0 parked(d, attach_options{delivery_mode::signal, true});
     for (int i = 0; i < 20; ++i) {
       run_record r;
       ASSERT_FALSE(d.call_function_single(0, &run_record::record, &r, true));
       EXPECT_EQ(r.tid.load(), xcall_test::gettid_now());
     }
     EXPECT_EQ(d.stats()[0].signal_runs, 0u) << "a parked host was signalled";
-    p.release_reader();
-    host.join();
+    parked.release();
   });
 }
 
