@@ -23,6 +23,7 @@
 #include <new>
 #include <vector>
 
+#include "app_host.hpp"
 #include "test_support.hpp"
 #include "xcall/xcall.hpp"
 
@@ -389,6 +390,34 @@ TEST_P(NoAllocTest, AttachedHostCaller) {
         for (int i = 0; i < n; ++i) one_round(kit);
       });
     });
+  });
+}
+
+TEST_P(NoAllocTest, SignalHandlerCallerOnABusyHost) {
+  run_with_deadline(kUnitDeadline, "no-alloc signal handler", [&] {
+    domain d(attached_domain_options(3, engine()));
+    host_thread h0(d, 0);
+    host_thread h2(d, 2);
+    // CPU 1's host computes and never polls: each round runs in its doorbell
+    // signal's handler, where an allocation could deadlock on malloc's lock.
+    xcall_test::app_host h1(d, 1, xcall::attach_options{xcall::delivery_mode::signal, false},
+                            [](xcall_test::app_host& h) { h.compute([] { return false; }); });
+    caller_kit kit(d, {0, 1, 2});
+    auto round_in_handler = [&] { one_round(kit); };
+    // The very first round from the handler allocates nothing either: a
+    // signal host's caller storage is made when it attaches.
+    alloc_count::open_window();
+    check(d.call_function_single(1, round_in_handler));
+    alloc_count::close_window();
+    if (alloc_count::news.load() + alloc_count::mallocs.load() != 0) {
+      alloc_count::print_first_stack();
+    }
+    EXPECT_EQ(alloc_count::news.load(), 0) << "first round from a signal handler";
+    EXPECT_EQ(alloc_count::mallocs.load(), 0) << "first round from a signal handler";
+    expect_no_allocation([&](int n) {
+      for (int i = 0; i < n; ++i) check(d.call_function_single(1, round_in_handler));
+    });
+    EXPECT_GE(d.stats()[1].signal_runs, 1u) << "the rounds did not run in the handler";
   });
 }
 
