@@ -16,7 +16,11 @@ namespace xcall {
 namespace detail {
 
 thread_context& this_thread_context() noexcept {
-  thread_local thread_context context;
+  // initial-exec: the doorbell handler reads this from signal context, and
+  // the general-dynamic model of a dlopen()ed shared library may allocate on
+  // a thread's first access (liburcu's signal flavor makes the same choice).
+  // Constant-initialised, so no guard variable either.
+  [[gnu::tls_model("initial-exec")]] static thread_local thread_context context;
   return context;
 }
 
