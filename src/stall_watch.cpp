@@ -167,8 +167,16 @@ void stall_watch::check() noexcept {
   }
   interval_ *= 2;
   next_ = now + interval_;
-  // A lost wake-up is a known cause of stalls: ring again.
-  if (target_ < dom_.nr_cpu_ids()) ring_doorbell(dom_.cpu(target_), /*may_be_lost=*/false);
+  // A lost wake-up is a known cause of stalls: ring again, unless the
+  // doorbell signal is still pending on the host's thread (late, not lost).
+  if (target_ < dom_.nr_cpu_ids()) {
+    cpu_state& t = dom_.cpu(target_);
+    const int signo = t.doorbell_signo.load(std::memory_order_relaxed);
+    const bool pending =
+        signo != 0 && t.host_state.load(std::memory_order_relaxed) == kHostRunning &&
+        thread_signal_status(t.host_tid.load(std::memory_order_relaxed), signo).pending;
+    if (!pending) ring_doorbell(t, /*may_be_lost=*/false);
+  }
 }
 
 stall_watch::~stall_watch() {

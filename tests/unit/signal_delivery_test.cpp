@@ -251,6 +251,8 @@ TEST_P(SignalDeliveryTest, StallReportNamesAHostThatBlocksTheSignal) {
     // The first signal stayed pending while blocked: late, not lost, so the
     // waiter never piled re-sends onto it.
     EXPECT_EQ(d.stats()[0].signals_resent, 0u);
+    // Nor did the watchdog's re-rings: one signal for the whole stall.
+    EXPECT_EQ(d.stats()[0].signals_sent, 1u);
     EXPECT_EQ(r.runs.load(), 1);
     std::lock_guard<std::mutex> lock(m);
     ASSERT_GE(reports.size(), 2u) << "expected a stall report and its unstuck report";
