@@ -2,6 +2,8 @@
 // given attach_options and then runs the test's own code as that CPU's host
 // (a busy loop, an irq_guard, a blocking read), for the tests of delivery
 // modes and blocking regions. Unlike host_thread it never polls by itself.
+// Also: run_record (what a function saw where it ran) and
+// expect_relayed_calls (a function on one CPU waiting for another).
 #pragma once
 
 #include <sys/syscall.h>
@@ -79,5 +81,44 @@ class app_host {
 
 /// The kernel thread id of the calling thread.
 inline pid_t gettid_now() noexcept { return static_cast<pid_t>(syscall(SYS_gettid)); }
+
+/// What a function saw where it ran: pass &record as info, record() as func.
+struct run_record {
+  std::atomic<int> runs{0};
+  std::atomic<cpu_t> cpu{xcall::no_cpu};
+  std::atomic<pid_t> tid{0};
+  std::atomic<bool> irqs_off{false};
+
+  static void record(void* p) noexcept {
+    auto* r = static_cast<run_record*>(p);
+    r->cpu.store(xcall::this_cpu(), std::memory_order_relaxed);
+    r->tid.store(gettid_now(), std::memory_order_relaxed);
+    r->irqs_off.store(xcall::irqs_disabled(), std::memory_order_relaxed);
+    r->runs.fetch_add(1, std::memory_order_release);
+  }
+};
+
+/// `rounds` times: a waiting call to `from` whose function makes a waiting
+/// call to `to`; checks that the inner call ran once, on `to`. The function
+/// on `from` runs wherever the test arranged (a signal handler, a proxy).
+inline void expect_relayed_calls(xcall::domain& d, cpu_t from, cpu_t to, int rounds) {
+  struct relay {
+    xcall::domain* d;
+    cpu_t to;
+    run_record inner;
+  } r{&d, to, {}};
+  for (int i = 0; i < rounds; ++i) {
+    r.inner.runs.store(0);
+    ASSERT_FALSE(d.call_function_single(
+        from,
+        [](void* arg) noexcept {
+          auto* rl = static_cast<relay*>(arg);
+          (void)rl->d->call_function_single(rl->to, &run_record::record, &rl->inner, true);
+        },
+        &r, true));
+    ASSERT_EQ(r.inner.runs.load(), 1);
+    EXPECT_EQ(r.inner.cpu.load(), to);
+  }
+}
 
 }  // namespace xcall_test

@@ -21,6 +21,7 @@ using xcall::domain;
 using xcall_test::app_host;
 using xcall_test::attached_domain_options;
 using xcall_test::kUnitDeadline;
+using xcall_test::run_record;
 using xcall_test::run_with_deadline;
 
 const attach_options kProxy{delivery_mode::poll, true};
@@ -76,18 +77,6 @@ struct parked_cpu0 {
   void release() {
     pipe.release_reader();
     host.join();
-  }
-};
-
-struct run_record {
-  std::atomic<int> runs{0};
-  std::atomic<cpu_t> cpu{xcall::no_cpu};
-  std::atomic<pid_t> tid{0};
-  static void record(void* p) noexcept {
-    auto* r = static_cast<run_record*>(p);
-    r->cpu.store(xcall::this_cpu());
-    r->tid.store(xcall_test::gettid_now());
-    r->runs.fetch_add(1, std::memory_order_release);
   }
 };
 
@@ -217,22 +206,7 @@ TEST_P(BlockingRegionTest, AProxiedFunctionMayWaitForItsCaller) {
     // caller's thread) calls CPU 1 with wait: the proxy must serve its own
     // CPU meanwhile.
     auto att = d.attach(1);
-    struct back_t {
-      domain* d;
-      run_record inner;
-    } back{&d, {}};
-    for (int i = 0; i < 20; ++i) {
-      back.inner.runs.store(0);
-      ASSERT_FALSE(d.call_function_single(
-          0,
-          [](void* arg) noexcept {
-            auto* b = static_cast<back_t*>(arg);
-            (void)b->d->call_function_single(1, &run_record::record, &b->inner, true);
-          },
-          &back, true));
-      ASSERT_EQ(back.inner.runs.load(), 1);
-      EXPECT_EQ(back.inner.cpu.load(), 1u);
-    }
+    xcall_test::expect_relayed_calls(d, 0, 1, 20);
     att.detach();
     parked.release();
   });

@@ -31,25 +31,10 @@ using xcall::domain;
 using xcall_test::app_host;
 using xcall_test::attached_domain_options;
 using xcall_test::kUnitDeadline;
+using xcall_test::run_record;
 using xcall_test::run_with_deadline;
 
 const attach_options kSignal{delivery_mode::signal, false};
-
-/// What a function saw when it ran.
-struct run_record {
-  std::atomic<int> runs{0};
-  std::atomic<cpu_t> cpu{xcall::no_cpu};
-  std::atomic<pid_t> tid{0};
-  std::atomic<bool> irqs_off{false};
-
-  static void record(void* p) noexcept {
-    auto* r = static_cast<run_record*>(p);
-    r->cpu.store(xcall::this_cpu(), std::memory_order_relaxed);
-    r->tid.store(xcall_test::gettid_now(), std::memory_order_relaxed);
-    r->irqs_off.store(xcall::irqs_disabled(), std::memory_order_relaxed);
-    r->runs.fetch_add(1, std::memory_order_release);
-  }
-};
 
 /// A host body that computes without ever polling until asked to stop.
 void busy(app_host& h) {
@@ -185,23 +170,8 @@ TEST_P(SignalDeliveryTest, FunctionsRunInTheHandlerMayCallOtherCpusWithWait) {
     domain d(attached_domain_options(2, engine()));
     app_host h0(d, 0, kSignal, busy);
     app_host h1(d, 1, kSignal, busy);
-    struct nested_t {
-      domain* d;
-      run_record inner;
-    } n{&d, {}};
-    for (int i = 0; i < 20; ++i) {
-      n.inner.runs.store(0);
-      ASSERT_FALSE(d.call_function_single(
-          0,
-          [](void* p) noexcept {
-            auto* nested = static_cast<nested_t*>(p);
-            // Runs in CPU 0's signal handler; waits for CPU 1's handler.
-            (void)nested->d->call_function_single(1, &run_record::record, &nested->inner, true);
-          },
-          &n, true));
-      ASSERT_EQ(n.inner.runs.load(), 1);
-      EXPECT_EQ(n.inner.cpu.load(), 1u);
-    }
+    // CPU 0's function runs in its signal handler and waits for CPU 1's.
+    xcall_test::expect_relayed_calls(d, 0, 1, 20);
   });
 }
 
