@@ -39,6 +39,13 @@ void progress(const char* section, const std::string& text) {
 
 namespace {
 
+/// A baseline measured several times in one run moved by more than 1.5x:
+/// say so, with its range (`message` has two %s: low, high).
+void warn_if_moved(results& r, const std::string& low, const std::string& high, double lo,
+                   double hi, const char* message) {
+  if (lo > 0 && hi / lo > 1.5) r.warnings.push_back(strprintf(message, low.c_str(), high.c_str()));
+}
+
 config quick_config() {
   config c;
   c.quick = true;
@@ -127,13 +134,10 @@ int main(int argc, char** argv) {
       lo = std::min(lo, m.paired_floor_ns);
       hi = std::max(hi, m.paired_floor_ns);
     }
-    if (lo > 0 && hi / lo > 1.5) {
-      r.warnings.push_back(strprintf(
-          "the cache-line floor ranged from %s to %s during the run: the hypervisor moved the "
-          "vCPUs; ratios use floors paired with each series, absolute figures from different "
-          "moments do not compare",
-          fmt_ns(lo).c_str(), fmt_ns(hi).c_str()));
-    }
+    warn_if_moved(r, fmt_ns(lo), fmt_ns(hi), lo, hi,
+                  "the cache-line floor ranged from %s to %s during the run: the hypervisor "
+                  "moved the vCPUs; ratios use floors paired with each series, absolute figures "
+                  "from different moments do not compare");
   }
   {
     // The same for the bare list's paired throughput trials.
@@ -143,13 +147,11 @@ int main(int argc, char** argv) {
       lo = lo == 0 ? m.paired_floor_rate : std::min(lo, m.paired_floor_rate);
       hi = std::max(hi, m.paired_floor_rate);
     }
-    if (lo > 0 && hi / lo > 1.5) {
-      r.warnings.push_back(strprintf(
-          "the bare lock-free list's paired rate ranged from %s to %s during the run: the host "
-          "slowed the vCPUs down or moved them; async ratios use the trial paired with each "
-          "figure, absolute rates from different moments do not compare",
-          fmt_rate(lo).c_str(), fmt_rate(hi).c_str()));
-    }
+    warn_if_moved(r, fmt_rate(lo), fmt_rate(hi), lo, hi,
+                  "the bare lock-free list's paired rate ranged from %s to %s during the run: "
+                  "the host slowed the vCPUs down or moved them; async ratios use the trial "
+                  "paired with each figure, absolute rates from different moments do not "
+                  "compare");
   }
   if (const auto stalls = stall_reports().load(std::memory_order_relaxed); stalls != 0) {
     r.warnings.push_back(strprintf("%llu stall reports from the watchdog during the run",
