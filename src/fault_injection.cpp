@@ -11,6 +11,7 @@ namespace {
 constexpr unsigned kCount = static_cast<unsigned>(kind::count);
 std::atomic<unsigned> params[kCount];
 std::atomic<unsigned> doorbells_seen{0};
+std::atomic<unsigned> allocs_seen{0};
 
 }  // namespace
 
@@ -30,6 +31,12 @@ bool drop_this_doorbell() noexcept {
   const unsigned every = param(kind::drop_doorbell);
   if (every == 0) return false;
   return doorbells_seen.fetch_add(1, std::memory_order_relaxed) % every == 0;
+}
+
+bool fail_this_alloc() noexcept {
+  const unsigned every = param(kind::fail_alloc);
+  if (every == 0) return false;
+  return allocs_seen.fetch_add(1, std::memory_order_relaxed) % every == every - 1;
 }
 
 }  // namespace xcall::detail::fault

@@ -13,6 +13,23 @@
 //                      of it (the race window the seed's race needs)
 //   drop_doorbell      lose one doorbell in `param` (param 1: every one); the
 //                      stall watchdog's re-ring is not affected
+//   clear_after_run    classic engine: a walker clears its CPU's bit of a call
+//                      block after running the function, not before (the
+//                      kernel's order, which assumes handlers never nest): a
+//                      nested drain inside the function runs the call again
+//   borrow_second_slot classic engine: the one-target fast path of a multi-CPU
+//                      call borrows a second caller storage (through the
+//                      single-call path) while it holds one: with as many
+//                      outside callers as slots, every caller waits for a slot
+//                      that another caller holds
+//   hotplug_mutex      cpu_down/cpu_up hold the CPU's hotplug mutex while they
+//                      wait for the CPU (draining the caller's own CPU): a
+//                      function drained there that does hotplug of the same
+//                      CPU locks the mutex its own thread holds
+//   fail_alloc         every `param`-th allocation inside xcall fails (caller
+//                      storage, descriptors, call blocks, signal storage):
+//                      the call reports not_enough_memory, attach throws
+//                      std::bad_alloc
 //
 // Ordering: the fault words are relaxed atomics; tests arm them before the
 // threads that read them start, or do not care which call sees them first.
@@ -22,7 +39,16 @@
 
 namespace xcall::detail::fault {
 
-enum class kind : unsigned { skip_seed_fix, widen_mask_window, drop_doorbell, count };
+enum class kind : unsigned {
+  skip_seed_fix,
+  widen_mask_window,
+  drop_doorbell,
+  clear_after_run,
+  borrow_second_slot,
+  hotplug_mutex,
+  fail_alloc,
+  count
+};
 
 #if defined(XCALL_FAULT_INJECTION)
 
@@ -34,12 +60,15 @@ void disarm_all() noexcept;
 unsigned param(kind fault) noexcept;
 /// drop_doorbell: whether this doorbell is the one in N to lose.
 bool drop_this_doorbell() noexcept;
+/// fail_alloc: whether this allocation is the one in N to fail.
+bool fail_this_alloc() noexcept;
 
 #else
 
 // Production builds: constants the compiler folds away.
 constexpr unsigned param(kind) noexcept { return 0; }
 constexpr bool drop_this_doorbell() noexcept { return false; }
+constexpr bool fail_this_alloc() noexcept { return false; }
 
 #endif
 
