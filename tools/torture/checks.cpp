@@ -10,9 +10,12 @@
 
 #include <chrono>
 #include <cstdio>
+#include <mutex>
 #include <thread>
+#include <vector>
 
 #include "host_marks.hpp"
+#include "nesting.hpp"
 #include "tally.hpp"
 #include "xcall/cpu.hpp"
 #include "xcall/domain.hpp"
@@ -28,8 +31,15 @@ std::string cpu_str(cpu_t cpu) {
 }
 
 void append_call(fixed_text& t, const run_state& run, op_kind kind, unsigned invoker,
-                 std::uint64_t op_id, cpu_t caller_cpu, cpu_t target) noexcept {
-  t << op_name(kind) << " #" << op_id << " of invoker " << invoker;
+                 std::uint64_t op_id, cpu_t caller_cpu, cpu_t target, unsigned depth,
+                 std::uint64_t sub) noexcept {
+  if (depth > 0) {
+    // Nested: the function of a call of top-level operation #op made it.
+    t << op_name(kind) << " (depth " << depth << ", nested #" << sub << ") under op #" << op_id
+      << " of invoker " << invoker;
+  } else {
+    t << op_name(kind) << " #" << op_id << " of invoker " << invoker;
+  }
   if (caller_cpu != no_cpu) t << " from CPU " << caller_cpu;
   if (target != no_cpu) t << " to CPU " << target;
   t << " (seed " << run.opt.seed << ")";
@@ -118,35 +128,38 @@ void finish(call_record* rec) {
 }  // namespace
 
 call_record::call_record(run_state& r, op_kind k, bool w, freed_by f, unsigned inv,
-                         std::uint64_t id)
+                         std::uint64_t id, unsigned d, std::uint64_t n)
     : run(r),
       kind(k),
       wait(w),
       who(f),
       invoker(inv),
       op_id(id),
+      depth(d),
+      sub(n),
       caller_cpu(xcall::this_cpu()),
       caller_thread(std::this_thread::get_id()),
       ran(std::make_unique<std::atomic<std::uint32_t>[]>(r.nr_cpus)),
       out(std::make_unique<std::uint64_t[]>(r.nr_cpus)) {}
 
 std::string describe_call(const run_state& run, op_kind kind, unsigned invoker,
-                          std::uint64_t op_id, cpu_t caller_cpu, cpu_t target) {
+                          std::uint64_t op_id, cpu_t caller_cpu, cpu_t target, unsigned depth,
+                          std::uint64_t sub) {
   fixed_text t;
-  append_call(t, run, kind, invoker, op_id, caller_cpu, target);
+  append_call(t, run, kind, invoker, op_id, caller_cpu, target, depth, sub);
   return t.str();
 }
 
 std::string call_record::describe() const {
-  return describe_call(run, kind, invoker, op_id, caller_cpu, target);
+  return describe_call(run, kind, invoker, op_id, caller_cpu, target, depth, sub);
 }
 
 void call_record::describe(fixed_text& text) const noexcept {
-  append_call(text, run, kind, invoker, op_id, caller_cpu, target);
+  append_call(text, run, kind, invoker, op_id, caller_cpu, target, depth, sub);
 }
 
 std::uint64_t call_record::expected_stamp() const noexcept {
-  return mix_seed(op_id, invoker) | 1;  // never 0
+  return mix_seed(op_id ^ (sub << 24) ^ (std::uint64_t{depth} << 56), invoker) | 1;  // never 0
 }
 
 void call_record::seal() noexcept {
@@ -159,9 +172,9 @@ std::uint64_t call_record::out_value(cpu_t cpu) const noexcept {
 }
 
 call_record* new_record(run_state& run, op_kind kind, bool wait, freed_by who, unsigned invoker,
-                        std::uint64_t op_id) {
+                        std::uint64_t op_id, unsigned depth, std::uint64_t sub) {
   if (!wait) add(event::nowait_allocated);
-  return new call_record(run, kind, wait, who, invoker, op_id);
+  return new call_record(run, kind, wait, who, invoker, op_id, depth, sub);
 }
 
 void free_record(call_record* rec) {
@@ -187,6 +200,48 @@ std::size_t reclaim_records() {
     ++n;
   }
   return n;
+}
+
+namespace {
+std::mutex g_kept_lock;
+std::vector<call_record*> g_kept;
+}  // namespace
+
+void keep_until_end(call_record* rec) {
+  // Out of the no-wait books now: nobody will free it before the end.
+  if (!rec->wait) {
+    add(event::nowait_freed);
+    pass(check::freed);
+  }
+  std::lock_guard<std::mutex> g(g_kept_lock);
+  g_kept.push_back(rec);
+}
+
+void verify_kept() {
+  std::lock_guard<std::mutex> g(g_kept_lock);
+  for (call_record* rec : g_kept) {
+    std::uint32_t total = 0;
+    for (cpu_t c = 0; c < rec->run.nr_cpus; ++c) {
+      total += rec->ran[c].load(std::memory_order_relaxed);
+    }
+    if (total == 0) {
+      pass(check::exception);
+    } else {
+      fail(check::exception, rec->describe() + ": " + std::to_string(total) +
+                                 " CPUs ran it by the end of the run, although its predicate "
+                                 "threw for CPU " + std::to_string(rec->throw_cpu) +
+                                 " (nothing may be queued before every predicate ran)");
+    }
+    delete rec;  // not free_record(): it left the no-wait books when kept
+  }
+  g_kept.clear();
+}
+
+bool enomem_allowed(const run_state& run, std::error_code ec) {
+  if (ec != std::errc::not_enough_memory || !run.enomem_ok) return false;
+  add(event::enomem);
+  pass(check::error_code);
+  return true;
 }
 
 void handler_fail(const call_record* rec, const char* label, bool in_signal, check c,
@@ -291,7 +346,15 @@ void handle_call(void* info) noexcept {
     }
     if (rec->mask_before) handler_mask_check(*rec, cpu, in_signal);
     if (run.opt.attached) check_where_it_runs(run, rec, nullptr, in_signal, cpu);
+    // relaxed: best effort (verify_kept() is the real check): the caller
+    // marks a thrown predicate before the exception leaves the library.
+    if (rec->kind == op_kind::cond_throw && rec->threw.load(std::memory_order_relaxed)) {
+      handler_fail(rec, nullptr, in_signal, check::exception, "ran on ", cpu,
+                   " although its predicate threw");
+    }
   }
+  // The function acts (--nesting): calls, poll, idle, regions, guards, hotplug.
+  if (!in_signal) maybe_act(*rec, cpu);
   handler_delay(run, cpu == no_cpu ? 0 : cpu);
   finish(rec);
 }

@@ -40,6 +40,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <system_error>
 #include <thread>
 #include <vector>
 
@@ -64,7 +65,7 @@ enum class freed_by : std::uint8_t { caller, handler, last_ref, rpc };
 
 struct call_record {
   call_record(run_state& run, op_kind kind, bool wait, freed_by who, unsigned invoker,
-              std::uint64_t op_id);
+              std::uint64_t op_id, unsigned depth, std::uint64_t sub);
   call_record(const call_record&) = delete;
   call_record& operator=(const call_record&) = delete;
 
@@ -74,7 +75,13 @@ struct call_record {
   const freed_by who;
   const unsigned invoker;
   const std::uint64_t op_id;
+  const unsigned depth;     ///< 0: a top-level call; n: made by a function n levels deep
+  const std::uint64_t sub;  ///< nested: the operation's number in its nested invoker
   xcall::cpu_t target = xcall::no_cpu;  ///< single and async calls
+  /// callable / cond-throw: the CPU whose run (predicate) throws, and the
+  /// thrower's mark, set just before it throws.
+  xcall::cpu_t throw_cpu = xcall::no_cpu;
+  std::atomic<bool> threw{false};
   xcall::cpu_t caller_cpu = xcall::no_cpu;
   std::thread::id caller_thread;
 
@@ -109,18 +116,29 @@ struct call_record {
 /// operation in failure messages (from its seed, invoker and number it can be
 /// found again in a rerun).
 std::string describe_call(const run_state& run, op_kind kind, unsigned invoker,
-                          std::uint64_t op_id, xcall::cpu_t caller_cpu, xcall::cpu_t target);
+                          std::uint64_t op_id, xcall::cpu_t caller_cpu, xcall::cpu_t target,
+                          unsigned depth = 0, std::uint64_t sub = 0);
 
 /// Allocates a record (counting no-wait ones) and frees it (counting those).
 /// Inside the doorbell handler free_record() retires it instead (async-
 /// signal-safe then).
 call_record* new_record(run_state& run, op_kind kind, bool wait, freed_by who, unsigned invoker,
-                        std::uint64_t op_id);
+                        std::uint64_t op_id, unsigned depth = 0, std::uint64_t sub = 0);
 void free_record(call_record* rec);
 /// Frees the records retired inside signal handlers; returns how many. Any
 /// thread but a signal handler; the main thread calls it as it ticks, and
 /// once more after every host has left.
 std::size_t reclaim_records();
+/// A record whose call threw before it queued anything: kept until the
+/// domain is gone, then verify_kept() checks that no CPU ever ran it (a
+/// buggy library may have queued it after all) and frees it.
+void keep_until_end(call_record* rec);
+/// After the domain is destroyed (every CPU drained, every host gone).
+void verify_kept();
+
+/// A call's error `ec` is ENOMEM and --fault fail_alloc is armed: counted
+/// as a legal outcome (the call did nothing). Any other error: false.
+bool enomem_allowed(const run_state& run, std::error_code ec);
 
 /// The function of every tool call: checks, delay, then completion by `who`.
 void handle_call(void* info) noexcept;

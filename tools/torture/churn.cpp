@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <chrono>
 
+#include "hotplug.hpp"
 #include "ops.hpp"
 #include "tally.hpp"
 #include "watchdog.hpp"
@@ -73,34 +74,14 @@ void churn::mask_churner(unsigned index) {
 void churn::hotplug_thread() {
   activity& slot = new_activity("hotplug");
   rng r(mix_seed(run_.opt.seed, 2000));
-  xcall::domain& dom = *run_.dom;
   while (nap(run_.opt.onoff_interval_s)) {
     const auto cpu = static_cast<xcall::cpu_t>(r.below(run_.nr_cpus));
-    const bool down = run_.online.stable_online(cpu);
-    // Never the last CPU, and at most half of them offline: a random walk
-    // would otherwise drift to "almost all offline" and test little else.
-    const int keep = std::max(1, static_cast<int>(run_.nr_cpus / 2));
-    if (down && run_.online_count.load(std::memory_order_relaxed) <= keep) continue;
-    slot.begin(down ? "waiting for the hotplug lock to take down" : "waiting for the hotplug lock to bring up", cpu);
+    slot.begin("waiting for the hotplug lock", cpu);
     run_.hotplug.write();
-    slot.begin(down ? "cpu_down" : "cpu_up", cpu);
-    run_.online.begin(cpu);
-    const std::error_code ec = down ? dom.cpu_down(cpu) : dom.cpu_up(cpu);
-    run_.online.end(cpu);
-    const bool now_online = dom.cpu_online(cpu);
+    // Under the lock: functions that act (--nesting) change CPUs too.
+    hotplug_step(run_, cpu, run_.online.stable_online(cpu), slot);
     run_.hotplug.unwrite();
     slot.end();
-    add(down ? event::cpu_down : event::cpu_up);
-    run_.online_count.fetch_add(down ? -1 : 1, std::memory_order_relaxed);
-    if (ec) {
-      fail(check::hotplug, std::string(down ? "cpu_down(" : "cpu_up(") + std::to_string(cpu) +
-                               ") returned " + ec.message());
-    } else if (now_online == down) {
-      fail(check::hotplug, "CPU " + std::to_string(cpu) + " is " +
-                               (now_online ? "online after cpu_down" : "offline after cpu_up"));
-    } else {
-      pass(check::hotplug);
-    }
   }
 }
 

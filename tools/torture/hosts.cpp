@@ -103,8 +103,8 @@ bool attached_hosts::attach(xcall::cpu_t cpu, xcall::cpu_attachment& att) {
     ok = false;
     fail(check::hotplug, "attach(" + std::to_string(cpu) + ") threw: " + e.what());
   }
-  run_.online.end(cpu);
   const bool online = run_.dom->cpu_online(cpu);
+  run_.online.end(cpu, online);
   run_.hotplug.unwrite();
   if (ok) {
     add(event::attach);
@@ -122,8 +122,8 @@ void attached_hosts::detach(xcall::cpu_t cpu, xcall::cpu_attachment& att) {
   run_.hotplug.write_polling();  // still a host: keep running our calls
   run_.online.begin(cpu);
   att.detach();
-  run_.online.end(cpu);
   const bool online = run_.dom->cpu_online(cpu);
+  run_.online.end(cpu, online);
   run_.hotplug.unwrite();
   add(event::detach);
   if (!online && xcall::this_cpu() == xcall::no_cpu) {

@@ -11,6 +11,9 @@
 namespace xcall_torture {
 namespace {
 
+// Write holds of this thread (the lock is reentrant for its writer).
+thread_local unsigned t_writes = 0;
+
 void backoff(unsigned& spins) {
   if (++spins < 64) {
     std::this_thread::yield();
@@ -34,9 +37,12 @@ void online_tracker::begin(xcall::cpu_t cpu) noexcept {
   gen_[cpu].fetch_add(1, std::memory_order_seq_cst);
 }
 
-void online_tracker::end(xcall::cpu_t cpu) noexcept {
+void online_tracker::end(xcall::cpu_t cpu, bool online) noexcept {
+  // relaxed load: only this thread writes the generation during a transition.
+  std::uint32_t g = gen_[cpu].load(std::memory_order_relaxed) + 1;  // even
+  if ((g % 4 == 0) != online) g += 2;
   // release: pairs with the acquire in before(): the transition is complete.
-  gen_[cpu].fetch_add(1, std::memory_order_release);
+  gen_[cpu].store(g, std::memory_order_release);
 }
 
 bool online_tracker::stable_online(xcall::cpu_t cpu) const noexcept {
@@ -90,13 +96,22 @@ void hotplug_lock::unread() noexcept {
 }
 
 bool hotplug_lock::try_write() noexcept {
+  if (t_writes > 0) {
+    ++t_writes;  // ours already
+    return true;
+  }
   std::int32_t idle = 0;
   // acquire: pairs with the release in unread()/unwrite().
-  return state_.compare_exchange_strong(idle, -1, std::memory_order_acquire,
-                                        std::memory_order_relaxed);
+  if (!state_.compare_exchange_strong(idle, -1, std::memory_order_acquire,
+                                      std::memory_order_relaxed)) {
+    return false;
+  }
+  t_writes = 1;
+  return true;
 }
 
 void hotplug_lock::write() noexcept {
+  if (try_write()) return;
   writers_waiting_.fetch_add(1, std::memory_order_relaxed);
   unsigned spins = 0;
   while (!try_write()) backoff(spins);
@@ -104,6 +119,7 @@ void hotplug_lock::write() noexcept {
 }
 
 void hotplug_lock::write_polling() noexcept {
+  if (try_write()) return;
   writers_waiting_.fetch_add(1, std::memory_order_relaxed);
   unsigned spins = 0;
   while (!try_write()) {
@@ -114,6 +130,7 @@ void hotplug_lock::write_polling() noexcept {
 }
 
 void hotplug_lock::unwrite() noexcept {
+  if (--t_writes > 0) return;  // an inner hold on this thread
   // release: pairs with the acquire CAS in try_read()/try_write().
   state_.store(0, std::memory_order_release);
 }

@@ -4,11 +4,16 @@
 //
 // online_tracker: every transition of CPU c (cpu_down/cpu_up of an owned CPU,
 // detach/attach of an attached one) is wrapped as begin(c); <transition>;
-// end(c), by the one thread that changes c. The generation moves through
+// end(c, online), by the one thread that changes c (it holds the hotplug
+// lock for writing). The generation is odd during a transition and even
+// otherwise, 0 mod 4 when online and 2 mod 4 when offline:
 //   0 online  ->  1 going down  ->  2 offline  ->  3 coming up  ->  4 (= 0)
-// so a call bracketed by g1 = before(c) and g2 = after(c) had c online for
-// its whole length iff g1 % 4 == 0 and g2 == g1, offline iff g1 % 4 == 2 and
-// g2 == g1; anything else is "changed".
+// and end() moves to the next even value that says what the CPU is now, so
+// a transition that ends where it began (a function's nested cpu_up of the
+// CPU its own thread is taking down, --nesting) still moves it. A call
+// bracketed by g1 = before(c) and g2 = after(c) had c online for its whole
+// length iff g1 % 4 == 0 and g2 == g1, offline iff g1 % 4 == 2 and g2 == g1;
+// anything else is "changed".
 //
 // hotplug_lock: a reader/writer spin lock. Transitions take it for writing;
 // an invoker about to make a no-wait multi-CPU call takes it for reading, so
@@ -16,7 +21,9 @@
 // reference count that the last one uses to free the argument. Rules that
 // keep it deadlock-free: a thread that hosts a CPU only ever *tries* (it may
 // be the CPU someone is waiting for); a writer waits while readers finish
-// their (no-wait) calls; a waiting writer turns new try_read()s away.
+// their (no-wait) calls; a waiting writer turns new try_read()s away. The
+// write side is reentrant on its thread: a function that a CPU host drains
+// while its own cpu_down waits may do hotplug too (--nesting).
 //
 // Thread safety: all members from any thread.
 //
@@ -45,7 +52,8 @@ class online_tracker {
   online_tracker(xcall::cpu_t nr_cpus, bool online);
 
   void begin(xcall::cpu_t cpu) noexcept;
-  void end(xcall::cpu_t cpu) noexcept;
+  /// `online`: what the CPU is now that the transition is over.
+  void end(xcall::cpu_t cpu, bool online) noexcept;
   /// The tool's view: online and not in transition.
   bool stable_online(xcall::cpu_t cpu) const noexcept;
 
@@ -64,6 +72,8 @@ class hotplug_lock {
   void read() noexcept;
   void unread() noexcept;
 
+  /// The write side succeeds at once on the thread that already holds it
+  /// (each take needs its unwrite()).
   bool try_write() noexcept;
   /// Blocks; only for threads that host no CPU.
   void write() noexcept;

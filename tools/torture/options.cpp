@@ -7,6 +7,7 @@
 #include <CLI/CLI.hpp>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <fstream>
 #include <random>
@@ -17,7 +18,21 @@ namespace {
 
 constexpr const char* kOpNames[kOpKinds] = {
     "single", "single-wait", "single-rpc", "many",  "many-wait",
-    "all",    "all-wait",    "async",      "any",   "cond",
+    "all",    "all-wait",    "async",      "any",   "cond",  "callable", "cond-throw",
+};
+
+constexpr const char* kNestNames[kNestKinds] = {
+    "call", "poll", "idle", "idle-forever", "region", "guard", "hotplug",
+};
+
+constexpr const char* kNestHelp[kNestKinds] = {
+    "a nested operation (picked by the --weight-* mix)",
+    "xcall::poll() inside a function",
+    "xcall::idle_wait() with a short timeout inside a function",
+    "xcall::idle_wait(forever) inside a function, for a call arranged to come back",
+    "a blocking_region (with a nested operation inside) inside a function",
+    "an irq_guard around a nested call inside a function (waiting calls: EDEADLK)",
+    "cpu_down/cpu_up of an owned CPU from inside a function",
 };
 
 constexpr const char* kOpHelp[kOpKinds] = {
@@ -31,6 +46,8 @@ constexpr const char* kOpHelp[kOpKinds] = {
     "call_function_single_async with the invoker's own call_single_data",
     "call_function_any on the live mask",
     "on_each_cpu_cond_mask with a random predicate",
+    "the callable forms (always wait), whose callable sometimes throws",
+    "on_each_cpu_cond_mask whose predicate throws for one CPU (nothing may run)",
 };
 
 // CLI11 reports a validator's non-empty return as "--option: <text>".
@@ -60,6 +77,14 @@ std::uint64_t random_seed() {
 }  // namespace
 
 const char* op_name(op_kind kind) noexcept { return kOpNames[static_cast<unsigned>(kind)]; }
+const char* nest_name(nest_kind kind) noexcept { return kNestNames[static_cast<unsigned>(kind)]; }
+
+bool torture_options::has_fault(const char* name) const {
+  for (const std::string& f : faults) {
+    if (f.compare(0, f.find('='), name) == 0) return true;
+  }
+  return false;
+}
 
 const char* engine_name(xcall::engine engine) noexcept {
   return engine == xcall::engine::classic ? "classic" : "percpu";
@@ -94,6 +119,19 @@ std::string torture_options::command_line() const {
   if (proxy) s << " --proxy";
   if (handler_delay_us > 0) s << " --handler-delay " << handler_delay_us;
   if (stall_timeout_ms != 5000) s << " --stall-timeout-ms " << stall_timeout_ms;
+  if (nesting > 0) {
+    s << " --nesting " << nesting;
+    if (nest_one_in != 3) s << " --nest-one-in " << nest_one_in;
+    const torture_options defaults;
+    for (unsigned k = 0; k < kNestKinds; ++k) {
+      if (nest_weights[k] != defaults.nest_weights[k]) {
+        s << " --nest-weight-" << kNestNames[k] << ' ' << nest_weights[k];
+      }
+    }
+  }
+  if (crowd > 0) s << " --crowd " << (crowd_over_slots ? "slots+" : "") << crowd;
+  if (attach_race) s << " --attach-race";
+  if (hang_timeout_s != 10) s << " --hang-timeout " << hang_timeout_s;
   for (const std::string& f : faults) s << " --fault " << f;
   return s.str();
 }
@@ -112,6 +150,7 @@ parse_result parse_options(int argc, char** argv) {
   std::string idle = "adaptive";
   std::string delivery = "poll";
   std::string duration = "30", onoff = "0", stutter = "0", stat_interval = "5";
+  std::string crowd = "0", hang_timeout = "10";
 
   app.add_option("--cpus", o.cpus, "CPUs in the domain")
       ->check(CLI::Range(xcall::cpu_t{1}, xcall::kMaxCpus));
@@ -172,9 +211,44 @@ parse_result parse_options(int argc, char** argv) {
                  "the library's stall watchdog timeout; 0 turns it off (the environment "
                  "variable XCALL_STALL_TIMEOUT_MS overrides it)")
       ->check(CLI::Range(0u, 3600u * 1000u));
+  app.add_option("--nesting", o.nesting,
+                 "functions run by the tool's calls act (calls of every form, poll, idle_wait, "
+                 "blocking_region, irq_guard, hotplug), up to this many levels deep; 0: never")
+      ->check(CLI::Range(0u, kMaxNesting));
+  app.add_option("--nest-one-in", o.nest_one_in,
+                 "with --nesting: a function that may act does so one time in this many")
+      ->check(CLI::Range(1u, 1000000u));
+  for (unsigned k = 0; k < kNestKinds; ++k) {
+    app.add_option(std::string("--nest-weight-") + kNestNames[k], o.nest_weights[k],
+                   std::string("with --nesting: relative weight of ") + kNestHelp[k])
+        ->check(CLI::Range(0u, 1000000u));
+  }
+  app.add_option("--crowd", crowd,
+                 "outside threads making no-wait calls to one-CPU masks: N, or slots+K for K "
+                 "more than the library's outside caller slots; 0: none")
+      ->type_name("N|slots+K")
+      ->check([](const std::string& s) -> std::string {
+        const bool over = s.rfind("slots+", 0) == 0;
+        const std::string n = over ? s.substr(6) : s;
+        char* end = nullptr;
+        const unsigned long v = std::strtoul(n.c_str(), &end, 10);
+        if (n.empty() || *end != '\0' || n[0] == '-' || v > 4096) {
+          return "'" + s + "' is not a number of threads (0..4096) nor slots+K";
+        }
+        return {};
+      });
+  app.add_flag("--attach-race", o.attach_race,
+               "with --attached: a second thread races each host's re-attach of its CPU; the "
+               "loser must get EBUSY (needs --onoff-interval)");
+  app.add_option("--hang-timeout", hang_timeout,
+                 "seconds a thread may stay in one activity (an operation, a nested step, a "
+                 "hotplug) before it is a hang; 0 turns it off")
+      ->check([](const std::string& s) { return check_seconds(s, true); });
   app.add_option("--fault", o.faults,
-                 "arm a fault of the library: skip_seed_fix, widen_mask_window=US or "
-                 "drop_doorbell=N (only in xcall-torture-faults; the run must then fail)")
+                 "arm a fault of the library: skip_seed_fix, widen_mask_window=US, "
+                 "drop_doorbell=N, clear_after_run, borrow_second_slot, hotplug_mutex or "
+                 "fail_alloc=N (only in xcall-torture-faults; the run must then fail, except "
+                 "with fail_alloc)")
       ->type_name("NAME[=PARAM]")
       ->allow_extra_args(false)  // one value per --fault; repeat the option for more
       ->check([](const std::string& s) { return check_fault(s); });
@@ -197,6 +271,9 @@ parse_result parse_options(int argc, char** argv) {
   o.onoff_interval_s = std::stod(onoff);
   o.stutter_s = std::stod(stutter);
   o.stat_interval_s = std::stod(stat_interval);
+  o.hang_timeout_s = std::stod(hang_timeout);
+  o.crowd_over_slots = crowd.rfind("slots+", 0) == 0;
+  o.crowd = static_cast<unsigned>(std::stoul(o.crowd_over_slots ? crowd.substr(6) : crowd));
   o.engine = engine == "classic" ? xcall::engine::classic : xcall::engine::percpu;
   o.idle = idle == "poll"    ? xcall::idle_mode::poll
            : idle == "sleep" ? xcall::idle_mode::sleep
@@ -209,6 +286,17 @@ parse_result parse_options(int argc, char** argv) {
   if (!o.attached && (o.delivery != xcall::delivery_mode::poll || o.proxy)) {
     return bad(std::string(o.proxy ? "--proxy" : "--delivery signal") +
                " needs --attached: only attached hosts choose how calls reach them");
+  }
+  if (o.attach_race && (!o.attached || o.onoff_interval_s <= 0)) {
+    return bad("--attach-race needs --attached and --onoff-interval: the race is at re-attach");
+  }
+  if (o.hang_timeout_s > 0 && o.hang_timeout_s < 1) {
+    return bad("--hang-timeout " + hang_timeout + " is below the minimum of 1 second");
+  }
+  if (o.nesting > 0) {
+    bool any_nest = false;
+    for (unsigned w : o.nest_weights) any_nest = any_nest || w != 0;
+    if (!any_nest) return bad("every --nest-weight-* option is 0: a function has nothing to do");
   }
   if (o.onoff_interval_s > 0 && !o.attached && o.cpus < 2) {
     return bad("--onoff-interval needs --cpus 2 or more: hotplug never takes the last CPU down");

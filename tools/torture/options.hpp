@@ -28,12 +28,32 @@ enum class op_kind : unsigned {
   async,        ///< call_function_single_async with the invoker's own descriptor
   any,          ///< call_function_any on the live mask, wait or not
   cond,         ///< on_each_cpu_cond_mask with a random predicate, wait or not
+  callable,     ///< the callable forms (always wait); the callable sometimes throws
+  cond_throw,   ///< on_each_cpu_cond_mask whose predicate throws for one CPU
   count
 };
 inline constexpr unsigned kOpKinds = static_cast<unsigned>(op_kind::count);
 
 /// "single", "single-wait", ... (the suffix of the --weight-* options).
 const char* op_name(op_kind kind) noexcept;
+
+/// What a function run by a call does when it acts (--nesting): the kinds a
+/// nested step picks from, by weight (--nest-weight-<kind>).
+enum class nest_kind : unsigned {
+  call,          ///< an operation picked by the --weight-* mix
+  poll,          ///< xcall::poll()
+  idle,          ///< xcall::idle_wait() with a short timeout
+  idle_forever,  ///< idle_wait(nanoseconds::max()) for a call arranged to come back
+  region,        ///< a blocking_region, with a nested operation inside
+  guard,         ///< an irq_guard around a nested call (waiting: EDEADLK)
+  hotplug,       ///< cpu_down/cpu_up of an owned CPU (of its own: EDEADLK)
+  count
+};
+inline constexpr unsigned kNestKinds = static_cast<unsigned>(nest_kind::count);
+inline constexpr unsigned kMaxNesting = 8;
+
+/// "call", "poll", ... (the suffix of the --nest-weight-* options).
+const char* nest_name(nest_kind kind) noexcept;
 
 inline constexpr int kExitSuccess = 0;
 inline constexpr int kExitFailure = 1;
@@ -46,7 +66,16 @@ struct torture_options {
   xcall::engine engine = xcall::engine::percpu;
   xcall::idle_mode idle = xcall::idle_mode::adaptive;
   std::uint64_t seed = 0;          ///< 0 on the command line: pick one at random
-  std::array<unsigned, kOpKinds> weights{1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+  std::array<unsigned, kOpKinds> weights{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+  unsigned nesting = 0;            ///< functions act up to this many levels deep; 0: never
+  unsigned nest_one_in = 3;        ///< a function that may act does so one time in this many
+  std::array<unsigned, kNestKinds> nest_weights{8, 2, 1, 1, 2, 2, 1};
+  /// --crowd: outside threads making no-wait calls to one-CPU masks; when
+  /// `crowd_over_slots`, that many *more* than the library's outside slots.
+  unsigned crowd = 0;
+  bool crowd_over_slots = false;
+  bool attach_race = false;        ///< --attached: a second thread races each re-attach
+  double hang_timeout_s = 10;      ///< an activity busy this long is a hang; 0: off
   double onoff_interval_s = 0;     ///< 0: no hotplug (owned) / no detach (attached)
   unsigned mask_churn = 0;         ///< threads flipping bits of the invokers' masks
   double stutter_s = 0;            ///< run this long, pause this long, repeat
@@ -62,6 +91,13 @@ struct torture_options {
 
   /// The command line that repeats this run (seed included).
   std::string command_line() const;
+  /// Whether --fault NAME (with or without a parameter) was given.
+  bool has_fault(const char* name) const;
+  /// The number of crowd threads (--crowd), `slots` being the library's
+  /// outside slot count.
+  unsigned crowd_threads(unsigned slots) const noexcept {
+    return crowd_over_slots ? slots + crowd : crowd;
+  }
 };
 
 /// The outcome of parsing: options to run with, or an exit code to end with

@@ -16,18 +16,28 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 
-constexpr const char* kEventNames[kEvents - kOpKinds] = {
+constexpr const char* kEventNames[] = {
     "from-cpu",   "enxio",     "ebusy",         "fallback",  "handler-runs",     "mask-flips",
     "cpu-down",   "cpu-up",    "detach",        "attach",    "nowait-allocated", "nowait-freed",
     "probe-sent", "probe-ran", "stall-reports", "in-signal", "by-proxy",         "tramp-declined",
-    "guarded-work", "blocking-waits",
+    "guarded-work", "blocking-waits", "nested-ops", "skipped", "enomem",   "exceptions",
+    "crowd-calls",  "attach-races",   "racer-won",
 };
 static_assert(sizeof(kEventNames) / sizeof(kEventNames[0]) ==
-                  kEvents - static_cast<unsigned>(event::from_cpu),
-              "one name per event after the per-operation counters");
+                  static_cast<unsigned>(event::nest_first) - static_cast<unsigned>(event::from_cpu),
+              "one name per event between the per-operation and the per-nest-kind counters");
+
+constexpr const char* kNestEventNames[kNestKinds] = {
+    "nest-call", "nest-poll", "nest-idle", "nest-idle-forever", "nest-region", "nest-guard",
+    "nest-hotplug",
+};
 
 const char* event_name(event e) {
-  return kEventNames[static_cast<unsigned>(e) - static_cast<unsigned>(event::from_cpu)];
+  const auto i = static_cast<unsigned>(e);
+  if (i >= static_cast<unsigned>(event::nest_first)) {
+    return kNestEventNames[i - static_cast<unsigned>(event::nest_first)];
+  }
+  return kEventNames[i - static_cast<unsigned>(event::from_cpu)];
 }
 
 std::mutex g_console;

@@ -1,12 +1,20 @@
 // run_state.cpp — the shared state's construction and the seed mixer.
 #include "run_state.hpp"
 
+#include "nesting.hpp"
 #include "ops.hpp"
 
 namespace xcall_torture {
 
 run_state::run_state(const torture_options& options, xcall::cpu_t n)
-    : opt(options), nr_cpus(n), online(n, !options.attached), marks(n) {}
+    : opt(options),
+      nr_cpus(n),
+      online(n, !options.attached),
+      marks(n),
+      enomem_ok(options.has_fault("fail_alloc")),
+      pool(options.nesting > 0
+               ? std::make_unique<descriptor_pool>(*this, 4 * n * options.nesting + 8)
+               : nullptr) {}
 
 run_state::~run_state() = default;
 

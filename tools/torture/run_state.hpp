@@ -23,6 +23,7 @@
 namespace xcall_torture {
 
 class invoker;
+class descriptor_pool;
 
 struct run_state {
   run_state(const torture_options& options, xcall::cpu_t nr_cpus);
@@ -35,6 +36,10 @@ struct run_state {
   hotplug_lock hotplug;
   host_marks marks;  ///< --attached: what the hosts publish for the handler's checks
   std::chrono::steady_clock::time_point start;
+  /// --fault fail_alloc: ENOMEM (and bad_alloc from attach) is a legal outcome.
+  const bool enomem_ok;
+  /// --nesting: async descriptors for functions' async operations.
+  std::unique_ptr<descriptor_pool> pool;
 
   std::atomic<bool> stop_invokers{false};  ///< invokers (and hosts' own calls) stop
   std::atomic<bool> stop_churn{false};     ///< churners, hotplug, stutter stop

@@ -84,7 +84,8 @@ constexpr const char* kCheckNames[kChecks] = {
     "caller-write", "handler-write", "right-cpu", "exactly-once", "at-most-once",
     "enxio",        "freed",         "cond",      "rpc",          "async",
     "error-code",   "stall",         "hotplug",   "irq-guard",    "proxy",
-    "delivery",
+    "delivery",     "deadlock",      "exception", "region",       "attach-race",
+    "hang",         "idle",
 };
 
 constexpr const char* kCheckDescriptions[kChecks] = {
@@ -104,6 +105,13 @@ constexpr const char* kCheckDescriptions[kChecks] = {
     "no call ran while its CPU's host was inside its guarded computation",
     "calls ran on their CPU's host, or by a proxy while the host was parked",
     "signal handlers (--delivery signal) and proxies (--proxy) ran calls",
+    "EDEADLK exactly for a waiting call in an irq_guard and hotplug of one's own CPU",
+    "thrown callables/predicates reached the caller; a thrown predicate ran nothing",
+    "in a blocking_region the thread is an outside caller exactly when it parked; "
+    "this_cpu() is the same after every nested step",
+    "one of two racing attaches won, the other got EBUSY with a message",
+    "no thread stayed in one activity longer than --hang-timeout",
+    "idle_wait(forever) inside a function returned only after running a call",
 };
 
 }  // namespace

@@ -53,6 +53,12 @@ enum class check : unsigned {
   irq_guard,      ///< no call ran for a CPU while its host was inside its guarded computation
   proxy,          ///< calls ran on their CPU's host thread, or by a proxy while it was parked
   delivery,       ///< --delivery signal / --proxy were exercised: handlers / proxies ran calls
+  deadlock,       ///< EDEADLK exactly where a composition cannot work (guard + wait, own CPU hotplug)
+  exception,      ///< thrown callables / predicates reached the caller; a thrown predicate ran nothing
+  region,         ///< inside a blocking_region a thread is an outside caller exactly when it parked
+  attach_race,    ///< of two threads attaching one CPU one won, the other got EBUSY and a message
+  hang,           ///< no thread stayed in one activity longer than --hang-timeout
+  idle,           ///< idle_wait(forever) returned only after running a call
   count
 };
 inline constexpr unsigned kChecks = static_cast<unsigned>(check::count);
@@ -83,9 +89,22 @@ enum class event : unsigned {
   declined,                                  ///< trampolines declined inside the doorbell handler
   guarded_work,                              ///< hosts' computations inside an irq_guard
   blocking_waits,                            ///< hosts' blocking calls (in a region: --proxy)
-  count
+  nested_ops,                                ///< operations made by functions (depth >= 1)
+  skipped,                                   ///< operations / nested steps left out (lock busy, ...)
+  enomem,                                    ///< ENOMEM / bad_alloc with --fault fail_alloc armed
+  exceptions,                                ///< thrown callables / predicates caught by their caller
+  crowd_calls,                               ///< calls made by --crowd threads
+  attach_races,                              ///< re-attaches raced by a second thread
+  racer_won,                                 ///< of those, won by the racer (then it detached)
+  nest_first,                                // one counter per nest_kind, from here
+  count = nest_first + kNestKinds
 };
 inline constexpr unsigned kEvents = static_cast<unsigned>(event::count);
+
+inline event nest_event(nest_kind kind) noexcept {
+  return static_cast<event>(static_cast<unsigned>(event::nest_first) +
+                            static_cast<unsigned>(kind));
+}
 
 inline event op_event(op_kind kind) noexcept {
   return static_cast<event>(static_cast<unsigned>(event::op_first) + static_cast<unsigned>(kind));

@@ -45,6 +45,20 @@ void activity::begin(const char* what, xcall::cpu_t cpu) noexcept {
 
 void activity::end() noexcept { what_.store(nullptr, std::memory_order_relaxed); }
 
+void activity::set_origin(unsigned invoker, std::uint64_t op, unsigned depth) noexcept {
+  origin_invoker_.store(invoker, std::memory_order_relaxed);
+  origin_op_.store(op, std::memory_order_relaxed);
+  origin_depth_.store(depth, std::memory_order_relaxed);
+}
+
+std::string activity::take_hang(std::int64_t now, std::int64_t limit_ns) {
+  if (what_.load(std::memory_order_relaxed) == nullptr) return {};
+  const std::int64_t since = since_ns_.load(std::memory_order_relaxed);
+  if (since == hang_reported_ || now - since < limit_ns) return {};
+  hang_reported_ = since;
+  return describe(clock::time_point(std::chrono::nanoseconds(now)));
+}
+
 std::string activity::describe(clock::time_point now) const {
   const char* what = what_.load(std::memory_order_relaxed);
   if (what == nullptr) return {};
@@ -54,6 +68,12 @@ std::string activity::describe(clock::time_point now) const {
   std::snprintf(buf, sizeof(buf), " for %.1f s", s);
   std::string line = name_ + ": " + what;
   if (cpu != xcall::no_cpu) line += " (CPU " + std::to_string(cpu) + ")";
+  const unsigned depth = origin_depth_.load(std::memory_order_relaxed);
+  if (depth != 0) {
+    line += " at depth " + std::to_string(depth) + " under op #" +
+            std::to_string(origin_op_.load(std::memory_order_relaxed)) + " of invoker " +
+            std::to_string(origin_invoker_.load(std::memory_order_relaxed));
+  }
   return line + buf;
 }
 
@@ -76,6 +96,18 @@ std::string describe_activities() {
   return out.empty() ? std::string("  (no thread reports an activity)\n") : out;
 }
 
+std::vector<std::string> find_hangs(std::chrono::nanoseconds limit) {
+  board& b = the_board();
+  std::lock_guard<std::mutex> g(b.lock);
+  const std::int64_t now = now_ns();
+  std::vector<std::string> out;
+  for (const auto& slot : b.slots) {
+    std::string line = slot->take_hang(now, limit.count());
+    if (!line.empty()) out.push_back(std::move(line));
+  }
+  return out;
+}
+
 watchdog::watchdog(run_state& run, std::function<void(const std::string&)> on_fire)
     : run_(run), on_fire_(std::move(on_fire)), thread_([this] { main(); }) {}
 
@@ -88,8 +120,18 @@ void watchdog::stopping() noexcept { stop_ns_.store(now_ns(), std::memory_order_
 
 void watchdog::main() {
   const auto deadline = run_.start + std::chrono::duration<double>(run_.opt.duration_s + kGraceS);
+  const auto hang_limit = std::chrono::duration_cast<std::chrono::nanoseconds>(
+      std::chrono::duration<double>(run_.opt.hang_timeout_s));
   while (!done_.load(std::memory_order_relaxed)) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    if (hang_limit.count() > 0) {
+      for (const std::string& line : find_hangs(hang_limit)) {
+        char head[64];
+        std::snprintf(head, sizeof(head), "no progress for more than %g s: ",
+                      run_.opt.hang_timeout_s);
+        fail(check::hang, head + line);
+      }
+    }
     const auto now = clock::now();
     const std::int64_t stop = stop_ns_.load(std::memory_order_relaxed);
     std::string why;

@@ -5,7 +5,12 @@
 // with "End of test: FAILURE" and exits 1 without waiting for anyone.
 //
 // Threads describe themselves on an activity board: each has a slot saying
-// what it is doing (an operation, a hotplug step, a join) and since when.
+// what it is doing (an operation, a hotplug step, a join) and since when; a
+// function's nested steps (--nesting) get a slot per thread and nesting
+// frame, which also names the top-level operation the chain started from.
+// A slot busy with one thing for longer than --hang-timeout fails the `hang`
+// check at once (naming it), so a hang ends the run soon after its duration
+// instead of a minute later.
 //
 // Thread safety: a slot is written by its owner (or, for an invoker, by the
 // CPU running its trampoline while the invoker waits) and read by the
@@ -21,6 +26,7 @@
 #include <functional>
 #include <string>
 #include <thread>
+#include <vector>
 
 #include "xcall/types.hpp"
 
@@ -34,21 +40,33 @@ class activity {
   /// `what` must be a string literal (or otherwise outlive the run).
   void begin(const char* what, xcall::cpu_t cpu = xcall::no_cpu) noexcept;
   void end() noexcept;
+  /// Nested steps: the top-level operation (#op of invoker) and the depth;
+  /// printed after what the slot does. depth 0 clears it.
+  void set_origin(unsigned invoker, std::uint64_t op, unsigned depth) noexcept;
   const std::string& name() const noexcept { return name_; }
   /// "many-wait (CPU 3) for 12.5 s", or empty when idle.
   std::string describe(std::chrono::steady_clock::time_point now) const;
+  /// The watchdog's hang check: if busy with one thing for more than
+  /// `limit_ns` and not reported yet, describes it (else empty).
+  std::string take_hang(std::int64_t now_ns, std::int64_t limit_ns);
 
  private:
   const std::string name_;
   std::atomic<const char*> what_{nullptr};
   std::atomic<xcall::cpu_t> cpu_{xcall::no_cpu};
   std::atomic<std::int64_t> since_ns_{0};
+  std::atomic<unsigned> origin_invoker_{0};
+  std::atomic<std::uint64_t> origin_op_{0};
+  std::atomic<unsigned> origin_depth_{0};
+  std::int64_t hang_reported_ = 0;  ///< the watchdog's: the `since` it reported
 };
 
 /// A slot on the board, kept until exit.
 activity& new_activity(std::string name);
 /// One line per busy slot.
 std::string describe_activities();
+/// The hang check over every slot: one line per newly hung slot.
+std::vector<std::string> find_hangs(std::chrono::nanoseconds limit);
 
 class watchdog {
  public:
