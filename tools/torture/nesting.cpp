@@ -104,12 +104,16 @@ void check_same_cpu(cpu_t before, const char* step) {
   }
 }
 
-nest_kind pick(const run_state& run, rng& r) {
-  // Hotplug of attached CPUs is attach/detach, which a function must not do.
-  const auto weight = [&run](unsigned k) {
-    return k == static_cast<unsigned>(nest_kind::hotplug) && run.opt.attached
-               ? 0u
-               : run.opt.nest_weights[k];
+nest_kind pick(const run_state& run, rng& r, bool irqs_off) {
+  // Hotplug of attached CPUs is attach/detach, which a function must not
+  // do. With irqs off (a function run locally by on_each_cpu*, or inside a
+  // guard) nothing may wait: no hotplug, no idle_wait(forever) (it would
+  // return at once, and the boomerang could never be run here).
+  const auto weight = [&run, irqs_off](unsigned k) {
+    const auto kind = static_cast<nest_kind>(k);
+    if (kind == nest_kind::hotplug && (run.opt.attached || irqs_off)) return 0u;
+    if (kind == nest_kind::idle_forever && irqs_off) return 0u;
+    return run.opt.nest_weights[k];
   };
   std::uint64_t total = 0;
   for (unsigned k = 0; k < kNestKinds; ++k) total += weight(k);
@@ -240,7 +244,10 @@ void step_region(run_state& run, const nest_origin& origin, cpu_t self, rng& r,
                               (parks ? " (the host parked: it must be no CPU)"
                                      : " (nothing parked: it must not change)"));
     }
-    if (r.coin()) step_call(run, origin, slot, parks ? nest_limit::parked : nest_limit::none);
+    const nest_limit limit = xcall::irqs_disabled() ? nest_limit::guarded
+                             : parks                ? nest_limit::parked
+                                                    : nest_limit::none;
+    if (r.coin()) step_call(run, origin, slot, limit);
     const timespec ts{0, static_cast<long>(20000 + r.below(180000))};
     slot.begin("sleeping in a blocking_region", self);
     nanosleep(&ts, nullptr);
@@ -373,20 +380,35 @@ void step_hotplug(run_state& run, cpu_t self, rng& r, activity& slot) {
   run.hotplug.unwrite();
 }
 
+void step_idle(cpu_t self, rng& r, activity& slot, bool irqs_off) {
+  slot.begin("idle_wait (short)", self);
+  const auto timeout = std::chrono::microseconds(r.below(300));
+  const auto start = std::chrono::steady_clock::now();
+  const bool ran = xcall::idle_wait(timeout);
+  if (irqs_off) {
+    // Inside an irq_guard there is nothing it could run: false, at once.
+    const auto took = std::chrono::steady_clock::now() - start;
+    if (!ran && took < timeout + std::chrono::milliseconds(50)) {
+      pass(check::idle);
+    } else {
+      fail(check::idle, "idle_wait() inside an irq_guard on CPU " + std::to_string(self) +
+                            (ran ? " ran calls" : " did not return at once"));
+    }
+  }
+  check_same_cpu(self, "idle_wait()");
+}
+
 void step(run_state& run, nest_kind kind, const nest_origin& origin, cpu_t self, rng& r,
-          activity& slot) {
+          activity& slot, bool irqs_off) {
+  const nest_limit limit = irqs_off ? nest_limit::guarded : nest_limit::none;
   switch (kind) {
-    case nest_kind::call: step_call(run, origin, slot, nest_limit::none); break;
+    case nest_kind::call: step_call(run, origin, slot, limit); break;
     case nest_kind::poll:
       slot.begin("poll", self);
       xcall::poll();
       check_same_cpu(self, "poll()");
       break;
-    case nest_kind::idle:
-      slot.begin("idle_wait (short)", self);
-      (void)xcall::idle_wait(std::chrono::microseconds(r.below(300)));
-      check_same_cpu(self, "idle_wait()");
-      break;
+    case nest_kind::idle: step_idle(self, r, slot, irqs_off); break;
     case nest_kind::idle_forever: step_idle_forever(run, self, r, slot); break;
     case nest_kind::region: step_region(run, origin, self, r, slot); break;
     case nest_kind::guard: step_guard(run, origin, self, r, slot); break;
@@ -426,13 +448,16 @@ void maybe_act(const call_record& rec, cpu_t cpu) {
   // From the record and the CPU: a rerun makes the same choices for it.
   rng r(mix_seed(rec.expected_stamp(), 0x4e5700000ull + cpu));
   if (!r.one_in(o.nest_one_in)) return;
-  const nest_kind kind = pick(run, r);
+  // A function run locally by on_each_cpu* (or a single call to its own
+  // CPU) runs inside an irq_guard, as the kernel runs it with irqs off.
+  const bool irqs_off = xcall::irqs_disabled();
+  const nest_kind kind = pick(run, r, irqs_off);
   if (kind == nest_kind::count) return;
   frame f(rec);
   add(nest_event(kind));
   const nest_origin origin{rec.invoker, rec.op_id, rec.depth + 1, r.next()};
   try {
-    step(run, kind, origin, cpu, r, f.slot());
+    step(run, kind, origin, cpu, r, f.slot(), irqs_off);
   } catch (const std::exception& e) {
     fail(check::error_code, rec.describe() + ": a nested " + nest_name(kind) + " step threw " +
                                 e.what());
