@@ -13,9 +13,11 @@
 //    online mask until refs is published; a dying CPU clears its online bit,
 //    then takes it exclusively once before its last walk, so every block
 //    that still names it is complete when it walks (the kernel got this from
-//    stop_machine).
+//    stop_machine). The lock prefers the writer (writer_first_rwlock.hpp):
+//    a stream of callers cannot starve the dying CPU.
 #include <chrono>
 #include <cstdio>
+#include <mutex>
 #include <shared_mutex>
 #include <thread>
 
@@ -60,7 +62,7 @@ std::error_code domain_impl::classic_queue_many(caller_storage& st, const cpumas
   b.refs.store(0, std::memory_order_relaxed);
   b.func.store(func, std::memory_order_relaxed);
   b.info.store(info, std::memory_order_relaxed);
-  std::shared_lock<std::shared_mutex> hotplug(classic_hotplug_);
+  std::shared_lock<writer_first_rwlock> hotplug(classic_hotplug_);
   b.cpumask.assign_and(mask, online_);
   if (self != no_cpu) b.cpumask.reset(self);
   const int refs = static_cast<int>(b.cpumask.count());
@@ -154,7 +156,7 @@ void domain_impl::run_block_func(cpu_state& c, call_func_t func, void* info) noe
 void domain_impl::classic_cpu_dying(cpu_state& c) noexcept {
   // Wait out every caller that may have snapshotted this CPU as online; the
   // walk that follows (finish_offline) then finds every block naming it.
-  { std::unique_lock<std::shared_mutex> barrier(classic_hotplug_); }
+  { std::lock_guard<writer_first_rwlock> barrier(classic_hotplug_); }
   c.many_pending.store(false, std::memory_order_relaxed);  // walking anyway
 }
 

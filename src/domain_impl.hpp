@@ -23,7 +23,6 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
-#include <shared_mutex>
 #include <system_error>
 #include <vector>
 
@@ -32,6 +31,7 @@
 #include "cpu_state.hpp"
 #include "stall_watch.hpp"
 #include "thread_context.hpp"
+#include "writer_first_rwlock.hpp"
 #include "xcall/cpumask.hpp"
 #include "xcall/csd.hpp"
 #include "xcall/options.hpp"
@@ -215,7 +215,7 @@ class domain_impl {
   cpu_t nr_slots_;
   std::unique_ptr<outside_slot[]> slots_;
   call_function_list call_function_;     ///< classic engine's global list
-  std::shared_mutex classic_hotplug_;    ///< classic: callers vs a dying CPU
+  writer_first_rwlock classic_hotplug_;  ///< classic: callers vs a dying CPU
   std::mutex signal_mutex_;              ///< guards doorbell_signal_
   int doorbell_signal_ = 0;              ///< 0 until the first signal attach
   /// Attached CPUs with signal delivery or proxy: waiters nudge only if any.
