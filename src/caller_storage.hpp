@@ -6,13 +6,15 @@
 // may itself call); outside callers borrow one from the domain's slot pool.
 // The single descriptor is there from the start; the per-target array is
 // allocated by the first multi-CPU call, so a domain of N CPUs costs O(N)
-// until its callers actually fan out.
+// until its callers actually fan out. Allocations do not throw (alloc.hpp):
+// a call that cannot get its storage reports not_enough_memory.
 //
 // Ordering: none of its own; each descriptor follows csd_ops.hpp.
 #pragma once
 
 #include <memory>
 
+#include "alloc.hpp"
 #include "call_block.hpp"
 
 #include "xcall/cpumask.hpp"
@@ -31,16 +33,18 @@ struct caller_storage {
   explicit caller_storage(cpu_t nr_cpus)
       : targets(nr_cpus), nr_cpus_(nr_cpus) {}
 
-  /// The per-target descriptors, allocated on first use.
-  padded_csd* many() {
-    if (!many_) many_ = std::make_unique<padded_csd[]>(nr_cpus_);
+  /// The per-target descriptors, allocated on first use; nullptr when that
+  /// allocation fails.
+  padded_csd* many() noexcept {
+    if (!many_) many_ = try_make_array<padded_csd>(nr_cpus_);
     return many_.get();
   }
 
-  /// The classic engine's call block, allocated on first use.
-  call_block& block() {
-    if (!block_) block_ = std::make_unique<call_block>(nr_cpus_);
-    return *block_;
+  /// The classic engine's call block, allocated on first use; nullptr when
+  /// that allocation fails.
+  call_block* block() noexcept {
+    if (!block_) block_ = try_make<call_block>(nr_cpus_);
+    return block_.get();
   }
 
   call_single_data single;  ///< no-wait call_function_single

@@ -70,7 +70,13 @@ std::error_code domain_impl::call_single(cpu_t cpu, call_func_t func, void* info
     return {};
   }
   caller_scope scope(*this);
-  call_single_data& csd = scope.storage().single;
+  if (!scope) return err(std::errc::not_enough_memory);
+  return call_single_nowait(scope.storage(), cpu, func, info);
+}
+
+std::error_code domain_impl::call_single_nowait(caller_storage& st, cpu_t cpu, call_func_t func,
+                                                void* info) {
+  call_single_data& csd = st.single;
   wait_unlocked(csd);  // csd_lock: our previous no-wait call must be done with it
   csd.func = func;
   csd.info = info;
@@ -99,26 +105,32 @@ std::error_code domain_impl::call_many(const cpumask& mask, call_func_t func, vo
   if (mask.size() < nr_cpu_ids()) return err(std::errc::invalid_argument);
   if (wait && irqs_disabled()) return err(std::errc::resource_deadlock_would_occur);
   const cpu_t self = self_cpu();
+  // Every cond runs before anything is queued, the caller's own first: a
+  // cond that throws leaves no call in flight (and no `info` on a frame
+  // the exception unwinds).
+  const bool run_here =
+      run_self && self != no_cpu && mask.test(self) && (cond == nullptr || cond(self, info));
   caller_scope scope(*this);
+  if (!scope) return err(std::errc::not_enough_memory);
   caller_storage& st = scope.storage();
   const bool classic = options_.engine_kind == engine::classic;
+  std::error_code ec;
   if (classic) {
     // The classic engine takes the live mask itself (its fast path and its
     // `and` are the seed's race); a cond call first narrows it, as the
     // kernel's on_each_cpu_cond did.
     const cpumask* targets = &mask;
     if (cond != nullptr) targets = &snapshot_targets(st.targets, mask, self, cond, info);
-    classic_queue_many(st, *targets, self, func, info, wait);
+    ec = classic_queue_many(st, *targets, self, func, info, wait);
   } else {
     // The seed fix, modern form: one private snapshot of the live masks.
     // Other threads may clear every bit of `mask` meanwhile; the snapshot
     // may then be empty, and an empty snapshot is a call with nothing to do.
     snapshot_targets(st.targets, mask, self, cond, info);
-    queue_many(st, func, info, wait);
+    ec = queue_many(st, func, info, wait);
   }
-  if (run_self && self != no_cpu && mask.test(self) && (cond == nullptr || cond(self, info))) {
-    run_locally(func, info);
-  }
+  if (ec) return ec;  // out of memory before anything was queued
+  if (run_here) run_locally(func, info);
   if (wait) {
     if (classic) {
       classic_wait_many(st);

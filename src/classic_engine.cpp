@@ -13,9 +13,11 @@
 //    online mask until refs is published; a dying CPU clears its online bit,
 //    then takes it exclusively once before its last walk, so every block
 //    that still names it is complete when it walks (the kernel got this from
-//    stop_machine).
+//    stop_machine). The lock prefers the writer (writer_first_rwlock.hpp):
+//    a stream of callers cannot starve the dying CPU.
 #include <chrono>
 #include <cstdio>
+#include <mutex>
 #include <shared_mutex>
 #include <thread>
 
@@ -26,23 +28,31 @@
 
 namespace xcall::detail {
 
-void domain_impl::classic_queue_many(caller_storage& st, const cpumask& mask, cpu_t self,
-                                     call_func_t func, void* info, bool wait) {
+std::error_code domain_impl::classic_queue_many(caller_storage& st, const cpumask& mask,
+                                                cpu_t self, call_func_t func, void* info,
+                                                bool wait) {
   st.block_queued = false;
   // Fast path: exactly one other online CPU in the mask -> a single call.
   cpu_t cpu = first_and(mask, online_);
   if (cpu == self) cpu = next_and(cpu, mask, online_);
-  if (cpu >= nr_cpu_ids()) return;
+  if (cpu >= nr_cpu_ids()) return {};
   cpu_t next = next_and(cpu, mask, online_);
   if (next == self) next = next_and(next, mask, online_);
   if (next >= nr_cpu_ids()) {
-    call_single(cpu, func, info, wait);  // ENXIO if it just went offline: nothing to run
-    return;
+    // One target: a single call (ENXIO if it just went offline: nothing to
+    // run). A no-wait one goes through the storage we hold: borrowing a
+    // second outside slot while holding one deadlocks a crowd of callers.
+    const std::error_code ec = wait || XCALL_FAULT(borrow_second_slot)
+                                   ? call_single(cpu, func, info, wait)
+                                   : call_single_nowait(st, cpu, func, info);
+    return ec == std::errc::not_enough_memory ? ec : std::error_code();
   }
   if (const unsigned us = XCALL_FAULT_PARAM(widen_mask_window)) {
     std::this_thread::sleep_for(std::chrono::microseconds(us));
   }
-  call_block& b = st.block();
+  call_block* const block = st.block();
+  if (block == nullptr) return std::make_error_code(std::errc::not_enough_memory);
+  call_block& b = *block;
   wait_unlocked(b.csd, &b.cpumask);  // csd_lock: the block's previous call is complete
   csd_ops::lock(b.csd, wait);
   b.csd.func = func;  // the owner's copy, for stall reports
@@ -52,7 +62,7 @@ void domain_impl::classic_queue_many(caller_storage& st, const cpumask& mask, cp
   b.refs.store(0, std::memory_order_relaxed);
   b.func.store(func, std::memory_order_relaxed);
   b.info.store(info, std::memory_order_relaxed);
-  std::shared_lock<std::shared_mutex> hotplug(classic_hotplug_);
+  std::shared_lock<writer_first_rwlock> hotplug(classic_hotplug_);
   b.cpumask.assign_and(mask, online_);
   if (self != no_cpu) b.cpumask.reset(self);
   const int refs = static_cast<int>(b.cpumask.count());
@@ -62,7 +72,7 @@ void domain_impl::classic_queue_many(caller_storage& st, const cpumask& mask, cp
   // nobody would ever unlock it and the next csd_lock would spin forever.
   if (refs == 0 && !XCALL_FAULT(skip_seed_fix)) {
     csd_ops::unlock_unqueued(b.csd);
-    return;
+    return {};
   }
   {
     std::lock_guard<std::mutex> list_lock(call_function_.lock());
@@ -80,10 +90,13 @@ void domain_impl::classic_queue_many(caller_storage& st, const cpumask& mask, cp
     // pairs with the exchange in classic_take_pending().
     if (!cpus_[c].many_pending.exchange(true, std::memory_order_acq_rel)) ring_doorbell(cpus_[c]);
   }
+  return {};
 }
 
 void domain_impl::classic_wait_many(caller_storage& st) {
-  if (st.block_queued) wait_unlocked(st.block().csd, &st.block().cpumask);  // csd_lock_wait
+  if (!st.block_queued) return;
+  call_block& b = *st.block();  // made by classic_queue_many()
+  wait_unlocked(b.csd, &b.cpumask);  // csd_lock_wait
 }
 
 bool domain_impl::classic_take_pending(cpu_state& c) noexcept {
@@ -105,16 +118,15 @@ unsigned domain_impl::classic_walk(cpu_state& c) noexcept {
     if (b.refs.load(std::memory_order_acquire) == 0) continue;  // not ready, or being reused
     const call_func_t func = b.func.load(std::memory_order_relaxed);
     void* const info = b.info.load(std::memory_order_relaxed);
-    const call_func_t outer = c.running.load(std::memory_order_relaxed);
-    c.running.store(func, std::memory_order_relaxed);
-    func(info);
-    c.running.store(outer, std::memory_order_relaxed);
-    bump(c.calls_run);
+    // Our bit goes before the run, not after it as in the kernel, whose
+    // handlers never nest: a function that waits (or polls) drains this CPU
+    // again, and the nested walk must not find the call still owed. The
+    // block stays in flight (refs counts us) until the decrement below.
+    const bool after_run = XCALL_FAULT(clear_after_run);
+    if (!after_run && !claim_run(b, c)) continue;
+    run_block_func(c, func, info);
     ++ran;
-    if (!b.cpumask.test_and_reset(c.id)) {
-      std::fprintf(stderr, "xcall: classic engine: CPU %u ran a call twice\n", c.id);
-      continue;
-    }
+    if (after_run && !claim_run(b, c)) continue;
     // acq_rel: the last decrement sees every other handler's run.
     if (b.refs.fetch_sub(1, std::memory_order_acq_rel) != 1) continue;
     {
@@ -127,11 +139,25 @@ unsigned domain_impl::classic_walk(cpu_state& c) noexcept {
   return ran;
 }
 
+bool domain_impl::claim_run(call_block& b, cpu_state& c) noexcept {
+  if (b.cpumask.test_and_reset(c.id)) return true;
+  std::fprintf(stderr, "xcall: classic engine: CPU %u ran a call twice\n", c.id);
+  return false;
+}
+
+void domain_impl::run_block_func(cpu_state& c, call_func_t func, void* info) noexcept {
+  const call_func_t outer = c.running.load(std::memory_order_relaxed);
+  c.running.store(func, std::memory_order_relaxed);
+  func(info);
+  c.running.store(outer, std::memory_order_relaxed);
+  bump(c.calls_run);
+}
+
 void domain_impl::classic_cpu_dying(cpu_state& c) noexcept {
-  // Wait out every caller that may have snapshotted this CPU as online.
-  { std::unique_lock<std::shared_mutex> barrier(classic_hotplug_); }
+  // Wait out every caller that may have snapshotted this CPU as online; the
+  // walk that follows (finish_offline) then finds every block naming it.
+  { std::lock_guard<writer_first_rwlock> barrier(classic_hotplug_); }
   c.many_pending.store(false, std::memory_order_relaxed);  // walking anyway
-  bump(c.drained_on_down, classic_walk(c));
 }
 
 }  // namespace xcall::detail

@@ -10,6 +10,7 @@
 #include "domain_impl.hpp"
 #include "doorbell.hpp"
 #include "nudge.hpp"
+#include "saturate.hpp"
 #include "thread_context.hpp"
 
 namespace xcall {
@@ -36,7 +37,7 @@ void poll() noexcept {
   detail::cpu_state* const c = ctx.current();
   if (c == nullptr || ctx.irqs_off()) return;
   c->dom->drain(*c);
-  detail::drain_home(ctx);  // a proxy's own CPU is polled too
+  detail::drain_held(ctx);  // a proxy's own CPU is polled too
 }
 
 bool idle_wait(std::chrono::nanoseconds timeout) {
@@ -46,18 +47,18 @@ bool idle_wait(std::chrono::nanoseconds timeout) {
   detail::cpu_state& c = *host;
   detail::domain_impl& dom = *c.dom;
   detail::doorbell_mask mask;  // we sleep on the state word ourselves
-  if (dom.drain(c) + detail::drain_home(ctx) != 0) return true;
+  if (dom.drain(c) + detail::drain_held(ctx) != 0) return true;
   if (timeout.count() < 0) timeout = std::chrono::nanoseconds(0);
   // A proxy sleeps as the borrowed CPU, deaf to its own CPU's doorbell:
   // it naps, and the caller's loop comes back.
-  if (ctx.proxying && timeout > detail::kProxyNap) timeout = detail::kProxyNap;
-  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  if (ctx.proxying() && timeout > detail::kProxyNap) timeout = detail::kProxyNap;
+  const auto deadline = detail::deadline_after(std::chrono::steady_clock::now(), timeout);
   // A signal host waits as a polling one: senders ring the futex, not us.
   const bool polled = detail::enter_polling(c);
   dom.idle_until(c, [&c] { return c.has_calls(); }, deadline,
                  c.host_state.load(std::memory_order_relaxed));
   if (polled) detail::leave_polling(c);  // the drain below runs what came
-  return dom.drain(c) + detail::drain_home(ctx) != 0;
+  return dom.drain(c) + detail::drain_held(ctx) != 0;
 }
 
 irq_guard::irq_guard() noexcept {

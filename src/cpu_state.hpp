@@ -9,8 +9,9 @@
 // Ordering (details in doorbell.hpp and hosting.cpp):
 //  - queue: push (release) / take (acquire), see call_queue.hpp;
 //  - host_state: store-then-load handshake with seq_cst fences, doorbell.hpp;
-//  - control: release store by the hotplug requester, acquire load by the host;
-//  - online_ack: release store by the host, acquire load by the requester.
+//  - control: release CAS by a hotplug requester, acquire load by the host;
+//  - control_done: release store by the host once it served a request,
+//    acquire load by the requester (hotplug.cpp).
 #pragma once
 
 #include <pthread.h>
@@ -49,11 +50,13 @@ enum run_lock_value : std::uint32_t {
   kRunHostWaiting = 4,  ///< flag: the host waits (futex) to leave its region
 };
 
-/// What hotplug asks of an owned CPU's thread.
+/// What hotplug asks of an owned CPU's thread: the low two bits of a request
+/// word, whose upper 30 bits number the requests (hotplug.cpp).
 enum control_value : std::uint32_t {
   kControlRun = 0,
   kControlDown = 1,
   kControlExit = 2,
+  kControlNotStarted = 3,  ///< control_done before the thread first came up
 };
 
 /// Adds to a counter that only the calling thread writes.
@@ -70,8 +73,10 @@ struct alignas(64) cpu_state {
 
   // ---- written by the host (and by wakers, rarely) ----
   alignas(64) std::atomic<std::uint32_t> host_state{kHostPolling};
+  /// The latest hotplug request word (sequence << 2 | control_value).
   std::atomic<std::uint32_t> control{kControlRun};
-  std::atomic<std::uint32_t> online_ack{0};  ///< 1 once the host is up; futex word
+  /// The latest request word the host has served; futex word of requesters.
+  std::atomic<std::uint32_t> control_done{kControlNotStarted};
   /// What the host runs now (nullptr: nothing), for stall reports.
   std::atomic<call_func_t> running{nullptr};
   std::atomic<bool> irqs_off{false};  ///< the host is inside an irq_guard
@@ -99,6 +104,8 @@ struct alignas(64) cpu_state {
   unsigned walking = 0;     ///< host only: classic list walks in progress
   bool walk_owed = false;   ///< host only: an announcement not yet walked for
   unsigned call_depth = 0;  ///< host only: calls in progress using `storage`
+  std::uint32_t control_seen = 0;  ///< host only: the last request word taken up
+  bool in_transition = false;      ///< host only: flipping online state (hotplug.cpp)
   /// The run lock (run_lock_value). Host and proxy hand it over with
   /// release/acquire; the host sleeps on it (futex) to leave a region.
   std::atomic<std::uint32_t> run_lock{kRunHost};
@@ -108,9 +115,8 @@ struct alignas(64) cpu_state {
   cpu_t id = 0;
   bool owned = false;
   std::thread thread;                 ///< owned CPUs
-  std::mutex hotplug_mutex;           ///< serialises cpu_down/cpu_up of this CPU
+  std::mutex hotplug_mutex;           ///< only with the hotplug_mutex fault (the old bug)
   std::atomic<bool> hosted{false};    ///< attached CPUs: a thread holds it
-  pthread_t host_thread{};            ///< attached CPUs, for diagnostics
   // How calls reach an attached host (attach_options), set by attach()
   // before the queue opens; read relaxed by senders after their push, whose
   // acquire-release CAS reads from the open (call_queue.hpp).
@@ -124,7 +130,8 @@ struct alignas(64) cpu_state {
   /// Whether calls may wait for this CPU: a peek, for the host's idle and
   /// wait loops (it reads host-only fields).
   bool has_calls() const noexcept {
-    return batch != nullptr || walk_owed || has_queued();
+    return batch != nullptr || walk_owed || has_queued() ||
+           control.load(std::memory_order_relaxed) != control_seen;
   }
   /// The part of has_calls() that any thread may peek at: new calls.
   bool has_queued() const noexcept {

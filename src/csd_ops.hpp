@@ -68,9 +68,12 @@ class csd_ops {
   }
 
   /// Unlocks a descriptor that was locked but never queued (its target went
-  /// offline). Nobody else has seen it, so nobody can be sleeping on it.
+  /// offline). No target has seen it, so nobody sleeps on it; but an async
+  /// descriptor may have another queuer spinning in try_lock().
   static void unlock_unqueued(call_single_data& csd) noexcept {
-    csd.flags_.store(0, std::memory_order_relaxed);
+    // release: ends this flight as release() does; pairs with try_lock()'s
+    // acquire (the next winner sees what the loser wrote while it held it).
+    csd.flags_.store(0, std::memory_order_release);
   }
 
   /// The target of the current flight (stall reports); owner only.

@@ -50,7 +50,7 @@ std::error_code domain::on_each_cpu_mask(const cpumask& mask, call_func_t func, 
 }
 std::error_code domain::on_each_cpu_cond_mask(cond_func_t cond, call_func_t func, void* info,
                                               bool wait, const cpumask& mask) {
-  if (cond == nullptr) return std::make_error_code(std::errc::invalid_argument);
+  // A null cond means every CPU of the mask, as in the kernel.
   return impl_->call_many(mask, func, info, wait, /*run_self=*/true, cond);
 }
 

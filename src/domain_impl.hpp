@@ -23,7 +23,6 @@
 #include <chrono>
 #include <memory>
 #include <mutex>
-#include <shared_mutex>
 #include <system_error>
 #include <vector>
 
@@ -32,6 +31,7 @@
 #include "cpu_state.hpp"
 #include "stall_watch.hpp"
 #include "thread_context.hpp"
+#include "writer_first_rwlock.hpp"
 #include "xcall/cpumask.hpp"
 #include "xcall/csd.hpp"
 #include "xcall/options.hpp"
@@ -45,12 +45,13 @@ namespace xcall::detail {
 /// throws std::invalid_argument naming the bad option.
 domain_options validate_options(const domain_options& options);
 
-/// A proxy runs as the CPU it borrowed, but its own CPU's calls may be what
-/// the borrowed call waits for: every wait and safe point of a proxy runs
-/// them too, as its own CPU (the two swap places for the drain, and swap
-/// back inside a nested one). Returns how many calls it ran; does nothing
-/// when not proxying. proxy.cpp.
-unsigned drain_home(thread_context& ctx) noexcept;
+/// A proxy runs as the CPU it borrowed, but the calls of the CPUs it holds
+/// beneath (its own, and those it proxied before this one) may be what the
+/// borrowed call waits for: every wait and safe point of a proxy runs them
+/// too, each as its own CPU (they swap places for the drain, and swap back
+/// inside a nested one). Returns how many calls it ran; does nothing when
+/// not proxying. proxy.cpp.
+unsigned drain_held(thread_context& ctx) noexcept;
 
 /// One borrowable caller storage for threads that host no CPU of the domain.
 struct alignas(64) outside_slot {
@@ -79,9 +80,14 @@ class domain_impl {
                             bool run_self, cond_func_t cond);
   std::error_code call_any(const cpumask& mask, call_func_t func, void* info, bool wait);
 
-  // hosting.cpp
+  // hotplug.cpp
   std::error_code cpu_down(cpu_t cpu);
   std::error_code cpu_up(cpu_t cpu);
+  /// An owned CPU's host takes up the latest hotplug request, if it has not
+  /// yet; drain() calls it first. Re-entrant (see hotplug.cpp).
+  void serve_hotplug(cpu_state& c) noexcept;
+
+  // hosting.cpp
   /// Throws std::system_error naming what is wrong (domain.hpp lists them).
   void attach(cpu_t cpu, const attach_options& how);
   void detach(cpu_t cpu);
@@ -142,18 +148,27 @@ class domain_impl {
   void take_run_lock(cpu_state& c) noexcept;
   static void release_run_lock(cpu_state& c) noexcept;
 
+  // calls.cpp: a no-wait single call through storage the caller holds.
+  std::error_code call_single_nowait(caller_storage& st, cpu_t cpu, call_func_t func, void* info);
+
   // percpu_engine.cpp
-  void queue_many(caller_storage& st, call_func_t func, void* info, bool wait);
+  /// not_enough_memory when the per-target descriptors cannot be made.
+  std::error_code queue_many(caller_storage& st, call_func_t func, void* info, bool wait);
   void wait_many(caller_storage& st);
   bool queue_on(cpu_t target, call_single_data& csd) noexcept;
 
   // classic_engine.cpp
-  void classic_queue_many(caller_storage& st, const cpumask& mask, cpu_t self, call_func_t func,
-                          void* info, bool wait);
+  /// not_enough_memory when the call block cannot be made.
+  std::error_code classic_queue_many(caller_storage& st, const cpumask& mask, cpu_t self,
+                                     call_func_t func, void* info, bool wait);
   void classic_wait_many(caller_storage& st);
   /// Consumes the CPU's "a block may name you" flag (the call-function IPI).
   bool classic_take_pending(cpu_state& c) noexcept;
   unsigned classic_walk(cpu_state& c) noexcept;
+  /// Clears c's bit of the block: c owes it no more. False (and a warning)
+  /// if the bit was clear already: a run twice.
+  static bool claim_run(call_block& b, cpu_state& c) noexcept;
+  static void run_block_func(cpu_state& c, call_func_t func, void* info) noexcept;
   void classic_cpu_dying(cpu_state& c) noexcept;
   /// out = mask & online - self, narrowed to the CPUs where cond (if any)
   /// holds; cond is evaluated once per CPU, on the caller.
@@ -164,20 +179,35 @@ class domain_impl {
   void start_owned_cpus();
   void stop_owned_cpus() noexcept;
   void owned_cpu_main(cpu_state& c);
-  void bring_online(cpu_state& c) noexcept;
-  void go_offline(cpu_state& c) noexcept;
-  bool park_offline(cpu_state& c) noexcept;
-  void request(cpu_state& c, control_value value) noexcept;
-  void wait_ack(cpu_state& c, std::uint32_t want) noexcept;
   void check_no_attached_cpus() const noexcept;
   /// The domain's doorbell signal, installed on first use (throws).
   int doorbell_signal();
   void prepare_signal_storage(cpu_state& c);
 
+  // hotplug.cpp
+  void bring_online(cpu_state& c) noexcept;
+  /// Clears the online bit and closes the queue, taking what was queued into
+  /// c.batch; runs no calls.
+  void take_offline(cpu_state& c) noexcept;
+  /// Runs what going offline took (the dying CPU's last drain).
+  void finish_offline(cpu_state& c) noexcept;
+  void go_offline(cpu_state& c) noexcept;
+  /// An owned CPU's thread starts: online, and the first request served.
+  void come_up(cpu_state& c) noexcept;
+  void publish_served(cpu_state& c, std::uint32_t request) noexcept;
+  /// Offline owned CPU: waits for the next request; false on exit.
+  bool park_offline(cpu_state& c) noexcept;
+  std::uint32_t post_request(cpu_state& c, control_value value) noexcept;
+  void wait_served(cpu_state& c, std::uint32_t request) noexcept;
+  std::error_code check_hotplug(cpu_t id, bool down) const noexcept;
+  std::error_code hotplug(cpu_t id, control_value value);
+
   // outside_slots.cpp
   outside_slot& acquire_slot() noexcept;
   static void release_slot(outside_slot& slot) noexcept;
-  caller_storage& host_storage(cpu_state& c, unsigned depth);
+  /// The host's caller storage at `depth`, made on first use; nullptr when
+  /// that allocation fails.
+  caller_storage* host_storage(cpu_state& c, unsigned depth) noexcept;
 
   const domain_options options_;
   cpumask online_;
@@ -185,7 +215,7 @@ class domain_impl {
   cpu_t nr_slots_;
   std::unique_ptr<outside_slot[]> slots_;
   call_function_list call_function_;     ///< classic engine's global list
-  std::shared_mutex classic_hotplug_;    ///< classic: callers vs a dying CPU
+  writer_first_rwlock classic_hotplug_;  ///< classic: callers vs a dying CPU
   std::mutex signal_mutex_;              ///< guards doorbell_signal_
   int doorbell_signal_ = 0;              ///< 0 until the first signal attach
   /// Attached CPUs with signal delivery or proxy: waiters nudge only if any.
@@ -194,17 +224,20 @@ class domain_impl {
 
 /// The caller storage a call may use: the host's at the current nesting
 /// depth, or a borrowed outside slot. RAII: gives it back at scope end.
+/// False when the storage could not be allocated (nothing is held then).
 class caller_scope {
  public:
-  explicit caller_scope(domain_impl& dom);
+  explicit caller_scope(domain_impl& dom) noexcept;
   ~caller_scope();
   caller_scope(const caller_scope&) = delete;
   caller_scope& operator=(const caller_scope&) = delete;
+  explicit operator bool() const noexcept { return storage_ != nullptr; }
   caller_storage& storage() noexcept { return *storage_; }
 
  private:
   doorbell_mask mask_;  ///< first in, last out: covers every use of storage_
   outside_slot* slot_ = nullptr;
+  cpu_state* host_ = nullptr;  ///< whose call_depth we raised
   caller_storage* storage_ = nullptr;
 };
 

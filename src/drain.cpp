@@ -16,6 +16,9 @@ namespace xcall::detail {
 
 unsigned domain_impl::drain(cpu_state& c) noexcept {
   doorbell_mask mask;  // "already draining": the doorbell handler waits
+  // A hotplug request is taken up at any drain: the requester may be a
+  // function this CPU is waiting for.
+  if (c.owned) serve_hotplug(c);
   // What an outer drain took and has not run yet comes first: its handler
   // may be waiting for one of them (guarantee 6).
   unsigned ran = run_batch(c);

@@ -1,19 +1,8 @@
-// hosting.cpp — who runs a CPU: owned CPU threads and their idle loop,
-// attached application threads, and hotplug (the kernel's cpu_up/cpu_down and
-// smpcfd_dying_cpu).
-//
-// Coming online: the host opens the queue, then sets the online bit. Going
-// offline: the host clears the online bit, then closes the queue, taking what
-// was queued, and runs it. A caller whose snapshot still had the CPU either
-// pushed before the close (its call runs in that final drain) or finds the
-// queue closed and drops the target: no call waits for a CPU that is gone.
+// hosting.cpp — who runs a CPU: owned CPU threads and their idle loop, and
+// attached application threads (attach/detach). Going online and offline,
+// and hotplug requests, are hotplug.cpp.
 //
 // Ordering:
-//  - control: release store in request(), acquire load in the idle loop and
-//    in park_offline(); the store is followed by ring_doorbell(), whose fence
-//    pairs with host_sleep()'s (doorbell.hpp), so a sleeping host sees it.
-//  - online_ack: release store by the host after it came up / went down,
-//    acquire load in wait_ack(): the requester returns after the final drain.
 //  - hosted (attached CPUs): acquire CAS in attach(), release store at
 //    detach: the next host sees the caller storage the previous one left.
 //  - delivery fields (doorbell_signo, proxy, host_tid, ...): written by
@@ -45,10 +34,43 @@ std::error_code err(std::errc e) { return std::make_error_code(e); }
   throw std::system_error(err(e), "xcall::domain::attach(" + std::to_string(id) + "): " + why);
 }
 
-std::string thread_name(pthread_t thread) {
-  char name[32] = "?";
-  pthread_getname_np(thread, name, sizeof(name));
-  return name;
+/// "thread 'name' (tid N)" for the host of `c`, read from /proc: a racing
+/// attach may not have written the host's identity yet (tid 0), and a
+/// pthread_t of a thread that has exited is not safe to use.
+std::string host_name(const cpu_state& c) {
+  const pid_t tid = c.host_tid.load(std::memory_order_relaxed);
+  if (tid == 0) return "another thread (attaching it now)";
+  std::string name;
+  if (FILE* f = std::fopen(("/proc/self/task/" + std::to_string(tid) + "/comm").c_str(), "r")) {
+    char buf[32] = "";
+    if (std::fgets(buf, sizeof(buf), f) != nullptr) name = buf;
+    std::fclose(f);
+  }
+  while (!name.empty() && name.back() == '\n') name.pop_back();
+  return "thread '" + (name.empty() ? std::string("?") : name) + "' (tid " + std::to_string(tid) +
+         ")";
+}
+
+/// Ends the process, naming the CPU, when a thread exits while it still
+/// hosts an attached CPU (its attachment was moved to another thread): the
+/// CPU would stay online with nobody to run its calls.
+struct host_exit_check {
+  ~host_exit_check() {
+    const thread_context& ctx = this_thread_context();
+    const cpu_state* const c = ctx.parked != nullptr ? ctx.parked : ctx.current();
+    if (c == nullptr || c->owned) return;
+    std::fprintf(stderr,
+                 "xcall: a thread exited while hosting CPU %u (its cpu_attachment lives on "
+                 "elsewhere); end the attachment on the hosting thread before it exits\n",
+                 c->id);
+    std::abort();
+  }
+};
+
+/// Registers this thread's exit check (once; allocates on first use).
+void watch_host_thread_exit() {
+  thread_local host_exit_check check;
+  (void)&check;
 }
 
 /// Nesting depths of caller storage a signal host gets up front: functions
@@ -108,12 +130,12 @@ void domain_impl::start_owned_cpus() {
     stop_owned_cpus();
     throw;
   }
-  for (cpu_t id = 0; id < nr_cpu_ids(); ++id) wait_ack(cpus_[id], 1);
+  for (cpu_t id = 0; id < nr_cpu_ids(); ++id) wait_served(cpus_[id], kControlRun);
 }
 
 void domain_impl::stop_owned_cpus() noexcept {
   for (cpu_t id = 0; id < nr_cpu_ids(); ++id) {
-    if (cpus_[id].thread.joinable()) request(cpus_[id], kControlExit);
+    if (cpus_[id].thread.joinable()) post_request(cpus_[id], kControlExit);
   }
   for (cpu_t id = 0; id < nr_cpu_ids(); ++id) {
     if (cpus_[id].thread.joinable()) cpus_[id].thread.join();
@@ -124,9 +146,9 @@ void domain_impl::check_no_attached_cpus() const noexcept {
   for (cpu_t id = 0; id < nr_cpu_ids(); ++id) {
     if (!cpus_[id].hosted.load(std::memory_order_acquire)) continue;
     std::fprintf(stderr,
-                 "xcall: domain destroyed while CPU %u is still attached by thread '%s'; "
+                 "xcall: domain destroyed while CPU %u is still attached by %s; "
                  "end the cpu_attachment first\n",
-                 id, thread_name(cpus_[id].host_thread).c_str());
+                 id, host_name(cpus_[id]).c_str());
     std::abort();
   }
 }
@@ -136,98 +158,17 @@ void domain_impl::owned_cpu_main(cpu_state& c) {
   pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
   if (options_.pin_threads) pin_to_host_cpu(c.id);
   this_thread_context().host.store(&c, std::memory_order_relaxed);
-  bring_online(c);
-  const auto has_work = [&c] {
-    return c.has_calls() || c.control.load(std::memory_order_relaxed) != kControlRun;
-  };
+  come_up(c);
+  const auto has_work = [&c] { return c.has_calls(); };
   for (;;) {
-    drain(c);
-    // acquire: pairs with the release store in request().
-    if (c.control.load(std::memory_order_acquire) != kControlRun) {
-      go_offline(c);
+    drain(c);  // serves hotplug requests first (hotplug.cpp)
+    if (!online_.test(c.id)) {
       if (!park_offline(c)) break;
       continue;
     }
     idle_until(c, has_work, std::chrono::steady_clock::time_point::max(), kHostPolling);
   }
   this_thread_context().host.store(nullptr, std::memory_order_relaxed);
-}
-
-void domain_impl::bring_online(cpu_state& c) noexcept {
-  c.queue.open();
-  online_.set(c.id);
-  // release: pairs with the acquire in wait_ack().
-  c.online_ack.store(1, std::memory_order_release);
-  futex_wake(&c.online_ack, INT32_MAX);
-}
-
-void domain_impl::go_offline(cpu_state& c) noexcept {
-  online_.reset(c.id);
-  // The dying CPU runs what was queued for it; pushes after the close fail.
-  unsigned ran = run_batch(c);
-  c.batch = c.queue.close();
-  ran += run_batch(c);
-  bump(c.drained_on_down, ran);
-  if (options_.engine_kind == engine::classic) classic_cpu_dying(c);
-  // release: pairs with the acquire in wait_ack().
-  c.online_ack.store(0, std::memory_order_release);
-  futex_wake(&c.online_ack, INT32_MAX);
-}
-
-bool domain_impl::park_offline(cpu_state& c) noexcept {
-  for (;;) {
-    // acquire: pairs with the release store in request().
-    const std::uint32_t ctl = c.control.load(std::memory_order_acquire);
-    if (ctl == kControlExit) return false;
-    if (ctl == kControlRun) {
-      bring_online(c);
-      return true;
-    }
-    futex_wait(&c.control, ctl);
-  }
-}
-
-void domain_impl::request(cpu_state& c, control_value value) noexcept {
-  // release: pairs with the acquire loads in the idle loop / park_offline().
-  c.control.store(value, std::memory_order_release);
-  ring_doorbell(c, /*may_be_lost=*/false);  // the host may sleep in its idle loop
-  futex_wake(&c.control, INT32_MAX);      // or be parked offline
-}
-
-void domain_impl::wait_ack(cpu_state& c, std::uint32_t want) noexcept {
-  // A host requester keeps running its own calls: the dying CPU's last
-  // functions may wait for it.
-  cpu_state* const self = drainable_self();
-  for (;;) {
-    // acquire: pairs with the release stores in bring_online()/go_offline().
-    const std::uint32_t ack = c.online_ack.load(std::memory_order_acquire);
-    if (ack == want) return;
-    if (self != nullptr) {
-      drain(*self);
-      futex_wait(&c.online_ack, ack, std::chrono::microseconds(100));
-    } else {
-      futex_wait(&c.online_ack, ack);
-    }
-  }
-}
-
-std::error_code domain_impl::cpu_down(cpu_t id) {
-  if (id >= nr_cpu_ids()) return err(std::errc::no_such_device_or_address);
-  if (!cpus_[id].owned) return err(std::errc::operation_not_supported);
-  if (id == self_cpu()) return err(std::errc::resource_deadlock_would_occur);
-  std::lock_guard<std::mutex> lock(cpus_[id].hotplug_mutex);
-  request(cpus_[id], kControlDown);
-  wait_ack(cpus_[id], 0);
-  return {};
-}
-
-std::error_code domain_impl::cpu_up(cpu_t id) {
-  if (id >= nr_cpu_ids()) return err(std::errc::no_such_device_or_address);
-  if (!cpus_[id].owned) return err(std::errc::operation_not_supported);
-  std::lock_guard<std::mutex> lock(cpus_[id].hotplug_mutex);
-  request(cpus_[id], kControlRun);
-  wait_ack(cpus_[id], 1);
-  return {};
 }
 
 int domain_impl::doorbell_signal() {
@@ -238,9 +179,9 @@ int domain_impl::doorbell_signal() {
 
 void domain_impl::prepare_signal_storage(cpu_state& c) {
   for (unsigned depth = 0; depth < kSignalStorageDepth; ++depth) {
-    caller_storage& st = host_storage(c, depth);
-    st.many();
-    if (options_.engine_kind == engine::classic) st.block();
+    caller_storage* const st = host_storage(c, depth);
+    if (st == nullptr || st->many() == nullptr) throw std::bad_alloc();
+    if (options_.engine_kind == engine::classic && st->block() == nullptr) throw std::bad_alloc();
   }
 }
 
@@ -271,8 +212,7 @@ void domain_impl::attach(cpu_t id, const attach_options& how) {
   if (!c.hosted.compare_exchange_strong(expected, true, std::memory_order_acquire,
                                         std::memory_order_relaxed)) {
     attach_failed(id, std::errc::device_or_resource_busy,
-                  "CPU " + std::to_string(id) + " is already hosted by thread '" +
-                      thread_name(c.host_thread) + "'");
+                  "CPU " + std::to_string(id) + " is already hosted by " + host_name(c));
   }
   try {
     if (signo != 0) prepare_signal_storage(c);
@@ -280,26 +220,38 @@ void domain_impl::attach(cpu_t id, const attach_options& how) {
     c.hosted.store(false, std::memory_order_release);
     throw;
   }
-  c.host_thread = pthread_self();
   c.host_pid.store(getpid(), std::memory_order_relaxed);
   c.host_tid.store(static_cast<pid_t>(syscall(SYS_gettid)), std::memory_order_relaxed);
   c.doorbell_signo.store(signo, std::memory_order_relaxed);
   c.proxy.store(how.proxy, std::memory_order_relaxed);
   if (signo != 0 || how.proxy) attention_hosts_.fetch_add(1, std::memory_order_relaxed);
   c.host_state.store(kHostRunning, std::memory_order_relaxed);
+  c.irqs_off.store(ctx.irqs_off(), std::memory_order_relaxed);  // attached inside a guard
   ctx.host.store(&c, std::memory_order_relaxed);
+  watch_host_thread_exit();
   bring_online(c);  // opens the queue: publishes the fields above to senders
 }
 
 void domain_impl::detach(cpu_t id) {
   cpu_state& c = cpus_[id];
   thread_context& ctx = this_thread_context();
-  if (ctx.current() != &c || ctx.proxying) {
+  if (ctx.current() != &c || ctx.proxying()) {
     std::fprintf(stderr,
                  "xcall: cpu_attachment of CPU %u ended on a thread that does not host it%s; "
                  "an attachment must end on the thread that attached, outside any "
                  "blocking_region\n",
                  id, ctx.parked == &c ? " (it is inside a blocking_region)" : "");
+    std::abort();
+  }
+  if (ctx.doorbell_masked.load(std::memory_order_relaxed) != 0) {
+    // Inside a drain, a wait or a doorbell handler of this very CPU: the
+    // code we would return into still uses the CPU, and a new host could
+    // attach and run its calls at the same time.
+    std::fprintf(stderr,
+                 "xcall: cpu_attachment of CPU %u ended inside a function run by a call (or "
+                 "inside xcall's own wait, poll or stall callback); end an attachment in the "
+                 "host's own code, outside any call\n",
+                 id);
     std::abort();
   }
   {
@@ -313,6 +265,8 @@ void domain_impl::detach(cpu_t id) {
     ctx.host.store(nullptr, std::memory_order_relaxed);
     c.doorbell_signo.store(0, std::memory_order_relaxed);
     c.proxy.store(false, std::memory_order_relaxed);
+    c.host_tid.store(0, std::memory_order_relaxed);
+    c.irqs_off.store(false, std::memory_order_relaxed);  // a guard may outlive the attachment
   }
   // release: pairs with the acquire CAS in attach().
   c.hosted.store(false, std::memory_order_release);

@@ -44,7 +44,7 @@ bool target_nudge::help() noexcept {
 }
 
 std::chrono::nanoseconds target_nudge::budget() const noexcept {
-  if (this_thread_context().proxying) return kProxyNap;
+  if (this_thread_context().proxying()) return kProxyNap;
   if (!active_) return std::chrono::nanoseconds(-1);
   const auto left = next_ - clock::now();
   return left.count() > 0 ? std::chrono::duration_cast<std::chrono::nanoseconds>(left)

@@ -40,31 +40,41 @@ void domain_impl::release_slot(outside_slot& slot) noexcept {
   slot.busy.store(false, std::memory_order_release);
 }
 
-caller_storage& domain_impl::host_storage(cpu_state& c, unsigned depth) {
+caller_storage* domain_impl::host_storage(cpu_state& c, unsigned depth) noexcept {
   while (c.storage.size() <= depth) {
-    c.storage.push_back(std::make_unique<caller_storage>(nr_cpu_ids()));
+    std::unique_ptr<caller_storage> st = try_make<caller_storage>(nr_cpu_ids());
+    if (!st) return nullptr;
+    try {
+      c.storage.push_back(std::move(st));
+    } catch (const std::bad_alloc&) {
+      return nullptr;
+    }
   }
-  return *c.storage[depth];
+  return c.storage[depth].get();
 }
 
-caller_scope::caller_scope(domain_impl& dom) {
+caller_scope::caller_scope(domain_impl& dom) noexcept {
   cpu_state* const host = this_thread_context().current();
   if (host != nullptr && host->dom == &dom) {
     // The depth is the CPU's, not the thread's: a proxy continues the
-    // parked host's nesting.
-    storage_ = &dom.host_storage(*host, host->call_depth++);
+    // parked host's nesting. Counted only once the storage is there.
+    storage_ = dom.host_storage(*host, host->call_depth);
+    if (storage_ != nullptr) {
+      host_ = host;
+      ++host->call_depth;
+    }
     return;
   }
   slot_ = &dom.acquire_slot();
-  if (!slot_->storage) slot_->storage = std::make_unique<caller_storage>(dom.nr_cpu_ids());
+  if (!slot_->storage) slot_->storage = try_make<caller_storage>(dom.nr_cpu_ids());
   storage_ = slot_->storage.get();
 }
 
 caller_scope::~caller_scope() {
   if (slot_ != nullptr) {
     domain_impl::release_slot(*slot_);
-  } else {
-    --this_thread_context().current()->call_depth;
+  } else if (host_ != nullptr) {
+    --host_->call_depth;
   }
 }
 

@@ -13,9 +13,11 @@
 
 namespace xcall::detail {
 
-void domain_impl::queue_many(caller_storage& st, call_func_t func, void* info, bool wait) {
-  if (st.targets.none()) return;  // nothing to do, and nothing to allocate
+std::error_code domain_impl::queue_many(caller_storage& st, call_func_t func, void* info,
+                                        bool wait) {
+  if (st.targets.none()) return {};  // nothing to do, and nothing to allocate
   padded_csd* csds = st.many();
+  if (csds == nullptr) return std::make_error_code(std::errc::not_enough_memory);
   for (cpu_t c : st.targets) {
     call_single_data& csd = csds[c].csd;
     wait_unlocked(csd);  // csd_lock: the previous call through it is done
@@ -24,6 +26,7 @@ void domain_impl::queue_many(caller_storage& st, call_func_t func, void* info, b
     csd_ops::lock(csd, wait);
     if (!queue_on(c, csd)) st.targets.reset(c);  // went offline: not a target
   }
+  return {};
 }
 
 void domain_impl::wait_many(caller_storage& st) {

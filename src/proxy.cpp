@@ -108,22 +108,29 @@ void domain_impl::release_run_lock(cpu_state& c) noexcept {
   }
 }
 
-unsigned drain_home(thread_context& ctx) noexcept {
-  cpu_state* const home = ctx.home;
-  if (!ctx.proxying || home == nullptr || ctx.irqs_off()) return 0;
-  cpu_state* const borrowed = ctx.current();
-  ctx.home = borrowed;
-  ctx.host.store(home, std::memory_order_relaxed);
-  const unsigned ran = home->dom->drain(*home);
-  ctx.host.store(borrowed, std::memory_order_relaxed);
-  ctx.home = home;
+unsigned drain_held(thread_context& ctx) noexcept {
+  if (ctx.irqs_off()) return 0;
+  unsigned ran = 0;
+  for (unsigned i = 0; i < ctx.proxy_depth; ++i) {
+    cpu_state* const held = ctx.held[i];
+    if (held == nullptr) continue;
+    // Swap places: we act as the held CPU, and the one we acted as becomes
+    // held, so waits inside this drain run its calls in turn.
+    cpu_state* const acting = ctx.current();
+    ctx.held[i] = acting;
+    ctx.host.store(held, std::memory_order_relaxed);
+    ran += held->dom->drain(*held);
+    ctx.host.store(acting, std::memory_order_relaxed);
+    ctx.held[i] = held;
+  }
   return ran;
 }
 
 bool domain_impl::try_proxy(cpu_state& target) noexcept {
   thread_context& ctx = this_thread_context();
-  // No nested proxying, and a thread inside an irq_guard runs no calls.
-  if (ctx.proxying || ctx.irqs_off() || !target.proxy.load(std::memory_order_relaxed)) {
+  // A thread inside an irq_guard runs no calls; proxies nest only so deep.
+  if (ctx.proxy_depth == kMaxProxyDepth || ctx.irqs_off() ||
+      !target.proxy.load(std::memory_order_relaxed)) {
     return false;
   }
   if (target.host_state.load(std::memory_order_relaxed) != kHostParked) return false;
@@ -136,16 +143,13 @@ bool domain_impl::try_proxy(cpu_state& target) noexcept {
   unsigned ran = 0;
   {
     doorbell_mask mask;  // our own doorbell waits until we are ourselves again
-    ctx.home = ctx.current();
-    ctx.proxying = true;
+    ctx.held[ctx.proxy_depth++] = ctx.current();
     ctx.host.store(&target, std::memory_order_relaxed);  // this_cpu() is the target
     target.woken = true;  // run by a proxy, not found by the host's polling
     ran = drain(target);
     target.woken = false;
     bump(target.proxy_runs, ran);
-    ctx.host.store(ctx.home, std::memory_order_relaxed);
-    ctx.proxying = false;
-    ctx.home = nullptr;
+    ctx.host.store(ctx.held[--ctx.proxy_depth], std::memory_order_relaxed);
     release_run_lock(target);
   }
   return ran != 0;
@@ -157,7 +161,7 @@ blocking_region::blocking_region() noexcept {
   detail::thread_context& ctx = detail::this_thread_context();
   detail::cpu_state* const c = ctx.current();
   // Only a host of a proxy CPU parks; a proxy never parks the CPU it borrows.
-  if (c == nullptr || ctx.proxying || ctx.irqs_off() ||
+  if (c == nullptr || ctx.proxying() || ctx.irqs_off() ||
       !c->proxy.load(std::memory_order_relaxed)) {
     return;
   }

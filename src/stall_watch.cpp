@@ -17,6 +17,7 @@
 #include "csd_ops.hpp"
 #include "domain_impl.hpp"
 #include "doorbell.hpp"
+#include "saturate.hpp"
 #include "signal_doorbell.hpp"
 
 namespace xcall {
@@ -109,7 +110,7 @@ stall_watch::stall_watch(domain_impl& dom, call_single_data& csd) noexcept
       target_(csd_ops::target(csd)),
       enabled_(dom.options().stall_timeout.count() > 0),
       start_(clock::now()),
-      next_(start_ + dom.options().stall_timeout),
+      next_(deadline_after(start_, dom.options().stall_timeout)),
       interval_(dom.options().stall_timeout) {}
 
 std::chrono::nanoseconds stall_watch::budget() const noexcept {
@@ -165,8 +166,8 @@ void stall_watch::check() noexcept {
   } catch (...) {
     // A report that cannot be built (out of memory) is dropped, not fatal.
   }
-  interval_ *= 2;
-  next_ = now + interval_;
+  interval_ = doubled(interval_);
+  next_ = deadline_after(now, interval_);
   // A lost wake-up is a known cause of stalls: ring again, unless the
   // doorbell signal is still pending on the host's thread (late, not lost).
   if (target_ < dom_.nr_cpu_ids()) {

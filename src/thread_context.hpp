@@ -16,13 +16,20 @@ namespace xcall::detail {
 
 struct cpu_state;
 
+/// How deep proxies may nest on one thread: a proxied function that waits
+/// for another parked CPU proxies that one too (its own parked CPU included).
+inline constexpr unsigned kMaxProxyDepth = 8;
+
 struct thread_context {
   /// The CPU this thread acts as: the one it hosts, or, while it runs a
   /// parked host's calls as a proxy, that host's CPU.
   std::atomic<cpu_state*> host{nullptr};
-  /// While proxying: the CPU this thread really hosts (nullptr if none).
-  cpu_state* home = nullptr;
-  bool proxying = false;        ///< running a parked host's calls
+  /// While proxying: what `host` was before each proxy began, oldest first
+  /// (the CPU this thread really hosts, then each CPU it proxies for and
+  /// left to proxy another; nullptr where it acted as no CPU). The thread
+  /// holds every one of them: their waits run their calls too (proxy.cpp).
+  cpu_state* held[kMaxProxyDepth] = {};
+  unsigned proxy_depth = 0;     ///< proxies in progress on this thread
   cpu_state* parked = nullptr;  ///< the CPU this thread hosts, while parked
   std::atomic<unsigned> irq_depth{0};        ///< live irq_guards
   std::atomic<unsigned> doorbell_masked{0};  ///< library sections in progress
@@ -30,6 +37,15 @@ struct thread_context {
 
   cpu_state* current() const noexcept { return host.load(std::memory_order_relaxed); }
   bool irqs_off() const noexcept { return irq_depth.load(std::memory_order_relaxed) != 0; }
+  bool proxying() const noexcept { return proxy_depth != 0; }
+  /// Whether this thread acts as `c` now or holds it beneath a proxy.
+  bool acts_for(const cpu_state* c) const noexcept {
+    if (current() == c) return true;
+    for (unsigned i = 0; i < proxy_depth; ++i) {
+      if (held[i] == c) return true;
+    }
+    return false;
+  }
 };
 
 /// This thread's context. Defined in cpu.cpp.

@@ -88,7 +88,7 @@ bool domain_impl::spin_until_unlocked(call_single_data& csd, cpu_state* self,
   clock::time_point spin_end{};
   for (unsigned i = 1;; ++i) {
     if (self != nullptr) drain(*self);
-    drain_home(ctx);
+    drain_held(ctx);
     if (!csd_ops::is_locked(csd)) return true;
     // A parked target will not come back soon: run its calls at once.
     if (i == 1 || i % 64 == 0) nudge.help();
@@ -112,7 +112,7 @@ void domain_impl::sleep_until_unlocked(call_single_data& csd, cpu_state& self,
         self, [&] { return self.has_calls() || !csd_ops::is_locked(csd); },
         shorter(watch.budget(), nudge.budget()), resume);
     drain(self);
-    drain_home(ctx);
+    drain_held(ctx);
     watch.check();
     nudge.tick();
   }

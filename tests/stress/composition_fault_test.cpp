@@ -1,0 +1,155 @@
+// composition_fault_test.cpp — the composition bugs brought back on purpose,
+// to show that the scenarios of composition_test catch them: a classic walker
+// that clears its bit after the run (nested drains run the call again), a
+// one-target classic call that borrows a second outside slot (a crowd of
+// outside callers deadlocks), hotplug that holds a mutex across its wait (a
+// flip drained inside a flip's wait locks it twice). Each hang runs in a
+// child process and is ended by the test's deadline ("HANG: ...").
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <thread>
+#include <vector>
+
+#include "fault_injection.hpp"
+#include "test_support.hpp"
+#include "xcall/xcall.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+namespace fault = xcall::detail::fault;
+using xcall::cpu_t;
+using xcall::domain;
+using xcall_test::make_mask;
+using xcall_test::owned_options;
+
+struct poll_inside {
+  std::atomic<int> runs[3] = {};
+  static void run(void* p) noexcept {
+    auto* self = static_cast<poll_inside*>(p);
+    const cpu_t cpu = xcall::this_cpu();
+    if (cpu < 3 && self->runs[cpu].fetch_add(1) < 5) xcall::poll();
+  }
+};
+
+/// Rounds of call_function_many({1, 2}, f, wait) where f polls its CPU;
+/// returns the largest number of runs of one call on one CPU.
+int nested_poll_rounds(xcall::engine e) {
+  domain d(owned_options(3, e));
+  poll_inside p;
+  int worst = 0;
+  xcall_test::run_with_deadline(30s, "multi-CPU calls whose function polls", [&] {
+    for (int round = 0; round < 50; ++round) {
+      for (auto& r : p.runs) r.store(0);
+      EXPECT_FALSE(d.call_function_many(make_mask(3, {1, 2}), &poll_inside::run, &p, true));
+      worst = std::max({worst, p.runs[1].load(), p.runs[2].load()});
+    }
+  });
+  return worst;
+}
+
+TEST(CompositionFault, ClearAfterRunRunsANestedCallAgain) {
+  // The re-run is reported on stderr; its late bit clear and refs decrement
+  // then land on the block's next flight, which can skip a run and hang the
+  // next wait: either way the child fails.
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        fault::arm(fault::kind::clear_after_run, 1);
+        const int worst = nested_poll_rounds(xcall::engine::classic);
+        std::fprintf(stderr, "most runs of one call on one CPU: %d\n", worst);
+        _exit(worst > 1 ? 3 : 0);
+      },
+      [](int status) { return WIFEXITED(status) && WEXITSTATUS(status) != 0; },
+      "classic engine: CPU [12] ran a call twice");
+}
+
+TEST(CompositionFault, WithoutTheFaultEachCallRunsOnce) {
+  fault::disarm_all();
+  EXPECT_EQ(nested_poll_rounds(xcall::engine::classic), 1);
+  EXPECT_EQ(nested_poll_rounds(xcall::engine::percpu), 1);
+}
+
+/// 64 outside threads, no-wait calls to a one-CPU mask of a 2-CPU domain.
+void crowd_of_outside_callers() {
+  domain d(owned_options(2, xcall::engine::classic));
+  const xcall::cpumask one = make_mask(2, {1});
+  xcall_test::run_with_deadline(10s, "64 outside callers of a one-CPU mask", [&] {
+    std::vector<std::thread> callers;
+    for (int t = 0; t < 64; ++t) {
+      callers.emplace_back([&] {
+        for (int i = 0; i < 2000; ++i) {
+          (void)d.call_function_many(one, &xcall_test::noop, nullptr, false);
+        }
+      });
+    }
+    for (auto& t : callers) t.join();
+  });
+}
+
+TEST(CompositionFault, BorrowingASecondSlotDeadlocksACrowd) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        fault::arm(fault::kind::borrow_second_slot, 1);
+        crowd_of_outside_callers();
+        std::fprintf(stderr, "the crowd finished\n");
+        _exit(0);
+      },
+      testing::ExitedWithCode(1), "HANG: 64 outside callers");
+}
+
+TEST(CompositionFault, WithoutTheFaultTheCrowdFinishes) {
+  fault::disarm_all();
+  crowd_of_outside_callers();
+}
+
+struct flip_ctx {
+  domain* d;
+  static void flip(void* p) noexcept {
+    auto* f = static_cast<flip_ctx*>(p);
+    (void)f->d->cpu_down(1);
+    (void)f->d->cpu_up(1);
+  }
+};
+
+/// Two outside threads: waiting calls to CPU 0 of a function that takes
+/// CPU 1 down and up.
+void flips_from_two_callers() {
+  domain d(owned_options(3));
+  flip_ctx f{&d};
+  xcall_test::run_with_deadline(10s, "two callers flipping CPU 1 from CPU 0", [&] {
+    auto caller = [&] {
+      for (int i = 0; i < 300; ++i) (void)d.call_function_single(0, &flip_ctx::flip, &f, true);
+    };
+    std::thread a(caller);
+    std::thread b(caller);
+    a.join();
+    b.join();
+  });
+}
+
+TEST(CompositionFault, AHotplugMutexHeldAcrossTheWaitDeadlocks) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        fault::arm(fault::kind::hotplug_mutex, 1);
+        flips_from_two_callers();
+        std::fprintf(stderr, "the flips finished\n");
+        _exit(0);
+      },
+      testing::ExitedWithCode(1), "HANG: two callers flipping");
+}
+
+TEST(CompositionFault, WithoutTheFaultTheFlipsFinish) {
+  fault::disarm_all();
+  flips_from_two_callers();
+}
+
+}  // namespace

@@ -1,0 +1,457 @@
+// composition_test.cpp — guarantee 7: a function run by a call is arbitrary
+// code. Each suite is one composition that once broke: a function that
+// waits, polls or idles inside its own run (nested drains), a parked host
+// that proxies, two threads attaching one CPU, durations at their extremes,
+// a cond function that throws, ending an attachment from where it cannot end.
+// Hotplug from inside functions has its own file (hotplug_composition_test).
+#include <unistd.h>
+
+#include <atomic>
+#include <chrono>
+#include <stdexcept>
+#include <string>
+#include <system_error>
+#include <thread>
+#include <vector>
+
+#include "app_host.hpp"
+#include "test_support.hpp"
+
+namespace {
+
+using namespace std::chrono_literals;
+using xcall::attach_options;
+using xcall::cpu_t;
+using xcall::delivery_mode;
+using xcall::domain;
+using xcall_test::app_host;
+using xcall_test::attached_domain_options;
+using xcall_test::kUnitDeadline;
+using xcall_test::make_mask;
+using xcall_test::owned_options;
+using xcall_test::run_record;
+using xcall_test::run_with_deadline;
+
+const std::error_code kOk{};
+
+// ---------------------------------------------------------------------------
+// A function that drains its own CPU while it runs must not run again there.
+
+/// What the function of a multi-CPU call does inside its run.
+enum class nested_drain {
+  waiting_call,  ///< a waiting call to CPU 0 (its wait drains this CPU)
+  poll,          ///< xcall::poll()
+  idle_wait,     ///< xcall::idle_wait(1 ms)
+  guard_end,     ///< ends an irq_guard while a call to this CPU is pending
+};
+
+const char* name_of(nested_drain n) {
+  switch (n) {
+    case nested_drain::waiting_call: return "waiting_call";
+    case nested_drain::poll: return "poll";
+    case nested_drain::idle_wait: return "idle_wait";
+    case nested_drain::guard_end: return "guard_end";
+  }
+  return "?";
+}
+
+struct nested_drain_param {
+  xcall::engine engine;
+  nested_drain how;
+};
+
+class NestedDrainTest : public testing::TestWithParam<nested_drain_param> {};
+
+struct nested_run {
+  domain* d;
+  nested_drain how;
+  std::atomic<int> runs[3] = {};
+  std::atomic<int> pings = 0;
+};
+
+void sleep_2ms(void*) noexcept { std::this_thread::sleep_for(2ms); }
+void ping(void* p) noexcept { static_cast<nested_run*>(p)->pings.fetch_add(1); }
+
+/// The function of the multi-CPU call: counts its runs on this CPU and,
+/// the first few times, drains this CPU from inside its run.
+void drain_inside(void* p) noexcept {
+  auto* r = static_cast<nested_run*>(p);
+  const cpu_t self = xcall::this_cpu();
+  // Bounded: a broken engine would re-run us from every nested drain.
+  if (self >= 3 || r->runs[self].fetch_add(1) >= 5) return;
+  switch (r->how) {
+    case nested_drain::waiting_call:
+      (void)r->d->call_function_single(0, &sleep_2ms, nullptr, true);
+      break;
+    case nested_drain::poll:
+      xcall::poll();
+      break;
+    case nested_drain::idle_wait:
+      (void)xcall::idle_wait(1ms);
+      break;
+    case nested_drain::guard_end: {
+      xcall::irq_guard guard;
+      // CPU 0 sends us a call while we are masked; the guard's end drains.
+      (void)r->d->call_function_single(
+          0,
+          [](void* q) noexcept {
+            auto* rr = static_cast<nested_run*>(q);
+            (void)rr->d->call_function_single(rr->pings.load() % 2 + 1, &ping, rr, false);
+          },
+          r, false);
+      std::this_thread::sleep_for(2ms);
+      break;
+    }
+  }
+}
+
+TEST_P(NestedDrainTest, EachTargetRunsTheCallOnce) {
+  const nested_drain_param p = GetParam();
+  domain d(owned_options(3, p.engine));
+  nested_run r{&d, p.how};
+  run_with_deadline(kUnitDeadline, "a multi-CPU call whose function drains its CPU", [&] {
+    for (int round = 0; round < 20; ++round) {
+      for (auto& n : r.runs) n.store(0);
+      ASSERT_EQ(d.call_function_many(make_mask(3, {1, 2}), &drain_inside, &r, true), kOk);
+      EXPECT_EQ(r.runs[1].load(), 1) << "CPU 1, round " << round;
+      EXPECT_EQ(r.runs[2].load(), 1) << "CPU 2, round " << round;
+      EXPECT_EQ(r.runs[0].load(), 0) << "CPU 0 was not a target";
+    }
+    // The guard_end case leaves pings in flight: let them land.
+    ASSERT_EQ(d.call_function(&xcall_test::noop, nullptr, true), kOk);
+  });
+}
+
+std::vector<nested_drain_param> nested_drain_params() {
+  std::vector<nested_drain_param> v;
+  for (xcall::engine e : xcall_test::kEngines) {
+    for (nested_drain n : {nested_drain::waiting_call, nested_drain::poll,
+                           nested_drain::idle_wait, nested_drain::guard_end}) {
+      v.push_back({e, n});
+    }
+  }
+  return v;
+}
+
+INSTANTIATE_TEST_SUITE_P(, NestedDrainTest, testing::ValuesIn(nested_drain_params()),
+                         [](const testing::TestParamInfo<nested_drain_param>& param_info) {
+                           return std::string(name_of(param_info.param.how)) + "_" +
+                                  xcall_test::engine_name(param_info.param.engine);
+                         });
+
+// ---------------------------------------------------------------------------
+// More outside callers than outside slots.
+
+class OutsideCallerCrowdTest : public xcall_test::engine_test {};
+
+TEST_P(OutsideCallerCrowdTest, NoWaitCallsToOneCpuKeepMoving) {
+  domain d(owned_options(2, engine()));
+  constexpr int kThreads = 64;
+  constexpr int kRounds = 200;
+  const xcall::cpumask one = make_mask(2, {1});
+  std::atomic<int> errors{0};
+  run_with_deadline(kUnitDeadline, "64 outside callers of a one-CPU mask", [&] {
+    std::vector<std::thread> callers;
+    for (int t = 0; t < kThreads; ++t) {
+      callers.emplace_back([&] {
+        for (int i = 0; i < kRounds; ++i) {
+          if (d.call_function_many(one, &xcall_test::noop, nullptr, false)) errors.fetch_add(1);
+        }
+      });
+    }
+    for (auto& t : callers) t.join();
+  });
+  EXPECT_EQ(errors.load(), 0);
+}
+
+XCALL_TEST_ON_EVERY_ENGINE(OutsideCallerCrowdTest);
+
+// ---------------------------------------------------------------------------
+// A host parked in a blocking_region that proxies for another parked host,
+// whose function calls back into the first host's CPU.
+
+class ParkedProxyHostTest : public xcall_test::engine_test {};
+
+TEST_P(ParkedProxyHostTest, ProxiedFunctionCallsTheProxysOwnParkedCpu) {
+  domain d(attached_domain_options(2, engine()));
+  const attach_options proxy{delivery_mode::poll, true};
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  std::atomic<bool> parked0{false};
+  app_host host0(d, 0, proxy, [&](app_host&) {
+    xcall::blocking_region region;
+    parked0.store(true, std::memory_order_release);
+    char byte;
+    EXPECT_EQ(read(fds[0], &byte, 1), 1);
+  });
+  xcall_test::eventually([&] { return parked0.load(std::memory_order_acquire); });
+
+  struct relay {
+    domain* d;
+    run_record inner;
+    std::error_code inner_ec;
+  } r{&d, {}, {}};
+  std::atomic<int> outer_ec{-1};
+  run_with_deadline(kUnitDeadline, "a parked host's call through a proxy, back to it", [&] {
+    app_host host1(d, 1, proxy, [&](app_host&) {
+      xcall::blocking_region region;  // parked too: an outside caller now
+      const std::error_code ec = d.call_function_single(
+          0,
+          [](void* p) noexcept {
+            auto* rl = static_cast<relay*>(p);
+            rl->inner_ec = rl->d->call_function_single(1, &run_record::record, &rl->inner, true);
+          },
+          &r, true);
+      outer_ec.store(ec.value());
+    });
+    host1.join();
+  });
+  EXPECT_EQ(outer_ec.load(), 0);
+  EXPECT_EQ(r.inner_ec, kOk);
+  EXPECT_EQ(r.inner.runs.load(), 1);
+  EXPECT_EQ(r.inner.cpu.load(), 1u) << "CPU 1's call runs as CPU 1";
+  ASSERT_EQ(write(fds[1], "x", 1), 1);
+  host0.join();
+  close(fds[0]);
+  close(fds[1]);
+}
+
+XCALL_TEST_ON_EVERY_ENGINE(ParkedProxyHostTest);
+
+// ---------------------------------------------------------------------------
+// Two threads attaching one CPU at once.
+
+TEST(AttachRaceTest, TheLoserGetsEbusyNamingTheCpu) {
+  domain d(attached_domain_options(1));
+#if defined(XCALL_TEST_TSAN) || defined(XCALL_TEST_ASAN)
+  constexpr int kRounds = 300;
+#else
+  constexpr int kRounds = 2000;
+#endif
+  run_with_deadline(kUnitDeadline, "two threads racing to attach CPU 0", [&] {
+    for (int round = 0; round < kRounds; ++round) {
+      xcall_test::spin_barrier start(2);
+      std::atomic<int> won{0};
+      std::atomic<int> busy{0};
+      std::string message;
+      auto racer = [&] {
+        start.arrive_and_wait();
+        try {
+          xcall::cpu_attachment att = d.attach(0, {delivery_mode::signal, false});
+          won.fetch_add(1);
+        } catch (const std::system_error& e) {
+          if (e.code() == std::errc::device_or_resource_busy) {
+            busy.fetch_add(1);
+            message = e.what();
+          }
+        }
+      };
+      std::thread a(racer);
+      std::thread b(racer);
+      a.join();
+      b.join();
+      ASSERT_EQ(won.load() + busy.load(), 2) << "round " << round;
+      ASSERT_GE(won.load(), 1) << "round " << round;
+      if (busy.load() != 0) {
+        EXPECT_NE(message.find("CPU 0 is already hosted"), std::string::npos) << message;
+      }
+    }
+  });
+}
+
+// ---------------------------------------------------------------------------
+// Durations at their extremes saturate; none wraps.
+
+TEST(HugeDurationTest, IdleWaitForeverSleepsUntilACallArrives) {
+  domain d(attached_domain_options(1));
+  std::atomic<int> returns{0};
+  std::atomic<bool> stop{false};
+  app_host host(d, 0, {}, [&](app_host&) {
+    while (!stop.load(std::memory_order_acquire)) {
+      (void)xcall::idle_wait(std::chrono::nanoseconds::max());
+      returns.fetch_add(1);
+    }
+  });
+  std::this_thread::sleep_for(200ms);
+  EXPECT_EQ(returns.load(), 0) << "idle_wait(nanoseconds::max()) returned with nothing queued";
+  stop.store(true, std::memory_order_release);
+  run_with_deadline(kUnitDeadline, "waking a host in idle_wait(max)", [&] {
+    ASSERT_EQ(d.call_function_single(0, &xcall_test::noop, nullptr, true), kOk);
+    host.join();
+  });
+  EXPECT_GE(returns.load(), 1);
+}
+
+TEST(HugeDurationTest, IdleWaitOfMinimumAndZeroReturnsAtOnce) {
+  domain d(attached_domain_options(1));
+  std::atomic<bool> done{false};
+  app_host host(d, 0, {}, [&](app_host&) {
+    EXPECT_FALSE(xcall::idle_wait(std::chrono::nanoseconds::min()));
+    EXPECT_FALSE(xcall::idle_wait(std::chrono::nanoseconds::zero()));
+    done.store(true);
+  });
+  run_with_deadline(kUnitDeadline, "idle_wait(min)", [&] { host.join(); });
+  EXPECT_TRUE(done.load());
+}
+
+class HugeStallTimeoutTest : public xcall_test::engine_test {};
+
+TEST_P(HugeStallTimeoutTest, NoFalseStallReport) {
+  std::atomic<int> reports{0};
+  for (auto timeout : {std::chrono::nanoseconds::max(),
+                       std::chrono::nanoseconds(std::chrono::hours(24 * 365 * 200))}) {
+    xcall::domain_options o = owned_options(2, engine(), xcall::idle_mode::sleep);
+    o.stall_timeout = timeout;
+    o.on_stall = [&](const xcall::stall_report&) { reports.fetch_add(1); };
+    domain d(o);
+    run_with_deadline(kUnitDeadline, "a 50 ms call with a huge stall timeout", [&] {
+      ASSERT_EQ(d.call_function_single(
+                    1, [](void*) noexcept { std::this_thread::sleep_for(50ms); }, nullptr, true),
+                kOk);
+    });
+  }
+  EXPECT_EQ(reports.load(), 0);
+}
+
+XCALL_TEST_ON_EVERY_ENGINE(HugeStallTimeoutTest);
+
+// ---------------------------------------------------------------------------
+// A cond function that throws.
+
+class ThrowingCondTest : public xcall_test::engine_test {};
+
+struct cond_case {
+  domain* d;
+  std::atomic<int> runs{0};
+  bool threw = false;
+};
+
+TEST_P(ThrowingCondTest, ForTheCallersOwnCpuNothingRuns) {
+  domain d(owned_options(3, engine()));
+  cond_case c{&d};
+  run_with_deadline(kUnitDeadline, "on_each_cpu_cond_mask with a throwing cond", [&] {
+    // From CPU 0, so the caller's own CPU is in the mask.
+    ASSERT_EQ(d.call_function_single(0,
+                                     [&] {
+                                       try {
+                                         (void)d.on_each_cpu_cond_mask(
+                                             [](cpu_t cpu, void*) -> bool {
+                                               if (cpu == 0) throw std::runtime_error("cond");
+                                               return true;
+                                             },
+                                             [](void* p) noexcept {
+                                               static_cast<cond_case*>(p)->runs.fetch_add(1);
+                                             },
+                                             &c, true, d.online_mask());
+                                       } catch (const std::runtime_error&) {
+                                         c.threw = true;
+                                       }
+                                     }),
+              kOk);
+    // Anything queued before the throw would still land: look for it.
+    ASSERT_EQ(d.on_each_cpu(&xcall_test::noop, nullptr, true), kOk);
+  });
+  EXPECT_TRUE(c.threw);
+  EXPECT_EQ(c.runs.load(), 0) << "a call whose cond threw ran on remote CPUs";
+}
+
+TEST_P(ThrowingCondTest, ForARemoteCpuNothingRuns) {
+  domain d(owned_options(3, engine()));
+  cond_case c{&d};
+  try {
+    (void)d.on_each_cpu_cond_mask(
+        [](cpu_t cpu, void*) -> bool {
+          if (cpu == 2) throw std::runtime_error("cond");
+          return true;
+        },
+        [](void* p) noexcept { static_cast<cond_case*>(p)->runs.fetch_add(1); }, &c, true,
+        d.online_mask());
+  } catch (const std::runtime_error&) {
+    c.threw = true;
+  }
+  ASSERT_EQ(d.on_each_cpu(&xcall_test::noop, nullptr, true), kOk);
+  EXPECT_TRUE(c.threw);
+  EXPECT_EQ(c.runs.load(), 0);
+}
+
+XCALL_TEST_ON_EVERY_ENGINE(ThrowingCondTest);
+
+// ---------------------------------------------------------------------------
+// Ending an attachment from where it cannot end.
+
+/// CPU 1's host waits for CPU 0, whose function sends CPU 1 a function that
+/// ends CPU 1's attachment: it runs inside that wait, which drains CPU 1.
+void detach_inside_own_wait() {
+  domain d(attached_domain_options(2));
+  xcall_test::host_thread cpu0(d, 0);
+  struct ctx {
+    domain* d;
+    xcall::cpu_attachment att;
+  };
+  ctx c{&d, {}};
+  std::thread([&c] {
+    c.att = c.d->attach(1);
+    (void)c.d->call_function_many(
+        make_mask(2, {0}),
+        [](void* p) noexcept {
+          auto* cc = static_cast<ctx*>(p);
+          (void)cc->d->call_function_single(
+              1, [](void* q) noexcept { static_cast<ctx*>(q)->att.detach(); }, cc, false);
+          std::this_thread::sleep_for(20ms);
+        },
+        &c, true);
+    c.att.detach();
+  }).join();
+}
+
+TEST(DetachInsideACallTest, IsRefusedWithAClearAbort) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(detach_inside_own_wait(), "ended inside a function run by a call");
+}
+
+TEST(DetachInsideACallTest, IrqGuardFlagDoesNotOutliveTheAttachment) {
+  xcall::domain_options o = attached_domain_options(1);
+  std::atomic<int> irqs_off_reports{0};
+  std::atomic<int> reports{0};
+  o.stall_timeout = 50ms;
+  o.on_stall = [&](const xcall::stall_report& r) {
+    if (r.unstuck) return;
+    reports.fetch_add(1);
+    if (r.target_irqs_disabled) irqs_off_reports.fetch_add(1);
+  };
+  domain d(o);
+  std::thread([&] {
+    xcall::irq_guard guard;
+    xcall::cpu_attachment att = d.attach(0);
+    att.detach();  // inside the guard
+  }).join();
+  // The next host computes for a while without polling: a stall report.
+  std::atomic<bool> go{false};
+  app_host host(d, 0, {}, [&](app_host& h) {
+    h.compute([&] { return go.load(); });
+    while (!h.stop_requested()) (void)xcall::idle_wait(1ms);
+  });
+  run_with_deadline(kUnitDeadline, "a call to a host that computes", [&] {
+    std::thread release([&] {
+      xcall_test::eventually([&] { return reports.load() != 0; });
+      go.store(true);
+    });
+    ASSERT_EQ(d.call_function_single(0, &xcall_test::noop, nullptr, true), kOk);
+    release.join();
+  });
+  EXPECT_GE(reports.load(), 1);
+  EXPECT_EQ(irqs_off_reports.load(), 0) << "the new host is not inside an irq_guard";
+}
+
+void host_thread_exits_while_attached() {
+  domain d(attached_domain_options(2));
+  xcall::cpu_attachment moved;
+  std::thread([&moved, &d] { moved = d.attach(1); }).join();
+}
+
+TEST(HostThreadExitTest, ExitingWhileHostingAbortsNamingTheCpu) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_DEATH(host_thread_exits_while_attached(), "exited while hosting CPU 1");
+}
+
+}  // namespace
