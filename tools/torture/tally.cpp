@@ -111,7 +111,7 @@ constexpr const char* kCheckDescriptions[kChecks] = {
     "this_cpu() is the same after every nested step",
     "one of two racing attaches won, the other got EBUSY with a message",
     "no thread stayed in one activity longer than --hang-timeout",
-    "idle_wait(forever) inside a function returned only after running a call",
+    "idle_wait inside an irq_guard (or a locally run function) returned false at once",
 };
 
 }  // namespace

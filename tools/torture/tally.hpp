@@ -58,7 +58,7 @@ enum class check : unsigned {
   region,         ///< inside a blocking_region a thread is an outside caller exactly when it parked
   attach_race,    ///< of two threads attaching one CPU one won, the other got EBUSY and a message
   hang,           ///< no thread stayed in one activity longer than --hang-timeout
-  idle,           ///< idle_wait(forever) returned only after running a call
+  idle,           ///< idle_wait inside an irq_guard returned false at once
   count
 };
 inline constexpr unsigned kChecks = static_cast<unsigned>(check::count);
@@ -96,6 +96,7 @@ enum class event : unsigned {
   crowd_calls,                               ///< calls made by --crowd threads
   attach_races,                              ///< re-attaches raced by a second thread
   racer_won,                                 ///< of those, won by the racer (then it detached)
+  idle_early,                                ///< idle_wait(forever) returned with nothing run
   nest_first,                                // one counter per nest_kind, from here
   count = nest_first + kNestKinds
 };
