@@ -10,6 +10,7 @@ namespace {
 // Initial-exec TLS of the executable: safe to read in a signal handler.
 thread_local xcall::cpu_t t_mine = xcall::no_cpu;
 thread_local std::atomic<bool> t_in_region{false};
+thread_local std::atomic<bool> t_calling_in_region{false};
 
 void mark(std::atomic<bool>& flag, bool on) noexcept {
   // The fence keeps the mark on the right side of the code it brackets, as
@@ -40,5 +41,10 @@ bool host_marks::parked(xcall::cpu_t cpu) const noexcept {
 
 void host_marks::set_in_region(bool on) noexcept { mark(t_in_region, on); }
 bool host_marks::in_region() noexcept { return t_in_region.load(std::memory_order_relaxed); }
+
+void host_marks::set_calling_in_region(bool on) noexcept { mark(t_calling_in_region, on); }
+bool host_marks::calling_in_region() noexcept {
+  return t_calling_in_region.load(std::memory_order_relaxed);
+}
 
 }  // namespace xcall_torture

@@ -53,6 +53,12 @@ class host_marks {
   static void set_in_region(bool on) noexcept;
   static bool in_region() noexcept;
 
+  /// Host only, inside its region: around a waiting call it makes there
+  /// (--nesting). Such a waiter may proxy its own parked CPU, so the host
+  /// thread running its CPU's calls is then right.
+  static void set_calling_in_region(bool on) noexcept;
+  static bool calling_in_region() noexcept;
+
  private:
   std::unique_ptr<std::atomic<bool>[]> guarded_;
   std::unique_ptr<std::atomic<bool>[]> parked_;

@@ -219,9 +219,11 @@ void step_idle_forever(run_state& run, cpu_t self, rng& r, activity& slot) {
 
 void step_region(run_state& run, const nest_origin& origin, cpu_t self, rng& r,
                  activity& slot) {
-  // Parks only the host of a --proxy CPU, on its own thread, outside a guard.
+  // Parks only the host of a --proxy CPU, on its own thread, outside a
+  // guard, and not inside its own region already (running its CPU's calls
+  // there, it is a proxy of itself).
   const bool parks = run.opt.attached && run.opt.proxy && host_marks::mine() == self &&
-                     !xcall::irqs_disabled();
+                     !xcall::irqs_disabled() && !host_marks::in_region();
   slot.begin("blocking_region", self);
   if (parks) run.marks.set_parked(self, true);  // before the region: see host_marks.hpp
   {
@@ -240,7 +242,12 @@ void step_region(run_state& run, const nest_origin& origin, cpu_t self, rng& r,
     const nest_limit limit = xcall::irqs_disabled() ? nest_limit::guarded
                              : parks                ? nest_limit::parked
                                                     : nest_limit::none;
-    if (r.coin()) step_call(run, origin, slot, limit);
+    if (r.coin()) {
+      // Waiting here, the host may proxy its own parked CPU.
+      if (parks) host_marks::set_calling_in_region(true);
+      step_call(run, origin, slot, limit);
+      if (parks) host_marks::set_calling_in_region(false);
+    }
     const timespec ts{0, static_cast<long>(20000 + r.below(180000))};
     slot.begin("sleeping in a blocking_region", self);
     nanosleep(&ts, nullptr);
