@@ -25,6 +25,7 @@
 
 #include "checks.hpp"
 #include "churn.hpp"
+#include "crowd.hpp"
 #include "faults.hpp"
 #include "hosts.hpp"
 #include "ops.hpp"
@@ -82,7 +83,20 @@ std::string describe_setup(const torture_options& o, const xcall::domain& dom) {
                 engine_name(o.engine), o.threads, o.threads == 1 ? "" : "s", o.duration_s, onoff, o.mask_churn, stutter,
                 o.handler_delay_us, static_cast<long long>(stall_ms),
                 stall_ms != static_cast<long long>(o.stall_timeout_ms) ? " (from XCALL_STALL_TIMEOUT_MS)" : "");
-  return buf;
+  std::string line = buf;
+  if (o.nesting > 0) {
+    std::snprintf(buf, sizeof(buf), "; nesting %u deep (a function acts 1 in %u)", o.nesting,
+                  o.nest_one_in);
+    line += buf;
+  }
+  if (o.crowd > 0) {
+    const unsigned slots = outside_slots(o.cpus);
+    std::snprintf(buf, sizeof(buf), "; crowd of %u outside callers (the library has %u slots)",
+                  o.crowd_threads(slots), slots);
+    line += buf;
+  }
+  if (o.attach_race) line += "; re-attaches raced";
+  return line;
 }
 
 /// After the invokers stopped: every no-wait call must still run (and free
@@ -93,7 +107,8 @@ void check_quiescence(const run_state& run) {
   totals t = sum_totals();
   auto settled = [&t] {
     return t.get(event::nowait_allocated) == t.get(event::nowait_freed) &&
-           t.get(event::probe_sent) == t.get(event::probe_ran);
+           t.get(event::probe_sent) == t.get(event::probe_ran) &&
+           t.get(event::crowd_sent) == t.get(event::crowd_ran);
   };
   while (!settled() && clock::now() < end) {
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
@@ -107,6 +122,13 @@ void check_quiescence(const run_state& run) {
     fail(check::freed, std::to_string(lost) + " of " +
                            std::to_string(t.get(event::nowait_allocated)) +
                            " no-wait calls never ran (their records were never freed)");
+  }
+  if (t.get(event::crowd_sent) == t.get(event::crowd_ran)) {
+    pass(check::freed);
+  } else {
+    fail(check::freed, std::to_string(t.get(event::crowd_sent)) +
+                           " no-wait crowd calls to online CPUs, " +
+                           std::to_string(t.get(event::crowd_ran)) + " runs");
   }
   if (t.get(event::stall_reports) == 0) pass(check::stall);  // each report failed it already
   if (t.get(event::probe_sent) == t.get(event::probe_ran)) {
@@ -171,6 +193,8 @@ int run_torture(const torture_options& opt) {
   if (opt.attached) hosts.start(host_invokers);
   churn churners(run);
   churners.start();
+  crowd crowd_threads(run);
+  crowd_threads.start();
   std::vector<std::thread> invoker_threads;
   for (unsigned i = 0; i < opt.threads; ++i) {
     invoker_threads.emplace_back([&run, i] {
@@ -192,6 +216,8 @@ int run_torture(const torture_options& opt) {
   run.stop_invokers.store(true, std::memory_order_relaxed);
   main_slot.begin("joining the invokers");
   for (std::thread& t : invoker_threads) t.join();
+  main_slot.begin("joining the crowd");
+  crowd_threads.join();
   run.stop_churn.store(true, std::memory_order_relaxed);
   main_slot.begin("joining the churn threads");
   churners.join();

@@ -21,7 +21,7 @@ constexpr const char* kEventNames[] = {
     "cpu-down",   "cpu-up",    "detach",        "attach",    "nowait-allocated", "nowait-freed",
     "probe-sent", "probe-ran", "stall-reports", "in-signal", "by-proxy",         "tramp-declined",
     "guarded-work", "blocking-waits", "nested-ops", "skipped", "enomem",   "exceptions",
-    "crowd-calls",  "attach-races",   "racer-won",  "idle-early",
+    "crowd-calls",  "crowd-sent",     "crowd-ran",  "attach-races",   "racer-won",  "idle-early",
 };
 static_assert(sizeof(kEventNames) / sizeof(kEventNames[0]) ==
                   static_cast<unsigned>(event::nest_first) - static_cast<unsigned>(event::from_cpu),

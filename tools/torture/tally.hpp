@@ -94,6 +94,8 @@ enum class event : unsigned {
   enomem,                                    ///< ENOMEM / bad_alloc with --fault fail_alloc armed
   exceptions,                                ///< thrown callables / predicates caught by their caller
   crowd_calls,                               ///< calls made by --crowd threads
+  crowd_sent,                                ///< of those, no-wait ones to an online CPU
+  crowd_ran,                                 ///< of those, run
   attach_races,                              ///< re-attaches raced by a second thread
   racer_won,                                 ///< of those, won by the racer (then it detached)
   idle_early,                                ///< idle_wait(forever) returned with nothing run
