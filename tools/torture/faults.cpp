@@ -5,6 +5,7 @@
 #include "faults.hpp"
 
 #include <cstdlib>
+#include <iterator>
 
 #if defined(XCALL_FAULT_INJECTION)
 #include "fault_injection.hpp"
@@ -18,7 +19,9 @@ struct fault_spec {
   unsigned long param = 1;
 };
 
-constexpr const char* kNames[] = {"skip_seed_fix", "widen_mask_window", "drop_doorbell"};
+constexpr const char* kNames[] = {"skip_seed_fix",   "widen_mask_window",  "drop_doorbell",
+                                  "clear_after_run", "borrow_second_slot", "hotplug_mutex",
+                                  "fail_alloc"};
 
 bool parse(const std::string& spec, fault_spec& out, std::string& why) {
   const auto eq = spec.find('=');
@@ -26,7 +29,9 @@ bool parse(const std::string& spec, fault_spec& out, std::string& why) {
   bool known = false;
   for (const char* n : kNames) known = known || out.name == n;
   if (!known) {
-    why = "unknown fault '" + out.name + "' (skip_seed_fix, widen_mask_window, drop_doorbell)";
+    why = "unknown fault '" + out.name +
+          "' (skip_seed_fix, widen_mask_window, drop_doorbell, clear_after_run, "
+          "borrow_second_slot, hotplug_mutex, fail_alloc)";
     return false;
   }
   if (eq != std::string::npos) {
@@ -68,10 +73,16 @@ void arm_faults(const std::vector<std::string>& specs) {
     fault_spec f;
     std::string why;
     if (!parse(spec, f, why)) continue;  // checked when parsed
-    const fault::kind k = f.name == "skip_seed_fix"       ? fault::kind::skip_seed_fix
-                          : f.name == "widen_mask_window" ? fault::kind::widen_mask_window
-                                                          : fault::kind::drop_doorbell;
-    fault::arm(k, static_cast<unsigned>(f.param));
+    constexpr fault::kind kinds[] = {
+        fault::kind::skip_seed_fix,   fault::kind::widen_mask_window,
+        fault::kind::drop_doorbell,   fault::kind::clear_after_run,
+        fault::kind::borrow_second_slot, fault::kind::hotplug_mutex,
+        fault::kind::fail_alloc,
+    };
+    static_assert(std::size(kinds) == std::size(kNames), "one kind per name");
+    for (std::size_t i = 0; i < std::size(kNames); ++i) {
+      if (f.name == kNames[i]) fault::arm(kinds[i], static_cast<unsigned>(f.param));
+    }
   }
 #else
   (void)specs;

@@ -1,7 +1,10 @@
 // faults.hpp — --fault NAME[=PARAM]: arms one of the library's injected faults
-// (src/fault_injection.hpp: skip_seed_fix, widen_mask_window, drop_doorbell)
-// before the domain is built, to show that the torture test fails when the
-// library is broken. Only the xcall-torture-faults build, linked to the
+// (src/fault_injection.hpp: skip_seed_fix, widen_mask_window, drop_doorbell,
+// clear_after_run, borrow_second_slot, hotplug_mutex, fail_alloc) before the
+// domain is built, to show that the torture test fails when the library is
+// broken. fail_alloc is the exception: allocation failure is a legal outcome
+// (ENOMEM from calls, bad_alloc from attach), so the run must still succeed,
+// counting them (run_state::enomem_ok). Only the xcall-torture-faults build, linked to the
 // never-installed xcall_fault_injection library, has them; elsewhere the
 // option is refused with a message saying so.
 //

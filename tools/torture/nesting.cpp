@@ -34,6 +34,7 @@ using xcall::no_cpu;
 // Frames of nested steps live on this thread right now: a function drained
 // while a step waits may act too. One activity slot per frame.
 thread_local unsigned t_frames = 0;
+constexpr unsigned kMaxFrames = 4 * kMaxNesting + 8;
 // Numbers the guarded waiting calls this thread makes (for their names).
 thread_local std::uint64_t t_guard_calls = 0;
 
@@ -464,6 +465,11 @@ void maybe_act(const call_record& rec, cpu_t cpu) {
   run_state& run = rec.run;
   const torture_options& o = run.opt;
   if (o.nesting == 0 || rec.depth >= o.nesting || cpu >= run.nr_cpus || run.stopping()) return;
+  // Frames on this thread are bounded by the depth, unless the library runs
+  // one call again inside its own function (a nested drain re-running it):
+  // then at-most-once reports it, and this keeps it from growing the stack
+  // until the thread overflows.
+  if (t_frames >= kMaxFrames) return;
   // From the record and the CPU: a rerun makes the same choices for it.
   rng r(mix_seed(rec.expected_stamp(), 0x4e5700000ull + cpu));
   if (!r.one_in(o.nest_one_in)) return;
