@@ -16,7 +16,9 @@
 
 #include <chrono>
 #include <optional>
+#include <string>
 #include <system_error>
+#include <thread>
 
 #include "ops.hpp"
 #include "report.hpp"
@@ -92,17 +94,85 @@ void attached_hosts::join() {
   threads_.clear();
 }
 
-bool attached_hosts::attach(xcall::cpu_t cpu, xcall::cpu_attachment& att) {
-  run_.hotplug.write();  // not a host right now: may block
-  run_.online.begin(cpu);
-  bool ok = true;
+bool attached_hosts::try_attach(xcall::cpu_t cpu, xcall::cpu_attachment& att,
+                                std::string& why) {
   try {
     att = run_.dom->attach(cpu, xcall::attach_options{.delivery = run_.opt.delivery,
                                                       .proxy = run_.opt.proxy});
+    return true;
   } catch (const std::system_error& e) {
-    ok = false;
-    fail(check::hotplug, "attach(" + std::to_string(cpu) + ") threw: " + e.what());
+    why = e.what();
+    if (e.code() == std::errc::device_or_resource_busy) why = "EBUSY: " + why;
+  } catch (const std::bad_alloc&) {
+    why = "bad_alloc";
+    if (run_.enomem_ok) add(event::enomem);  // --fault fail_alloc: try again
   }
+  return false;
+}
+
+bool attached_hosts::attach_raced(xcall::cpu_t cpu, xcall::cpu_attachment& att) {
+  // A second thread attaches the same CPU at the same moment: exactly one
+  // may win, the other must get EBUSY with a message. A racer that wins
+  // hosts the CPU for a moment (running what arrives at its detach) and
+  // leaves, and the host attaches again.
+  add(event::attach_races);
+  std::atomic<int> ready{0};
+  std::atomic<bool> host_tried{false};
+  bool racer_won = false;
+  std::string racer_why;
+  std::thread racer([&] {
+    prepare_thread();  // a doorbell handler may run on it
+    host_marks::claim(cpu);  // while it hosts the CPU, it is its host thread
+    ready.fetch_add(1, std::memory_order_relaxed);
+    while (ready.load(std::memory_order_relaxed) < 2) {
+    }
+    xcall::cpu_attachment mine;
+    racer_won = try_attach(cpu, mine, racer_why);
+    // A winner holds the CPU (serving its calls) until the host has tried,
+    // so the two attaches overlap: "both won" is then a real double host.
+    while (racer_won && !host_tried.load(std::memory_order_relaxed)) xcall::poll();
+    if (racer_won) mine.detach();
+    host_marks::claim(xcall::no_cpu);
+  });
+  ready.fetch_add(1, std::memory_order_relaxed);
+  while (ready.load(std::memory_order_relaxed) < 2) {
+  }
+  std::string why;
+  const bool won = try_attach(cpu, att, why);
+  host_tried.store(true, std::memory_order_relaxed);
+  racer.join();  // orders the racer's results before the reads below
+  const std::string what = "CPU " + std::to_string(cpu) + ", host and racer attaching at once";
+  if (won && racer_won) {
+    fail(check::attach_race, what + ": both won");
+  } else if (!won && !racer_won) {
+    if (run_.enomem_ok && (why == "bad_alloc" || racer_why == "bad_alloc")) {
+      pass(check::attach_race);  // allocation failure; the retry below decides
+    } else {
+      fail(check::attach_race, what + ": neither won (host: " + why + "; racer: " + racer_why + ")");
+    }
+  } else {
+    const std::string& loser = won ? racer_why : why;
+    if (loser.rfind("EBUSY: ", 0) == 0 && loser.size() > 7) {
+      pass(check::attach_race);
+    } else {
+      fail(check::attach_race, what + ": the loser got '" + loser + "', not EBUSY with a message");
+    }
+  }
+  if (racer_won) add(event::racer_won);
+  return won;
+}
+
+bool attached_hosts::attach(xcall::cpu_t cpu, xcall::cpu_attachment& att, bool race) {
+  run_.hotplug.write();  // not a host right now: may block
+  run_.online.begin(cpu);
+  std::string why;
+  bool ok = race && attach_raced(cpu, att);
+  // --fault fail_alloc: attach may throw bad_alloc; it is retried.
+  for (unsigned tries = 0; !ok && tries < 100; ++tries) {
+    ok = try_attach(cpu, att, why);
+    if (ok || !run_.enomem_ok || why != "bad_alloc") break;
+  }
+  if (!ok) fail(check::hotplug, "attach(" + std::to_string(cpu) + ") threw: " + why);
   const bool online = run_.dom->cpu_online(cpu);
   run_.online.end(cpu, online);
   run_.hotplug.unwrite();
@@ -198,7 +268,7 @@ void attached_hosts::host_main(xcall::cpu_t cpu, invoker& inv) {
 
   xcall::cpu_attachment att;
   slot.begin("attach", cpu);
-  const bool attached = attach(cpu, att);
+  const bool attached = attach(cpu, att, false);
   slot.end();
   // release: pairs with the acquire in start().
   ready_.fetch_add(1, std::memory_order_release);
@@ -248,7 +318,7 @@ void attached_hosts::host_main(xcall::cpu_t cpu, invoker& inv) {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
     slot.begin("re-attach", cpu);
-    const bool ok = attach(cpu, att);
+    const bool ok = attach(cpu, att, run_.opt.attach_race);
     slot.end();
     if (!ok) break;
   }

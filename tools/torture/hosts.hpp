@@ -2,7 +2,9 @@
 // the CPU's host (with --delivery and --proxy as its attach_options), runs
 // its own loop, makes calls of its own from its CPU, and with
 // --onoff-interval detaches and re-attaches now and then (attached CPUs'
-// form of hotplug). At the end each detaches and leaves.
+// form of hotplug); with --attach-race a second thread attaches the same CPU
+// at the same moment as each re-attach (one wins, the other must get EBUSY
+// with a message). At the end each detaches and leaves.
 //
 // The loop, by mode:
 //  - poll (the default): a little work, then xcall::poll() or, now and then,
@@ -22,6 +24,7 @@
 // attached; join() after run_state::stop_hosts.
 #pragma once
 
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -47,7 +50,12 @@ class attached_hosts {
 
  private:
   void host_main(xcall::cpu_t cpu, invoker& inv);
-  bool attach(xcall::cpu_t cpu, xcall::cpu_attachment& att);
+  /// Under the hotplug write lock, bracketed for the tracker; `race`:
+  /// --attach-race, a second thread attaches the CPU at the same moment.
+  bool attach(xcall::cpu_t cpu, xcall::cpu_attachment& att, bool race);
+  bool attach_raced(xcall::cpu_t cpu, xcall::cpu_attachment& att);
+  /// One attach; on failure `why` says why ("EBUSY: ..." for EBUSY).
+  bool try_attach(xcall::cpu_t cpu, xcall::cpu_attachment& att, std::string& why);
   void detach(xcall::cpu_t cpu, xcall::cpu_attachment& att);
   /// --delivery signal: the host's own computation, sometimes guarded.
   void compute(xcall::cpu_t cpu, rng& r);
