@@ -35,7 +35,7 @@ define run_tests
 endef
 
 TORTURE := build/release/tools/torture/xcall-torture
-TORTURE_ARGS ?= --duration 60 --cpus 4 --threads 3 --onoff-interval 0.2 --mask-churn 2 --stat-interval 10
+TORTURE_ARGS ?= --duration 60 --cpus 4 --threads 3 --onoff-interval 0.2 --mask-churn 2 --nesting 2 --crowd slots+4 --stat-interval 10
 
 BENCH := build/release/bench/xcall-bench
 MICRO := build/release/bench/micro/xcall-micro
