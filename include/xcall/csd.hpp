@@ -17,7 +17,8 @@
 // that ends the flight). For an async call the target releases the descriptor
 // *before* running the function (the kernel's rule, so that the function may
 // queue its own descriptor again), so in_flight() == false says the call has
-// started, not that it has finished.
+// started, not that it has finished. (An async call addressed to the caller's
+// own CPU is run locally: it has finished when the call returns.)
 #pragma once
 
 #include <atomic>
