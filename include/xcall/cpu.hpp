@@ -22,21 +22,31 @@ namespace xcall {
 /// it is the CPU the call was sent to.
 cpu_t this_cpu() noexcept;
 
-/// An attached host runs every call queued for its CPU, then returns. Does
-/// nothing on a thread that hosts no CPU or inside an irq_guard.
+/// A host runs every call queued for its CPU (and, while it proxies, for every
+/// CPU it holds), then returns: an attached host at a safe point, or a
+/// function running on an owned CPU. Does nothing on a thread that hosts no
+/// CPU or inside an irq_guard.
 void poll() noexcept;
 
-/// An attached host runs what is queued; if that was nothing, it sleeps until
-/// a call arrives or `timeout` passes and runs what arrived. Returns whether it
-/// ran anything. On a thread that hosts no CPU, or inside an irq_guard, it
-/// returns false at once (there is nothing it could run).
+/// A host runs what is queued; if that was nothing, it waits until a call
+/// arrives or `timeout` passes and runs what arrived (with idle_mode::poll it
+/// spins instead of sleeping). Returns whether it ran anything. Works on
+/// owned CPUs too, from a function running there. nanoseconds::max() means
+/// "until a call arrives" (deadlines saturate, none wraps); a zero or
+/// negative timeout returns at once after the drain. On a thread that hosts
+/// no CPU, or inside an irq_guard, it returns false at once (there is
+/// nothing it could run).
 bool idle_wait(std::chrono::nanoseconds timeout);
 
-/// While a guard lives, this CPU runs no cross-calls (the kernel's
-/// local_irq_save): they stay queued until the last guard ends, and the end
-/// of the last guard runs them. A call that would wait, made inside a guard,
-/// fails with errc::resource_deadlock_would_occur. Nestable; not movable; must
-/// end on the thread that made it.
+/// While a guard lives, this CPU runs no calls sent to it by other threads
+/// (the kernel's local_irq_save): they stay queued until the last guard
+/// ends, and the end of the last guard runs them. Calls addressed to the
+/// caller's own CPU (single, async, the local part of on_each_cpu*) still
+/// run at once, as in the kernel. A call that would wait, and cpu_down/
+/// cpu_up, made inside a guard fail with errc::resource_deadlock_would_occur.
+/// The library takes a guard itself around a function's local copy, so
+/// irqs_disabled() is true there and false in its remote copies.
+/// Nestable; not movable; must end on the thread that made it.
 class irq_guard {
  public:
   irq_guard() noexcept;
@@ -55,8 +65,9 @@ bool irqs_disabled() noexcept;
 /// attached with attach_options::proxy, a waiting caller may run the CPU's
 /// calls itself while holding the CPU's run lock, which the region's end
 /// waits for. Without proxy (or on a thread that hosts no CPU, or inside an
-/// irq_guard) the region changes nothing. Not movable; must end on the thread
-/// that made it.
+/// irq_guard) the region changes nothing. A function run by a call may enter
+/// and leave one too (a proxy never parks the CPU it borrows: the region
+/// changes nothing there). Not movable; must end on the thread that made it.
 class blocking_region {
  public:
   blocking_region() noexcept;

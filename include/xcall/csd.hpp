@@ -2,8 +2,8 @@
 // `call_single_data_t`).
 //
 // A descriptor carries one function call to one CPU. xcall fills its own
-// descriptors for the ordinary calls (on the caller's stack when it waits, in
-// per-caller storage when it does not); an application fills one itself only
+// descriptors for the ordinary calls (on the caller's stack for a waiting
+// single call, in per-caller storage otherwise); an application fills one itself only
 // for domain::call_function_single_async(), where it owns the descriptor and
 // may reuse it as soon as in_flight() turns false.
 //
@@ -17,7 +17,8 @@
 // that ends the flight). For an async call the target releases the descriptor
 // *before* running the function (the kernel's rule, so that the function may
 // queue its own descriptor again), so in_flight() == false says the call has
-// started, not that it has finished.
+// started, not that it has finished. (An async call addressed to the caller's
+// own CPU is run locally: it has finished when the call returns.)
 #pragma once
 
 #include <atomic>

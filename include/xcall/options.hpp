@@ -14,9 +14,10 @@
 
 namespace xcall {
 
-/// How an idle owned CPU (and a waiting host) waits for work.
+/// How an idle owned CPU (and a waiting host, and idle_wait()) waits for work.
 enum class idle_mode {
   poll,      ///< spin on the queue forever: lowest latency, burns its core
+             ///< (idle_wait() spins until its timeout instead of sleeping)
   adaptive,  ///< spin for idle_spin, then sleep on a futex
   sleep,     ///< sleep at once; every call to it costs a futex wake
 };
@@ -68,8 +69,11 @@ struct domain_options {
   std::chrono::nanoseconds idle_spin = std::chrono::microseconds(50);
   engine engine_kind = engine::percpu;
   /// Stall watchdog: a caller that waits longer than this for one descriptor
-  /// reports it (xcall/stall.hpp). 0 turns the watchdog off. The environment
-  /// variable XCALL_STALL_TIMEOUT_MS, when set, overrides it.
+  /// reports it (xcall/stall.hpp). 0 turns the watchdog off; a huge value
+  /// (up to nanoseconds::max()) saturates and never gives a false report. The
+  /// environment variable XCALL_STALL_TIMEOUT_MS, when set, overrides it: a
+  /// whole number of milliseconds, at most a year; anything else makes the
+  /// domain constructor throw std::invalid_argument naming the variable.
   std::chrono::nanoseconds stall_timeout = std::chrono::seconds(5);
   /// Receives stall reports instead of stderr. Runs on the waiting thread.
   std::function<void(const stall_report&)> on_stall{};

@@ -21,11 +21,17 @@ namespace xcall {
 struct cpu_stats {
   cpu_t cpu = no_cpu;
   bool online = false;
-  std::uint64_t calls_run = 0;        ///< functions this CPU ran (drained or dying)
-  std::uint64_t doorbells_rung = 0;   ///< wake-ups a sender paid a system call for
+  /// Functions run for calls sent to this CPU (drained, by a proxy, or while
+  /// dying); local copies run by their caller (self-addressed calls, the
+  /// caller's own part of on_each_cpu*) are not counted.
+  std::uint64_t calls_run = 0;
+  /// Futex wakes someone paid for because the host slept: a call's doorbell,
+  /// a hotplug request, a stall report's re-ring, or the release of a call
+  /// the host slept waiting for.
+  std::uint64_t doorbells_rung = 0;
   std::uint64_t doorbells_saved = 0;  ///< batches found while polling: no wake needed
   std::uint64_t sleeps = 0;           ///< times the host went to sleep
-  std::uint64_t drained_on_down = 0;  ///< calls run while going offline
+  std::uint64_t drained_on_down = 0;  ///< calls run while going offline (also in calls_run)
   std::uint64_t stalls_reported = 0;  ///< stall reports naming this CPU as the target
   std::uint64_t signals_sent = 0;     ///< doorbell signals sent to its host (signal delivery)
   std::uint64_t signals_resent = 0;   ///< of those, re-sent by a waiter that saw no progress
@@ -34,9 +40,13 @@ struct cpu_stats {
   std::uint64_t proxy_runs = 0;       ///< calls run by a proxy while the host was parked
 };
 
-/// Rows like /proc/interrupts: a header of CPU columns, then one row per
-/// counter, each with a short code and a description ("CFR ... Function call
-/// runs"). Wraps to several blocks of `columns` CPUs for wide domains.
+/// Rows like /proc/interrupts: a header of CPU columns ("CPU3-" for a CPU
+/// offline at the snapshot), then one row per counter, each with a short code
+/// and a description, in this order: CFR calls_run, DBR doorbells_rung, DBS
+/// doorbells_saved, SLP sleeps, DWN drained_on_down, STL stalls_reported, SIG
+/// signals_sent, SRS signals_resent, SHR signal_runs, SDF signals_deferred,
+/// PXY proxy_runs. Wraps to several blocks of `columns` CPUs (0 counts as 1)
+/// for wide domains.
 std::string format_stats(std::span<const cpu_stats> stats, unsigned columns = 16);
 
 }  // namespace xcall

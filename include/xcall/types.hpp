@@ -20,7 +20,9 @@ inline constexpr cpu_t kMaxCpus = 4096;
 /// callable forms of domain's calls for code that may).
 using call_func_t = void (*)(void* info);
 
-/// Predicate of on_each_cpu_cond_mask(): evaluated by the caller, once per CPU.
+/// Predicate of on_each_cpu_cond_mask(): evaluated by the caller, once per
+/// online CPU of the mask, the caller's own first, before anything is queued.
+/// It may throw: the exception leaves the call with nothing queued or run.
 using cond_func_t = bool (*)(cpu_t cpu, void* info);
 
 }  // namespace xcall

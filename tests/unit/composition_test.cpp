@@ -350,6 +350,7 @@ TEST_P(ThrowingCondTest, ForTheCallersOwnCpuNothingRuns) {
               kOk);
     // Anything queued before the throw would still land: look for it.
     ASSERT_EQ(d.on_each_cpu(&xcall_test::noop, nullptr, true), kOk);
+    std::this_thread::sleep_for(5ms);
   });
   EXPECT_TRUE(c.threw);
   EXPECT_EQ(c.runs.load(), 0) << "a call whose cond threw ran on remote CPUs";
@@ -370,8 +371,23 @@ TEST_P(ThrowingCondTest, ForARemoteCpuNothingRuns) {
     c.threw = true;
   }
   ASSERT_EQ(d.on_each_cpu(&xcall_test::noop, nullptr, true), kOk);
+  std::this_thread::sleep_for(5ms);
   EXPECT_TRUE(c.threw);
   EXPECT_EQ(c.runs.load(), 0);
+}
+
+TEST_P(ThrowingCondTest, ANullCondMeansEveryCpuOfTheMask) {
+  domain d(owned_options(3, engine()));
+  xcall_test::run_log log(3);
+  const xcall::cpumask mask = make_mask(3, {0, 2});
+  for (bool wait : {true, false}) {
+    log.reset();
+    ASSERT_EQ(d.on_each_cpu_cond_mask(nullptr, &xcall_test::run_log::record, &log, wait, mask),
+              kOk);
+    EXPECT_TRUE(xcall_test::eventually([&] { return log.count() >= 2; }));
+    std::this_thread::sleep_for(5ms);  // a third run, if any, would show now
+    EXPECT_EQ(xcall_test::to_string(log.snapshot()), "[1 0 1]") << (wait ? "wait" : "no wait");
+  }
 }
 
 XCALL_TEST_ON_EVERY_ENGINE(ThrowingCondTest);

@@ -65,6 +65,39 @@ TEST_P(HotplugFromFunctionTest, CpuDownOfTheCpuThatWaitsForTheFunction) {
   EXPECT_EQ(h.failures.load(), 0) << h.first_error.message();
 }
 
+TEST_P(HotplugFromFunctionTest, SecondCpuDownFromACpuADyingFunctionWaitsFor) {
+  // CPU 1 runs f while it goes down (f was queued just before the request);
+  // f waits for CPU 2, whose function asks for CPU 1 to go down as well.
+  domain d(owned_options(3, engine()));
+  struct chain {
+    domain* d;
+    hotplug_ctx h;
+    std::atomic<int> done{0};
+  } c{&d, {&d, 1}, {}};
+  run_with_deadline(kUnitDeadline, "a second cpu_down from the CPU a dying function waits for",
+                    [&] {
+                      for (int round = 0; round < 20; ++round) {
+                        c.done.store(0);
+                        ASSERT_EQ(d.call_function_single(
+                                      1,
+                                      [](void* p) noexcept {
+                                        auto* cc = static_cast<chain*>(p);
+                                        (void)cc->d->call_function_single(2, [cc] {
+                                          cc->h.note(cc->d->cpu_down(1));
+                                        });
+                                        cc->done.fetch_add(1);
+                                      },
+                                      &c, false),
+                                  kOk);
+                        ASSERT_EQ(d.cpu_down(1), kOk);
+                        EXPECT_TRUE(xcall_test::eventually([&] { return c.done.load() == 1; }));
+                        EXPECT_FALSE(d.cpu_online(1));
+                        ASSERT_EQ(d.cpu_up(1), kOk);
+                      }
+                    });
+  EXPECT_EQ(c.h.failures.load(), 0) << c.h.first_error.message();
+}
+
 TEST_P(HotplugFromFunctionTest, FlipsDrainedInsideAFlipsWait) {
   domain d(owned_options(3, engine()));
   hotplug_ctx h{&d, 1};
