@@ -354,7 +354,11 @@ void handle_call(void* info) noexcept {
     }
   }
   // The function acts (--nesting): calls, poll, idle, regions, guards, hotplug.
-  if (!in_signal) maybe_act(*rec, cpu);
+  if (!in_signal) {
+    host_marks::enter_run(cpu);
+    maybe_act(*rec, cpu);
+    host_marks::leave_run(cpu);
+  }
   handler_delay(run, cpu == no_cpu ? 0 : cpu);
   finish(rec);
 }

@@ -11,6 +11,7 @@ namespace {
 thread_local xcall::cpu_t t_mine = xcall::no_cpu;
 thread_local std::atomic<bool> t_in_region{false};
 thread_local std::atomic<bool> t_calling_in_region{false};
+thread_local unsigned t_proxy_runs = 0;  // tool functions run here for another CPU
 
 void mark(std::atomic<bool>& flag, bool on) noexcept {
   // The fence keeps the mark on the right side of the code it brackets, as
@@ -43,6 +44,14 @@ void host_marks::set_in_region(bool on) noexcept { mark(t_in_region, on); }
 bool host_marks::in_region() noexcept { return t_in_region.load(std::memory_order_relaxed); }
 
 void host_marks::set_calling_in_region(bool on) noexcept { mark(t_calling_in_region, on); }
+void host_marks::enter_run(xcall::cpu_t cpu) noexcept {
+  if (cpu != t_mine) ++t_proxy_runs;
+}
+void host_marks::leave_run(xcall::cpu_t cpu) noexcept {
+  if (cpu != t_mine) --t_proxy_runs;
+}
+bool host_marks::proxying() noexcept { return t_proxy_runs != 0; }
+
 bool host_marks::calling_in_region() noexcept {
   return t_calling_in_region.load(std::memory_order_relaxed);
 }

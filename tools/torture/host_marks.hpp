@@ -59,6 +59,13 @@ class host_marks {
   static void set_calling_in_region(bool on) noexcept;
   static bool calling_in_region() noexcept;
 
+  /// Around a tool function run for `cpu` on this thread: when `cpu` is not
+  /// the thread's own, the thread is a proxy meanwhile (its own CPU's calls
+  /// it drains in there run "beneath" a proxy, where a region parks nothing).
+  static void enter_run(xcall::cpu_t cpu) noexcept;
+  static void leave_run(xcall::cpu_t cpu) noexcept;
+  static bool proxying() noexcept;
+
  private:
   std::unique_ptr<std::atomic<bool>[]> guarded_;
   std::unique_ptr<std::atomic<bool>[]> parked_;

@@ -221,10 +221,11 @@ void step_idle_forever(run_state& run, cpu_t self, rng& r, activity& slot) {
 void step_region(run_state& run, const nest_origin& origin, cpu_t self, rng& r,
                  activity& slot) {
   // Parks only the host of a --proxy CPU, on its own thread, outside a
-  // guard, and not inside its own region already (running its CPU's calls
-  // there, it is a proxy of itself).
+  // guard, not inside its own region already (running its CPU's calls
+  // there, it is a proxy of itself), and not beneath a proxy run.
   const bool parks = run.opt.attached && run.opt.proxy && host_marks::mine() == self &&
-                     !xcall::irqs_disabled() && !host_marks::in_region();
+                     !xcall::irqs_disabled() && !host_marks::in_region() &&
+                     !host_marks::proxying();
   slot.begin("blocking_region", self);
   if (parks) run.marks.set_parked(self, true);  // before the region: see host_marks.hpp
   {

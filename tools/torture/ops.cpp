@@ -11,6 +11,7 @@
 #include <thread>
 #include <vector>
 
+#include "host_marks.hpp"
 #include "tally.hpp"
 #include "watchdog.hpp"
 #include "xcall/cpu.hpp"
@@ -266,7 +267,9 @@ void invoker::trampoline(void* arg) noexcept {
     a->declined = true;
     return;
   }
+  host_marks::enter_run(cpu);  // a proxy's trampoline: see host_marks.hpp
   a->self->perform(a->kind);
+  host_marks::leave_run(cpu);
 }
 
 void invoker::perform(op_kind kind) {
