@@ -17,8 +17,11 @@ namespace {
 std::error_code err(std::errc e) { return std::make_error_code(e); }
 
 /// The kernel runs a call addressed to the caller's own CPU locally with
-/// interrupts off; so do we, with the soft mask.
+/// interrupts off; so do we, with the soft mask. The doorbell mask marks it
+/// as a function run by a call, as a drain does (detach refuses to end an
+/// attachment from inside one).
 void run_locally(call_func_t func, void* info) noexcept {
+  doorbell_mask mask;
   irq_guard guard;
   func(info);
 }

@@ -126,7 +126,8 @@ class domain;
 /// off" flag is cleared for the next host). It aborts with a message on a
 /// thread that does not host the CPU, inside a blocking_region, inside a
 /// function run by a call (from poll, idle_wait, the host's own wait or its
-/// doorbell signal handler, or the local copy of on_each_cpu*) and inside a
+/// doorbell signal handler, or a local copy: a self-addressed call or the
+/// caller's own part of on_each_cpu*) and inside a
 /// stall callback. A thread that exits while it still hosts the CPU (the
 /// handle moved elsewhere) aborts naming the CPU. Movable, not copyable.
 class cpu_attachment {

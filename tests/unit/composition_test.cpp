@@ -420,9 +420,21 @@ void detach_inside_own_wait() {
   }).join();
 }
 
+/// A host ends its attachment from a call it addressed to its own CPU.
+void detach_inside_local_run() {
+  domain d(attached_domain_options(1));
+  std::thread([&d] {
+    xcall::cpu_attachment att = d.attach(0);
+    (void)d.call_function_single(
+        0, [](void* a) noexcept { static_cast<xcall::cpu_attachment*>(a)->detach(); }, &att,
+        false);
+  }).join();
+}
+
 TEST(DetachInsideACallTest, IsRefusedWithAClearAbort) {
   GTEST_FLAG_SET(death_test_style, "threadsafe");
   EXPECT_DEATH(detach_inside_own_wait(), "ended inside a function run by a call");
+  EXPECT_DEATH(detach_inside_local_run(), "ended inside a function run by a call");
 }
 
 TEST(DetachInsideACallTest, IrqGuardFlagDoesNotOutliveTheAttachment) {
