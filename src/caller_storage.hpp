@@ -47,6 +47,20 @@ struct caller_storage {
     return block_.get();
   }
 
+  /// No descriptor of this storage is in flight: a call may use it without
+  /// waiting (csd_lock) for an earlier call. Owner only (only the owner
+  /// locks them, so the answer stays true until it queues).
+  bool idle() const noexcept {
+    if (single.in_flight()) return false;
+    if (block_ && block_->csd.in_flight()) return false;
+    if (many_) {
+      for (cpu_t c = 0; c < nr_cpus_; ++c) {
+        if (many_[c].csd.in_flight()) return false;
+      }
+    }
+    return true;
+  }
+
   call_single_data single;  ///< no-wait call_function_single
   /// percpu: the private snapshot `mask & online - self` (narrowed by cond);
   /// classic: the mask a cond call hands to the engine (the engine's own

@@ -73,7 +73,7 @@ std::error_code domain_impl::call_single(cpu_t cpu, call_func_t func, void* info
     return {};
   }
   caller_scope scope(*this);
-  if (!scope) return err(std::errc::not_enough_memory);
+  if (!scope) return scope.error();
   return call_single_nowait(scope.storage(), cpu, func, info);
 }
 
@@ -114,7 +114,7 @@ std::error_code domain_impl::call_many(const cpumask& mask, call_func_t func, vo
   const bool run_here =
       run_self && self != no_cpu && mask.test(self) && (cond == nullptr || cond(self, info));
   caller_scope scope(*this);
-  if (!scope) return err(std::errc::not_enough_memory);
+  if (!scope) return scope.error();
   caller_storage& st = scope.storage();
   const bool classic = options_.engine_kind == engine::classic;
   std::error_code ec;

@@ -224,21 +224,36 @@ class domain_impl {
 
 /// The caller storage a call may use: the host's at the current nesting
 /// depth, or a borrowed outside slot. RAII: gives it back at scope end.
-/// False when the storage could not be allocated (nothing is held then).
+/// False when there is none (error() says why; nothing is held then).
+///
+/// Inside an irq_guard a host cannot run its own calls while it waits, so a
+/// call there must not wait for an earlier call through the same storage
+/// (its function may be waiting for this very CPU: the kernel forbids
+/// smp_call_function* with irqs off for this reason). It takes the first
+/// idle storage at or beyond the current depth instead, up to
+/// kGuardedDepths further, and reports resource_deadlock_would_occur when
+/// every one of them is still in flight.
 class caller_scope {
  public:
+  static constexpr unsigned kGuardedDepths = 8;
+
   explicit caller_scope(domain_impl& dom) noexcept;
   ~caller_scope();
   caller_scope(const caller_scope&) = delete;
   caller_scope& operator=(const caller_scope&) = delete;
   explicit operator bool() const noexcept { return storage_ != nullptr; }
+  std::error_code error() const noexcept { return error_; }
   caller_storage& storage() noexcept { return *storage_; }
 
  private:
+  void use_host_storage(domain_impl& dom, cpu_state& host, bool guarded) noexcept;
+
   doorbell_mask mask_;  ///< first in, last out: covers every use of storage_
   outside_slot* slot_ = nullptr;
   cpu_state* host_ = nullptr;  ///< whose call_depth we raised
+  unsigned saved_depth_ = 0;   ///< host_->call_depth before us
   caller_storage* storage_ = nullptr;
+  std::error_code error_;
 };
 
 }  // namespace xcall::detail

@@ -54,27 +54,51 @@ caller_storage* domain_impl::host_storage(cpu_state& c, unsigned depth) noexcept
 }
 
 caller_scope::caller_scope(domain_impl& dom) noexcept {
-  cpu_state* const host = this_thread_context().current();
+  const thread_context& ctx = this_thread_context();
+  cpu_state* const host = ctx.current();
   if (host != nullptr && host->dom == &dom) {
-    // The depth is the CPU's, not the thread's: a proxy continues the
-    // parked host's nesting. Counted only once the storage is there.
-    storage_ = dom.host_storage(*host, host->call_depth);
-    if (storage_ != nullptr) {
-      host_ = host;
-      ++host->call_depth;
-    }
+    use_host_storage(dom, *host, ctx.irqs_off());
     return;
   }
+  // An outside thread runs no calls of its own: waiting for its slot's
+  // earlier calls is safe even inside an irq_guard.
   slot_ = &dom.acquire_slot();
   if (!slot_->storage) slot_->storage = try_make<caller_storage>(dom.nr_cpu_ids());
   storage_ = slot_->storage.get();
+  if (storage_ == nullptr) {
+    domain_impl::release_slot(*slot_);
+    slot_ = nullptr;
+    error_ = std::make_error_code(std::errc::not_enough_memory);
+  }
+}
+
+void caller_scope::use_host_storage(domain_impl& dom, cpu_state& host, bool guarded) noexcept {
+  // The depth is the CPU's, not the thread's: a proxy continues the parked
+  // host's nesting. Counted only once the storage is there.
+  const unsigned first = host.call_depth;
+  const unsigned last = guarded ? first + kGuardedDepths : first;
+  for (unsigned depth = first; depth <= last; ++depth) {
+    caller_storage* const st = dom.host_storage(host, depth);
+    if (st == nullptr) {
+      error_ = std::make_error_code(std::errc::not_enough_memory);
+      return;
+    }
+    if (!guarded || st->idle()) {
+      storage_ = st;
+      host_ = &host;
+      saved_depth_ = first;
+      host.call_depth = depth + 1;
+      return;
+    }
+  }
+  error_ = std::make_error_code(std::errc::resource_deadlock_would_occur);
 }
 
 caller_scope::~caller_scope() {
   if (slot_ != nullptr) {
     domain_impl::release_slot(*slot_);
   } else if (host_ != nullptr) {
-    --host_->call_depth;
+    host_->call_depth = saved_depth_;
   }
 }
 
