@@ -226,16 +226,17 @@ class domain_impl {
 /// depth, or a borrowed outside slot. RAII: gives it back at scope end.
 /// False when there is none (error() says why; nothing is held then).
 ///
-/// Inside an irq_guard a host cannot run its own calls while it waits, so a
-/// call there must not wait for an earlier call through the same storage
-/// (its function may be waiting for this very CPU: the kernel forbids
-/// smp_call_function* with irqs off for this reason). It takes the first
-/// idle storage at or beyond the current depth instead, up to
-/// kGuardedDepths further, and reports resource_deadlock_would_occur when
-/// every one of them is still in flight.
+/// A host's call must not wait for an earlier no-wait call through the same
+/// storage if it can help it: that call's function may be waiting for a
+/// function below us on this very thread (the kernel, whose handlers never
+/// wait, has no such cycle). So a host takes the first idle storage at or
+/// beyond its current depth, up to kSpareDepths further, and only when all
+/// are in flight waits for the first (the kernel's csd_lock backpressure).
+/// Inside an irq_guard it cannot run its own calls while it waits, so it
+/// reports resource_deadlock_would_occur instead.
 class caller_scope {
  public:
-  static constexpr unsigned kGuardedDepths = 8;
+  static constexpr unsigned kSpareDepths = 8;
 
   explicit caller_scope(domain_impl& dom) noexcept;
   ~caller_scope();

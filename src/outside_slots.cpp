@@ -76,22 +76,33 @@ void caller_scope::use_host_storage(domain_impl& dom, cpu_state& host, bool guar
   // The depth is the CPU's, not the thread's: a proxy continues the parked
   // host's nesting. Counted only once the storage is there.
   const unsigned first = host.call_depth;
-  const unsigned last = guarded ? first + kGuardedDepths : first;
-  for (unsigned depth = first; depth <= last; ++depth) {
-    caller_storage* const st = dom.host_storage(host, depth);
+  caller_storage* chosen = nullptr;
+  unsigned depth = first;
+  for (unsigned d = first; d <= first + kSpareDepths; ++d) {
+    caller_storage* const st = dom.host_storage(host, d);
     if (st == nullptr) {
       error_ = std::make_error_code(std::errc::not_enough_memory);
       return;
     }
-    if (!guarded || st->idle()) {
-      storage_ = st;
-      host_ = &host;
-      saved_depth_ = first;
-      host.call_depth = depth + 1;
-      return;
+    if (st->idle()) {
+      chosen = st;
+      depth = d;
+      break;
     }
   }
-  error_ = std::make_error_code(std::errc::resource_deadlock_would_occur);
+  if (chosen == nullptr) {
+    // Every spare is still in flight: wait for the first (backpressure, as
+    // the kernel's csd_lock), unless we cannot run our calls meanwhile.
+    if (guarded) {
+      error_ = std::make_error_code(std::errc::resource_deadlock_would_occur);
+      return;
+    }
+    chosen = dom.host_storage(host, first);
+  }
+  storage_ = chosen;
+  host_ = &host;
+  saved_depth_ = first;
+  host.call_depth = depth + 1;
 }
 
 caller_scope::~caller_scope() {
