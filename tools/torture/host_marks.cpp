@@ -25,7 +25,7 @@ void mark(std::atomic<bool>& flag, bool on) noexcept {
 
 host_marks::host_marks(xcall::cpu_t n)
     : guarded_(std::make_unique<std::atomic<bool>[]>(n)),
-      parked_(std::make_unique<std::atomic<bool>[]>(n)) {}
+      parked_(std::make_unique<std::atomic<unsigned>[]>(n)) {}
 
 void host_marks::claim(xcall::cpu_t cpu) noexcept { t_mine = cpu; }
 xcall::cpu_t host_marks::mine() noexcept { return t_mine; }
@@ -35,9 +35,19 @@ bool host_marks::guarded(xcall::cpu_t cpu) const noexcept {
   return guarded_[cpu].load(std::memory_order_relaxed);
 }
 
-void host_marks::set_parked(xcall::cpu_t cpu, bool on) noexcept { mark(parked_[cpu], on); }
+void host_marks::set_parked(xcall::cpu_t cpu, bool on) noexcept {
+  // Counted, not a flag: entering a region is a safe point, so a function
+  // drained there may enter (and leave) a region of its own before the
+  // outer one parks; its end must not clear the outer one's mark.
+  // Single writer (the host thread): load and store, as the counters of the
+  // library.
+  std::atomic<unsigned>& depth = parked_[cpu];
+  if (!on) std::atomic_signal_fence(std::memory_order_seq_cst);
+  depth.store(depth.load(std::memory_order_relaxed) + (on ? 1u : -1u), std::memory_order_relaxed);
+  if (on) std::atomic_signal_fence(std::memory_order_seq_cst);
+}
 bool host_marks::parked(xcall::cpu_t cpu) const noexcept {
-  return parked_[cpu].load(std::memory_order_relaxed);
+  return parked_[cpu].load(std::memory_order_relaxed) != 0;
 }
 
 void host_marks::set_in_region(bool on) noexcept { mark(t_in_region, on); }

@@ -68,7 +68,7 @@ class host_marks {
 
  private:
   std::unique_ptr<std::atomic<bool>[]> guarded_;
-  std::unique_ptr<std::atomic<bool>[]> parked_;
+  std::unique_ptr<std::atomic<unsigned>[]> parked_;  ///< regions entered, not yet left
 };
 
 }  // namespace xcall_torture

@@ -49,6 +49,8 @@ using clock = std::chrono::steady_clock;
 /// record, and without a sanitizer that may be a SIGSEGV. Say so in the
 /// verdict's words and exit 1 (async-signal-safe: write and _exit only).
 /// Sanitizer builds keep their own handlers and reports.
+#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+#define XCALL_TORTURE_CRASH_HANDLER 1
 void on_fatal_signal(int signo) {
   const char* name = signo == SIGSEGV ? "SIGSEGV" : "SIGBUS";
   const char head[] = "\n!!! xcall-torture: fatal signal ";
@@ -60,9 +62,10 @@ void on_fatal_signal(int signo) {
   (void)!write(STDOUT_FILENO, tail, sizeof(tail) - 1);
   _exit(kExitFailure);
 }
+#endif
 
 void install_crash_handler() {
-#if !defined(__SANITIZE_ADDRESS__) && !defined(__SANITIZE_THREAD__)
+#if defined(XCALL_TORTURE_CRASH_HANDLER)
   struct sigaction sa {};
   sa.sa_handler = on_fatal_signal;
   sigemptyset(&sa.sa_mask);
