@@ -49,11 +49,23 @@ bool domain_impl::queue_on(cpu_t target, call_single_data& csd) noexcept {
       return false;
     case call_queue::push_result::was_empty:
       ring_doorbell(c);
-      return true;
+      break;
     case call_queue::push_result::queued:
-      return true;
+      break;
   }
+  // A waiting caller proxies for a parked host in its wait (nudge.hpp); a
+  // no-wait call would otherwise sit in the queue until the host leaves
+  // its region, which may be waiting for this very call. The check is a
+  // hint: try_proxy()'s acquire CAS on the run lock is what decides.
+  if (!csd_ops::is_sync(csd)) help_parked(c);
   return true;
+}
+
+void domain_impl::help_parked(cpu_state& c) noexcept {
+  if (c.proxy.load(std::memory_order_relaxed) &&
+      c.host_state.load(std::memory_order_relaxed) == kHostParked) {
+    (void)try_proxy(c);
+  }
 }
 
 std::error_code domain_impl::call_single(cpu_t cpu, call_func_t func, void* info, bool wait) {

@@ -89,6 +89,7 @@ std::error_code domain_impl::classic_queue_many(caller_storage& st, const cpumas
     // acq_rel: publishes the block to the handler that consumes the flag;
     // pairs with the exchange in classic_take_pending().
     if (!cpus_[c].many_pending.exchange(true, std::memory_order_acq_rel)) ring_doorbell(cpus_[c]);
+    if (!wait) help_parked(cpus_[c]);  // a waiting caller proxies in its wait
   }
   return {};
 }

@@ -114,6 +114,9 @@ class domain_impl {
   void unpark(cpu_state& c, std::uint32_t resume) noexcept;
   /// Runs a parked proxy CPU's calls as that CPU, if its run lock is free.
   bool try_proxy(cpu_state& target) noexcept;
+  /// After a no-wait call to `c`: if its host is parked with proxy on, run
+  /// its calls now as its proxy (calls.cpp).
+  void help_parked(cpu_state& c) noexcept;
   /// Whether some attached CPU may need a waiter's help (nudge.hpp).
   bool has_attention_hosts() const noexcept {
     return attention_hosts_.load(std::memory_order_relaxed) != 0;
