@@ -7,6 +7,8 @@
 // guards and lowers it after, with signal fences (thread_context.hpp).
 #include "xcall/cpu.hpp"
 
+#include <algorithm>
+
 #include "domain_impl.hpp"
 #include "doorbell.hpp"
 #include "nudge.hpp"
@@ -48,17 +50,27 @@ bool idle_wait(std::chrono::nanoseconds timeout) {
   detail::domain_impl& dom = *c.dom;
   detail::doorbell_mask mask;  // we sleep on the state word ourselves
   if (dom.drain(c) + detail::drain_held(ctx) != 0) return true;
-  if (timeout.count() < 0) timeout = std::chrono::nanoseconds(0);
-  // A proxy sleeps as the borrowed CPU, deaf to its own CPU's doorbell:
-  // it naps, and the caller's loop comes back.
-  if (ctx.proxying() && timeout > detail::kProxyNap) timeout = detail::kProxyNap;
   const auto deadline = detail::deadline_after(std::chrono::steady_clock::now(), timeout);
-  // A signal host waits as a polling one: senders ring the futex, not us.
-  const bool polled = detail::enter_polling(c);
-  dom.idle_until(c, [&c] { return c.has_calls(); }, deadline,
-                 c.host_state.load(std::memory_order_relaxed));
-  if (polled) detail::leave_polling(c);  // the drain below runs what came
-  return dom.drain(c) + detail::drain_held(ctx) != 0;
+  // A wake-up may bring nothing to run (a release for a wait further down
+  // this thread's stack, a hotplug request): sleep again until a call ran or
+  // the deadline passed, so idle_wait(nanoseconds::max()) means "until a
+  // call arrives".
+  for (;;) {
+    auto nap = deadline;
+    // A proxy sleeps as the borrowed CPU, deaf to the doorbells of the CPUs
+    // it holds: it naps, and looks at them between naps.
+    if (ctx.proxying()) {
+      nap = std::min(deadline, detail::deadline_after(std::chrono::steady_clock::now(),
+                                                      detail::kProxyNap));
+    }
+    // A signal host waits as a polling one: senders ring the futex, not us.
+    const bool polled = detail::enter_polling(c);
+    dom.idle_until(c, [&c] { return c.has_calls(); }, nap,
+                   c.host_state.load(std::memory_order_relaxed));
+    if (polled) detail::leave_polling(c);  // the drain below runs what came
+    if (dom.drain(c) + detail::drain_held(ctx) != 0) return true;
+    if (std::chrono::steady_clock::now() >= deadline) return false;
+  }
 }
 
 irq_guard::irq_guard() noexcept {

@@ -208,9 +208,14 @@ void step_idle_forever(run_state& run, cpu_t self, rng& r, activity& slot) {
   }
   // acquire: pairs with the release in boomerang_back().
   while (!b.back.load(std::memory_order_acquire)) {
-    // It may come back early with nothing run (a stale doorbell wakes it;
-    // a proxy only naps): counted, and it goes back to sleep.
-    if (!xcall::idle_wait(std::chrono::nanoseconds::max())) add(event::idle_early);
+    // "Forever" returns only once a call ran (the boomerang, or another).
+    if (xcall::idle_wait(std::chrono::nanoseconds::max())) {
+      pass(check::idle);
+    } else {
+      add(event::idle_early);
+      fail(check::idle, "idle_wait(nanoseconds::max()) on CPU " + std::to_string(self) +
+                            " returned with nothing run");
+    }
   }
   run.hotplug.unread();
   check_same_cpu(self, "idle_wait(forever)");
