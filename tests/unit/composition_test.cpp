@@ -219,6 +219,135 @@ TEST_P(ParkedProxyHostTest, ProxiedFunctionCallsTheProxysOwnParkedCpu) {
 XCALL_TEST_ON_EVERY_ENGINE(ParkedProxyHostTest);
 
 // ---------------------------------------------------------------------------
+// A host's call that would reuse the storage of an earlier no-wait call whose
+// function waits for a function below it on the host's own stack.
+
+class StorageReuseTest : public xcall_test::engine_test {};
+
+struct reuse_chain {
+  domain* d;
+  std::atomic<int> h_ran{0};
+  std::atomic<int> tail_ran{0};
+  std::error_code h_ec{};
+};
+
+void tail(void* p) noexcept { static_cast<reuse_chain*>(p)->tail_ran.fetch_add(1); }
+
+/// On CPU 0, after F returned: a no-wait multi-CPU call from the same depth
+/// as F's, whose storage G still holds (G waits for this very function).
+void reuse_h(void* p) noexcept {
+  auto* r = static_cast<reuse_chain*>(p);
+  r->h_ec = r->d->call_function_many(make_mask(3, {1, 2}), &tail, r, false);
+  r->h_ran.fetch_add(1);
+}
+
+/// On CPU 1: waits for H on CPU 0.
+void reuse_g(void* p) noexcept {
+  auto* r = static_cast<reuse_chain*>(p);
+  (void)r->d->call_function_single(0, &reuse_h, r, true);
+}
+
+TEST_P(StorageReuseTest, ANoWaitCallsFunctionWaitingForTheNextCallOfItsCaller) {
+  domain d(owned_options(3, engine()));
+  reuse_chain r{&d};
+  run_with_deadline(kUnitDeadline, "a call that reuses storage its earlier call still holds", [&] {
+    for (int round = 0; round < 10; ++round) {
+      r.h_ran.store(0);
+      r.tail_ran.store(0);
+      // F on CPU 0: a no-wait multi-CPU call of G (which waits for H on
+      // CPU 0), then F returns; CPU 0 runs H at F's depth.
+      ASSERT_EQ(d.call_function_single(0,
+                                       [&] {
+                                         ASSERT_EQ(d.call_function_many(make_mask(3, {1, 2}),
+                                                                        &reuse_g, &r, false),
+                                                   kOk);
+                                       }),
+                kOk);
+      // G on CPUs 1 and 2, so H twice, each reaching CPUs 1 and 2.
+      ASSERT_TRUE(xcall_test::eventually([&] { return r.tail_ran.load() == 4; }))
+          << "round " << round << ": H ran " << r.h_ran.load() << " times";
+      EXPECT_EQ(r.h_ec, kOk);
+    }
+  });
+}
+
+TEST_P(StorageReuseTest, InsideAnIrqGuardSpareStorageThenEdeadlk) {
+  // CPU 1 spins in a function without draining: calls queued for it stay in
+  // flight. CPU 0, inside an irq_guard, cannot wait for them (its own calls
+  // would not run meanwhile), so each no-wait call takes a spare storage
+  // until there is none, and then fails at once.
+  domain d(owned_options(2, engine()));
+  std::atomic<bool> spinning{false};
+  std::atomic<bool> release{false};
+  int ok = 0;
+  std::error_code last;
+  run_with_deadline(kUnitDeadline, "no-wait calls inside an irq_guard with storage in flight", [&] {
+    std::thread spinner([&] {
+      EXPECT_EQ(d.call_function_single(1,
+                                       [&] {
+                                         spinning.store(true);
+                                         while (!release.load()) std::this_thread::yield();
+                                       }),
+                kOk);
+    });
+    ASSERT_TRUE(xcall_test::eventually([&] { return spinning.load(); }));
+    ASSERT_EQ(d.call_function_single(0,
+                                     [&] {
+                                       xcall::irq_guard guard;
+                                       for (int i = 0; i < 32 && !last; ++i) {
+                                         last = d.call_function_single(1, &xcall_test::noop,
+                                                                       nullptr, false);
+                                         if (!last) ++ok;
+                                       }
+                                     }),
+              kOk);
+    release.store(true);
+    spinner.join();
+    ASSERT_EQ(d.call_function(&xcall_test::noop, nullptr, true), kOk);
+  });
+  EXPECT_GE(ok, 2) << "a busy storage must not make a no-wait call wait";
+  EXPECT_EQ(last, std::make_error_code(std::errc::resource_deadlock_would_occur))
+      << "with every spare storage in flight, the call must fail at once";
+}
+
+XCALL_TEST_ON_EVERY_ENGINE(StorageReuseTest);
+
+// ---------------------------------------------------------------------------
+// A no-wait call to a host parked in a blocking_region, with proxy on.
+
+class NoWaitToParkedHostTest : public xcall_test::engine_test {};
+
+TEST_P(NoWaitToParkedHostTest, RunsWithoutTheHostLeavingItsRegion) {
+  domain d(attached_domain_options(1, engine()));
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  std::atomic<bool> parked{false};
+  app_host host(d, 0, {delivery_mode::poll, true}, [&](app_host&) {
+    xcall::blocking_region region;
+    parked.store(true, std::memory_order_release);
+    char byte;
+    EXPECT_EQ(read(fds[0], &byte, 1), 1);
+  });
+  ASSERT_TRUE(xcall_test::eventually([&] { return parked.load(std::memory_order_acquire); }));
+  run_record single;
+  xcall::call_single_data csd(&run_record::record, nullptr);
+  run_record async;
+  csd.info = &async;
+  ASSERT_EQ(d.call_function_single(0, &run_record::record, &single, false), kOk);
+  ASSERT_EQ(d.call_function_single_async(0, csd), kOk);
+  EXPECT_TRUE(xcall_test::eventually([&] { return single.runs.load() == 1; }, 2s))
+      << "the no-wait call waited for the host to leave its region";
+  EXPECT_TRUE(xcall_test::eventually([&] { return async.runs.load() == 1; }, 2s));
+  EXPECT_EQ(single.cpu.load(), 0u);
+  ASSERT_EQ(write(fds[1], "x", 1), 1);
+  host.join();
+  close(fds[0]);
+  close(fds[1]);
+}
+
+XCALL_TEST_ON_EVERY_ENGINE(NoWaitToParkedHostTest);
+
+// ---------------------------------------------------------------------------
 // Two threads attaching one CPU at once.
 
 TEST(AttachRaceTest, TheLoserGetsEbusyNamingTheCpu) {
