@@ -2,12 +2,16 @@
 // given attach_options and then runs the test's own code as that CPU's host
 // (a busy loop, an irq_guard, a blocking read), for the tests of delivery
 // modes and blocking regions. Unlike host_thread it never polls by itself.
-// Also: run_record (what a function saw where it ran) and
-// expect_relayed_calls (a function on one CPU waiting for another).
+// Also: run_record (what a function saw where it ran),
+// expect_relayed_calls (a function on one CPU waiting for another) and
+// parked_cpu0 (a host parked in read() inside a blocking_region).
 #pragma once
 
 #include <sys/syscall.h>
 #include <unistd.h>
+
+#include <cerrno>
+#include <system_error>
 
 #include <atomic>
 #include <exception>
@@ -120,5 +124,62 @@ inline void expect_relayed_calls(xcall::domain& d, cpu_t from, cpu_t to, int rou
     EXPECT_EQ(r.inner.cpu.load(), to);
   }
 }
+
+// ---------------------------------------------------------------------------
+// A host parked in a blocking_region (blocked in read() on a pipe)
+
+/// A pipe whose read end a parked host blocks on.
+struct pipe_pair {
+  int fds[2] = {-1, -1};
+  pipe_pair() {
+    if (pipe(fds) != 0) throw std::system_error(errno, std::generic_category(), "pipe");
+  }
+  ~pipe_pair() {
+    close(fds[0]);
+    close(fds[1]);
+  }
+  void release_reader() const { EXPECT_EQ(write(fds[1], "x", 1), 1); }
+};
+
+/// A host that parks in read() on `p` inside a blocking_region, and records
+/// what it saw there.
+struct parked_reader {
+  const pipe_pair& p;
+  std::atomic<bool> parked{false};
+  std::atomic<bool> left_region{false};
+  std::atomic<cpu_t> cpu_inside{0};
+  std::atomic<ssize_t> read_result{-2};
+
+  void operator()(app_host&) {
+    {
+      xcall::blocking_region region;
+      cpu_inside.store(xcall::this_cpu());
+      parked.store(true, std::memory_order_release);
+      char byte;
+      read_result.store(read(p.fds[0], &byte, 1));
+    }
+    left_region.store(true, std::memory_order_release);
+  }
+  void wait_parked() const {
+    unsigned i = 0;
+    while (!parked.load(std::memory_order_acquire)) xcall_test::backoff(i);
+  }
+};
+
+/// CPU 0 of `d`, hosted by a thread parked in read() inside a
+/// blocking_region (attached with `how`) until release().
+struct parked_cpu0 {
+  pipe_pair pipe;
+  parked_reader reader{pipe};
+  app_host host;
+  parked_cpu0(xcall::domain& d, xcall::attach_options how) : host(d, 0, how, std::ref(reader)) {
+    reader.wait_parked();
+  }
+  /// Lets read() return and waits for the host to leave (and detach).
+  void release() {
+    pipe.release_reader();
+    host.join();
+  }
+};
 
 }  // namespace xcall_test

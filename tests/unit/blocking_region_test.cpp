@@ -21,64 +21,12 @@ using xcall::domain;
 using xcall_test::app_host;
 using xcall_test::attached_domain_options;
 using xcall_test::kUnitDeadline;
+using xcall_test::parked_cpu0;
+using xcall_test::parked_reader;
 using xcall_test::run_record;
 using xcall_test::run_with_deadline;
 
 const attach_options kProxy{delivery_mode::poll, true};
-
-/// A pipe whose read end a parked host blocks on.
-struct pipe_pair {
-  int fds[2] = {-1, -1};
-  pipe_pair() {
-    if (pipe(fds) != 0) throw std::system_error(errno, std::generic_category(), "pipe");
-  }
-  ~pipe_pair() {
-    close(fds[0]);
-    close(fds[1]);
-  }
-  void release_reader() const { EXPECT_EQ(write(fds[1], "x", 1), 1); }
-};
-
-/// A host that parks in read() on `p` inside a blocking_region, and records
-/// what it saw there.
-struct parked_reader {
-  const pipe_pair& p;
-  std::atomic<bool> parked{false};
-  std::atomic<bool> left_region{false};
-  std::atomic<cpu_t> cpu_inside{0};
-  std::atomic<ssize_t> read_result{-2};
-
-  void operator()(app_host&) {
-    {
-      xcall::blocking_region region;
-      cpu_inside.store(xcall::this_cpu());
-      parked.store(true, std::memory_order_release);
-      char byte;
-      read_result.store(read(p.fds[0], &byte, 1));
-    }
-    left_region.store(true, std::memory_order_release);
-  }
-  void wait_parked() const {
-    unsigned i = 0;
-    while (!parked.load(std::memory_order_acquire)) xcall_test::backoff(i);
-  }
-};
-
-/// CPU 0 of `d`, hosted by a thread parked in read() inside a
-/// blocking_region (attached with `how`) until release().
-struct parked_cpu0 {
-  pipe_pair pipe;
-  parked_reader reader{pipe};
-  app_host host;
-  parked_cpu0(domain& d, attach_options how) : host(d, 0, how, std::ref(reader)) {
-    reader.wait_parked();
-  }
-  /// Lets read() return and waits for the host to leave (and detach).
-  void release() {
-    pipe.release_reader();
-    host.join();
-  }
-};
 
 class BlockingRegionTest : public xcall_test::engine_test {};
 

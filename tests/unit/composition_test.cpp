@@ -175,17 +175,7 @@ class ParkedProxyHostTest : public xcall_test::engine_test {};
 TEST_P(ParkedProxyHostTest, ProxiedFunctionCallsTheProxysOwnParkedCpu) {
   domain d(attached_domain_options(2, engine()));
   const attach_options proxy{delivery_mode::poll, true};
-  int fds[2];
-  ASSERT_EQ(pipe(fds), 0);
-  std::atomic<bool> parked0{false};
-  app_host host0(d, 0, proxy, [&](app_host&) {
-    xcall::blocking_region region;
-    parked0.store(true, std::memory_order_release);
-    char byte;
-    EXPECT_EQ(read(fds[0], &byte, 1), 1);
-  });
-  xcall_test::eventually([&] { return parked0.load(std::memory_order_acquire); });
-
+  xcall_test::parked_cpu0 host0(d, proxy);
   struct relay {
     domain* d;
     run_record inner;
@@ -210,10 +200,7 @@ TEST_P(ParkedProxyHostTest, ProxiedFunctionCallsTheProxysOwnParkedCpu) {
   EXPECT_EQ(r.inner_ec, kOk);
   EXPECT_EQ(r.inner.runs.load(), 1);
   EXPECT_EQ(r.inner.cpu.load(), 1u) << "CPU 1's call runs as CPU 1";
-  ASSERT_EQ(write(fds[1], "x", 1), 1);
-  host0.join();
-  close(fds[0]);
-  close(fds[1]);
+  host0.release();
 }
 
 XCALL_TEST_ON_EVERY_ENGINE(ParkedProxyHostTest);
@@ -319,30 +306,18 @@ class NoWaitToParkedHostTest : public xcall_test::engine_test {};
 
 TEST_P(NoWaitToParkedHostTest, RunsWithoutTheHostLeavingItsRegion) {
   domain d(attached_domain_options(1, engine()));
-  int fds[2];
-  ASSERT_EQ(pipe(fds), 0);
-  std::atomic<bool> parked{false};
-  app_host host(d, 0, {delivery_mode::poll, true}, [&](app_host&) {
-    xcall::blocking_region region;
-    parked.store(true, std::memory_order_release);
-    char byte;
-    EXPECT_EQ(read(fds[0], &byte, 1), 1);
-  });
-  ASSERT_TRUE(xcall_test::eventually([&] { return parked.load(std::memory_order_acquire); }));
+  xcall_test::parked_cpu0 host(d, {delivery_mode::poll, true});
   run_record single;
-  xcall::call_single_data csd(&run_record::record, nullptr);
   run_record async;
-  csd.info = &async;
+  xcall::call_single_data csd(&run_record::record, &async);
   ASSERT_EQ(d.call_function_single(0, &run_record::record, &single, false), kOk);
   ASSERT_EQ(d.call_function_single_async(0, csd), kOk);
   EXPECT_TRUE(xcall_test::eventually([&] { return single.runs.load() == 1; }, 2s))
       << "the no-wait call waited for the host to leave its region";
   EXPECT_TRUE(xcall_test::eventually([&] { return async.runs.load() == 1; }, 2s));
   EXPECT_EQ(single.cpu.load(), 0u);
-  ASSERT_EQ(write(fds[1], "x", 1), 1);
-  host.join();
-  close(fds[0]);
-  close(fds[1]);
+  EXPECT_FALSE(host.reader.left_region.load()) << "ran while the host was still parked";
+  host.release();
 }
 
 XCALL_TEST_ON_EVERY_ENGINE(NoWaitToParkedHostTest);

@@ -193,16 +193,7 @@ TEST_P(HotplugFromFunctionTest, ProxyTakingItsHomeCpuDownIsEdeadlk) {
   // attached domain, whose function takes the home CPU down.
   domain owned(owned_options(2, engine()));
   domain app(xcall_test::attached_domain_options(1, engine()));
-  int fds[2];
-  ASSERT_EQ(pipe(fds), 0);
-  std::atomic<bool> parked{false};
-  xcall_test::app_host host(app, 0, {xcall::delivery_mode::poll, true}, [&](xcall_test::app_host&) {
-    xcall::blocking_region region;
-    parked.store(true, std::memory_order_release);
-    char byte;
-    EXPECT_EQ(read(fds[0], &byte, 1), 1);
-  });
-  xcall_test::eventually([&] { return parked.load(std::memory_order_acquire); });
+  xcall_test::parked_cpu0 host(app, {xcall::delivery_mode::poll, true});
   std::error_code down;
   std::atomic<cpu_t> ran_as{xcall::no_cpu};
   run_with_deadline(kUnitDeadline, "a proxy taking its home CPU down", [&] {
@@ -218,10 +209,7 @@ TEST_P(HotplugFromFunctionTest, ProxyTakingItsHomeCpuDownIsEdeadlk) {
   EXPECT_EQ(ran_as.load(), 0u);
   EXPECT_EQ(down, kDeadlk);
   EXPECT_TRUE(owned.cpu_online(0));
-  ASSERT_EQ(write(fds[1], "x", 1), 1);
-  host.join();
-  close(fds[0]);
-  close(fds[1]);
+  host.release();
 }
 
 XCALL_TEST_ON_EVERY_ENGINE(HotplugFromFunctionTest);
