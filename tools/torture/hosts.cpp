@@ -351,7 +351,10 @@ void check_modes_exercised(const run_state& run, const std::vector<xcall::cpu_st
     proxied += s.proxy_runs;
   }
   const totals t = sum_totals();
-  if (by_signal) {
+  if (by_signal && sent < kModeCheckMinChances) {
+    console::line("xcall-torture: only " + std::to_string(sent) +
+                  " doorbell signals sent: too few to check that --delivery signal was exercised");
+  } else if (by_signal) {
     if (runs != 0) {
       pass(check::delivery);
     } else {
@@ -362,7 +365,11 @@ void check_modes_exercised(const run_state& run, const std::vector<xcall::cpu_st
                " of its functions run inside a handler): signal delivery was not exercised");
     }
   }
-  if (o.proxy) {
+  const std::uint64_t regions = t.get(event::blocking_waits);
+  if (o.proxy && regions < kModeCheckMinChances) {
+    console::line("xcall-torture: only " + std::to_string(regions) +
+                  " blocking regions: too few to check that --proxy was exercised");
+  } else if (o.proxy) {
     if (proxied != 0) {
       pass(check::delivery);
     } else {

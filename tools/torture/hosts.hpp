@@ -24,6 +24,7 @@
 // attached; join() after run_state::stop_hosts.
 #pragma once
 
+#include <cstdint>
 #include <string>
 #include <thread>
 #include <vector>
@@ -76,5 +77,9 @@ void check_modes_exercised(const run_state& run, const std::vector<xcall::cpu_st
 
 /// Shorter runs may end before a mode had its chance: not judged.
 inline constexpr double kModeCheckMinSeconds = 2.0;
+/// ... and a run with fewer chances than this (signals sent, blocking
+/// regions entered: a slow sanitizer build with nesting makes few) does not
+/// check that they were taken.
+inline constexpr std::uint64_t kModeCheckMinChances = 50;
 
 }  // namespace xcall_torture
