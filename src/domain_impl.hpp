@@ -208,6 +208,14 @@ class domain_impl {
   // outside_slots.cpp
   outside_slot& acquire_slot() noexcept;
   static void release_slot(outside_slot& slot) noexcept;
+  /// Waits up to kStorageGrace for every descriptor of `st` to come back,
+  /// running this thread's calls meanwhile (unless `guarded`). Whether they
+  /// did.
+  bool await_idle(const caller_storage& st, bool guarded) noexcept;
+  /// How long a host gives an earlier call through its storage before it
+  /// takes a spare one (caller_scope).
+  static constexpr std::chrono::microseconds kStorageGrace{1000};
+
   /// The host's caller storage at `depth`, made on first use; nullptr when
   /// that allocation fails.
   caller_storage* host_storage(cpu_state& c, unsigned depth) noexcept;
@@ -229,14 +237,16 @@ class domain_impl {
 /// depth, or a borrowed outside slot. RAII: gives it back at scope end.
 /// False when there is none (error() says why; nothing is held then).
 ///
-/// A host's call must not wait for an earlier no-wait call through the same
-/// storage if it can help it: that call's function may be waiting for a
-/// function below us on this very thread (the kernel, whose handlers never
-/// wait, has no such cycle). So a host takes the first idle storage at or
-/// beyond its current depth, up to kSpareDepths further, and only when all
-/// are in flight waits for the first (the kernel's csd_lock backpressure).
-/// Inside an irq_guard it cannot run its own calls while it waits, so it
-/// reports resource_deadlock_would_occur instead.
+/// A host's call must not wait for ever for an earlier no-wait call through
+/// the same storage: that call's function may be waiting for a function
+/// below us on this very thread (the kernel, whose handlers never wait, has
+/// no such cycle). So a host gives the earlier call a grace period
+/// (domain_impl::kStorageGrace, running its own calls meanwhile), then takes
+/// the first idle storage beyond its current depth, up to kSpareDepths
+/// further, and only when all are in flight waits for the first (the
+/// kernel's csd_lock backpressure). Inside an irq_guard it cannot run its
+/// own calls while it waits, so it reports resource_deadlock_would_occur
+/// instead.
 class caller_scope {
  public:
   static constexpr unsigned kSpareDepths = 8;

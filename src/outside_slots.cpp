@@ -13,6 +13,7 @@
 #include <functional>
 #include <thread>
 
+#include "barriers.hpp"
 #include "domain_impl.hpp"
 #include "thread_context.hpp"
 
@@ -76,18 +77,29 @@ void caller_scope::use_host_storage(domain_impl& dom, cpu_state& host, bool guar
   // The depth is the CPU's, not the thread's: a proxy continues the parked
   // host's nesting. Counted only once the storage is there.
   const unsigned first = host.call_depth;
-  caller_storage* chosen = nullptr;
+  caller_storage* chosen = dom.host_storage(host, first);
   unsigned depth = first;
-  for (unsigned d = first; d <= first + kSpareDepths; ++d) {
-    caller_storage* const st = dom.host_storage(host, d);
-    if (st == nullptr) {
-      error_ = std::make_error_code(std::errc::not_enough_memory);
-      return;
-    }
-    if (st->idle()) {
-      chosen = st;
-      depth = d;
-      break;
+  if (chosen == nullptr) {
+    error_ = std::make_error_code(std::errc::not_enough_memory);
+    return;
+  }
+  // Most earlier calls finish within moments: give them that (running our
+  // own calls meanwhile), so that a steady caller keeps to storage it has
+  // and allocates nothing; only a call still in flight after that may be
+  // waiting for us, and takes a spare.
+  if (!dom.await_idle(*chosen, guarded)) {
+    chosen = nullptr;
+    for (unsigned d = first + 1; d <= first + kSpareDepths; ++d) {
+      caller_storage* const st = dom.host_storage(host, d);
+      if (st == nullptr) {
+        error_ = std::make_error_code(std::errc::not_enough_memory);
+        return;
+      }
+      if (st->idle()) {
+        chosen = st;
+        depth = d;
+        break;
+      }
     }
   }
   if (chosen == nullptr) {
@@ -103,6 +115,28 @@ void caller_scope::use_host_storage(domain_impl& dom, cpu_state& host, bool guar
   host_ = &host;
   saved_depth_ = first;
   host.call_depth = depth + 1;
+}
+
+bool domain_impl::await_idle(const caller_storage& st, bool guarded) noexcept {
+  using clock = std::chrono::steady_clock;
+  thread_context& ctx = this_thread_context();
+  cpu_state* const self = guarded ? nullptr : drainable_self();
+  clock::time_point end{};
+  for (unsigned i = 1; !st.idle(); ++i) {
+    if (self != nullptr) {
+      drain(*self);
+      drain_held(ctx);
+    }
+    cpu_relax();
+    if (i % 64 != 0) continue;  // read the clock only now and then
+    const auto now = clock::now();
+    if (i == 64) {
+      end = now + kStorageGrace;
+    } else if (now >= end) {
+      return false;
+    }
+  }
+  return true;
 }
 
 caller_scope::~caller_scope() {
