@@ -72,7 +72,10 @@ std::chrono::nanoseconds shorter(std::chrono::nanoseconds a, std::chrono::nanose
 /// between the mark and the sleep makes the sleep return at once.
 void sleep_on_flags(call_single_data& csd, stall_watch& watch, target_nudge& nudge) noexcept {
   while (const std::uint32_t marked = mark_sleeper(csd, 0)) {
+    // A proxy waiting on another domain's call naps (nudge.budget()) and
+    // runs the calls of the CPUs it holds between naps.
     futex_wait(&csd_ops::flags(csd), marked, shorter(watch.budget(), nudge.budget()));
+    drain_held(this_thread_context());
     watch.check();
     nudge.tick();
   }

@@ -203,6 +203,35 @@ TEST_P(ParkedProxyHostTest, ProxiedFunctionCallsTheProxysOwnParkedCpu) {
   host0.release();
 }
 
+TEST_P(ParkedProxyHostTest, ACrossDomainProxyRunsItsHomeCpuWhileItWaits) {
+  // CPU 0 of an owned domain proxies a parked CPU of another domain; the
+  // function it runs there waits for the owned domain's CPU 1, whose
+  // function waits for the proxy's home, CPU 0.
+  domain owned(owned_options(2, engine()));
+  domain app(attached_domain_options(1, engine()));
+  xcall_test::parked_cpu0 parked(app, {delivery_mode::poll, true});
+  std::atomic<int> home_runs{0};
+  std::atomic<cpu_t> proxied_as{xcall::no_cpu};
+  run_with_deadline(kUnitDeadline, "a proxy waiting on its home domain", [&] {
+    ASSERT_EQ(owned.call_function_single(0,
+                                         [&] {
+                                           (void)app.call_function_single(0, [&] {
+                                             proxied_as.store(xcall::this_cpu());
+                                             // Long enough that the wait sleeps.
+                                             (void)owned.call_function_single(1, [&] {
+                                               std::this_thread::sleep_for(2ms);
+                                               (void)owned.call_function_single(
+                                                   0, [&] { home_runs.fetch_add(1); });
+                                             });
+                                           });
+                                         }),
+              kOk);
+  });
+  EXPECT_EQ(proxied_as.load(), 0u);
+  EXPECT_EQ(home_runs.load(), 1);
+  parked.release();
+}
+
 XCALL_TEST_ON_EVERY_ENGINE(ParkedProxyHostTest);
 
 // ---------------------------------------------------------------------------
