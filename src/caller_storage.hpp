@@ -61,6 +61,12 @@ struct caller_storage {
     return true;
   }
 
+  /// The classic call block is in flight: unlike a no-wait descriptor,
+  /// which its target releases before running the function, a block stays
+  /// locked while its functions run, and one of them may be waiting for the
+  /// caller (caller_scope).
+  bool block_in_flight() const noexcept { return block_ && block_->csd.in_flight(); }
+
   call_single_data single;  ///< no-wait call_function_single
   /// percpu: the private snapshot `mask & online - self` (narrowed by cond);
   /// classic: the mask a cond call hands to the engine (the engine's own

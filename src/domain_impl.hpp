@@ -214,7 +214,7 @@ class domain_impl {
   bool await_idle(const caller_storage& st, bool guarded) noexcept;
   /// How long a host gives an earlier call through its storage before it
   /// takes a spare one (caller_scope).
-  static constexpr std::chrono::microseconds kStorageGrace{1000};
+  static constexpr std::chrono::milliseconds kStorageGrace{20};
 
   /// The host's caller storage at `depth`, made on first use; nullptr when
   /// that allocation fails.
@@ -238,15 +238,16 @@ class domain_impl {
 /// False when there is none (error() says why; nothing is held then).
 ///
 /// A host's call must not wait for ever for an earlier no-wait call through
-/// the same storage: that call's function may be waiting for a function
+/// the same storage when that call's function may be waiting for a function
 /// below us on this very thread (the kernel, whose handlers never wait, has
-/// no such cycle). So a host gives the earlier call a grace period
-/// (domain_impl::kStorageGrace, running its own calls meanwhile), then takes
-/// the first idle storage beyond its current depth, up to kSpareDepths
-/// further, and only when all are in flight waits for the first (the
-/// kernel's csd_lock backpressure). Inside an irq_guard it cannot run its
-/// own calls while it waits, so it reports resource_deadlock_would_occur
-/// instead.
+/// no such cycle): a classic call block whose functions run while it stays
+/// locked, or any earlier call while we are inside an irq_guard (we run
+/// none of our own calls then). In those cases a host gives the earlier call
+/// a grace period (domain_impl::kStorageGrace), then takes the first idle
+/// storage beyond its current depth, up to kSpareDepths further, and only
+/// when all are in flight waits for the first (the kernel's csd_lock
+/// backpressure) or, inside an irq_guard, reports
+/// resource_deadlock_would_occur.
 class caller_scope {
  public:
   static constexpr unsigned kSpareDepths = 8;

@@ -83,11 +83,15 @@ void caller_scope::use_host_storage(domain_impl& dom, cpu_state& host, bool guar
     error_ = std::make_error_code(std::errc::not_enough_memory);
     return;
   }
-  // Most earlier calls finish within moments: give them that (running our
-  // own calls meanwhile), so that a steady caller keeps to storage it has
-  // and allocates nothing; only a call still in flight after that may be
-  // waiting for us, and takes a spare.
-  if (!dom.await_idle(*chosen, guarded)) {
+  // Waiting for our earlier calls is safe while they are only queued (their
+  // targets take them at any drain) and we run our own calls meanwhile.
+  // It is not when a classic block's functions are running (one may be
+  // waiting for a function below us), nor inside an irq_guard. Then give
+  // the earlier call a grace period (most finish within moments: a steady
+  // caller keeps to the storage it has and allocates nothing), and take a
+  // spare if it is still in flight.
+  const bool may_cycle = guarded || chosen->block_in_flight();
+  if (may_cycle && !dom.await_idle(*chosen, guarded)) {
     chosen = nullptr;
     for (unsigned d = first + 1; d <= first + kSpareDepths; ++d) {
       caller_storage* const st = dom.host_storage(host, d);

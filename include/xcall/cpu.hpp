@@ -45,7 +45,8 @@ bool idle_wait(std::chrono::nanoseconds timeout);
 /// run at once, as in the kernel. A call that would wait, and cpu_down/
 /// cpu_up, made inside a guard fail with errc::resource_deadlock_would_occur;
 /// so does a no-wait call when all 9 of the host's caller storages it may
-/// use (its depth and 8 spares) still carry earlier calls in flight.
+/// use (its depth and 8 spares) still carry earlier calls in flight after a
+/// 20 ms grace.
 /// The library takes a guard itself around a function's local copy, so
 /// irqs_disabled() is true there and false in its remote copies.
 /// Nestable; not movable; must end on the thread that made it.
