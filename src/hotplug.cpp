@@ -180,12 +180,10 @@ std::error_code domain_impl::check_hotplug(cpu_t id, bool down) const noexcept {
 std::error_code domain_impl::hotplug(cpu_t id, control_value value) {
   if (const std::error_code ec = check_hotplug(id, value == kControlDown)) return ec;
   cpu_state& c = cpus_[id];
-  if (XCALL_FAULT(hotplug_mutex)) {
-    // The old design: serialise by holding a mutex across the wait.
-    std::lock_guard<std::mutex> lock(c.hotplug_mutex);
-    wait_served(c, post_request(c, value));
-    return {};
-  }
+  // The hotplug_mutex fault brings back the old design: serialise by
+  // holding a mutex across the wait.
+  std::unique_lock<std::mutex> fault_lock;
+  if (XCALL_FAULT(hotplug_mutex)) fault_lock = std::unique_lock<std::mutex>(c.hotplug_mutex);
   wait_served(c, post_request(c, value));
   return {};
 }

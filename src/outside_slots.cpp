@@ -77,12 +77,13 @@ void caller_scope::use_host_storage(domain_impl& dom, cpu_state& host, bool guar
   // The depth is the CPU's, not the thread's: a proxy continues the parked
   // host's nesting. Counted only once the storage is there.
   const unsigned first = host.call_depth;
-  caller_storage* chosen = dom.host_storage(host, first);
-  unsigned depth = first;
-  if (chosen == nullptr) {
+  caller_storage* const base = dom.host_storage(host, first);
+  if (base == nullptr) {
     error_ = std::make_error_code(std::errc::not_enough_memory);
     return;
   }
+  caller_storage* chosen = base;
+  unsigned depth = first;
   // Waiting for our earlier calls is safe while they are only queued (their
   // targets take them at any drain) and we run our own calls meanwhile.
   // It is not when a classic block's functions are running (one may be
@@ -90,8 +91,8 @@ void caller_scope::use_host_storage(domain_impl& dom, cpu_state& host, bool guar
   // the earlier call a grace period (most finish within moments: a steady
   // caller keeps to the storage it has and allocates nothing), and take a
   // spare if it is still in flight.
-  const bool may_cycle = guarded || chosen->block_in_flight();
-  if (may_cycle && !dom.await_idle(*chosen, guarded)) {
+  const bool may_cycle = guarded || base->block_in_flight();
+  if (may_cycle && !dom.await_idle(*base, guarded)) {
     chosen = nullptr;
     for (unsigned d = first + 1; d <= first + kSpareDepths; ++d) {
       caller_storage* const st = dom.host_storage(host, d);
@@ -113,7 +114,7 @@ void caller_scope::use_host_storage(domain_impl& dom, cpu_state& host, bool guar
       error_ = std::make_error_code(std::errc::resource_deadlock_would_occur);
       return;
     }
-    chosen = dom.host_storage(host, first);
+    chosen = base;
   }
   storage_ = chosen;
   host_ = &host;
