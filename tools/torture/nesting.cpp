@@ -164,9 +164,14 @@ void boomerang_out(void* info) noexcept {
   run_state& run = *b->run;
   const cpu_t home = b->home;
   std::error_code ec;
+  // Its call may wait for caller storage and, there, run the calls of the
+  // CPUs this thread holds: beneath a proxy run when this is one.
+  const cpu_t cpu = xcall::this_cpu();
+  host_marks::enter_run(cpu);
   do {
     ec = run.dom->call_function_single(home, boomerang_back, b, false);
   } while (enomem_allowed(run, ec));
+  host_marks::leave_run(cpu);
   if (ec) {
     // The waiter hangs now; the hang check names it.
     handler_fail(nullptr, "a boomerang call", in_doorbell_handler(run), check::enxio,
@@ -244,7 +249,7 @@ void step_region(run_state& run, const nest_origin& origin, cpu_t self, rng& r,
                               std::to_string(self) + ", this_cpu() is " +
                               (inside == no_cpu ? std::string("no CPU") : std::to_string(inside)) +
                               (parks ? " (the host parked: it must be no CPU)"
-                                     : " (nothing parked: it must not change)"));
+                                     : " (nothing parked: it must not change)")));
     }
     const nest_limit limit = xcall::irqs_disabled() ? nest_limit::guarded
                              : parks                ? nest_limit::parked
