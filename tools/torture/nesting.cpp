@@ -249,7 +249,7 @@ void step_region(run_state& run, const nest_origin& origin, cpu_t self, rng& r,
                               std::to_string(self) + ", this_cpu() is " +
                               (inside == no_cpu ? std::string("no CPU") : std::to_string(inside)) +
                               (parks ? " (the host parked: it must be no CPU)"
-                                     : " (nothing parked: it must not change)")));
+                                     : " (nothing parked: it must not change)"));
     }
     const nest_limit limit = xcall::irqs_disabled() ? nest_limit::guarded
                              : parks                ? nest_limit::parked
