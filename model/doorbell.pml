@@ -2,7 +2,7 @@
  * doorbell.pml -- SPIN model of xcall's sleep/wake handshake between the
  * senders that queue work for a CPU and the thread that hosts that CPU
  * (src/doorbell.hpp, src/call_queue.hpp, the idle loop in src/hosting.cpp
- * and src/idle.ipp; docs/design.md, "Sleeping and waking without a lost
+ * and src/doorbell.hpp (idle_until); docs/design.md, "Sleeping and waking without a lost
  * wake-up"). See model/README.md.
  *
  *   sender                                 host (idle loop, owned CPU)

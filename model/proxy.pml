@@ -194,7 +194,7 @@ inline run_queue(mine) {
         assert(runs[i] == 0);            /* never twice */
         runs[i]++;
         ran++;
-        done[i] = 1                      /* csd_ops::release */
+        done[i] = 1                      /* csd_ops::unlock */
       }
     :: else
     fi;
@@ -484,7 +484,7 @@ proctype waiter(byte me) {
     fi;
     was_empty = false;
 
-    /* wait_unlocked(): check the descriptor; help a parked target */
+    /* csd_lock_wait(): check the descriptor; help a parked target */
     do
     :: done[me] -> break
     :: !done[me] && PROXY_MAY_WIN -> try_proxy()

@@ -15,7 +15,8 @@
 #include <memory>
 
 #include "alloc.hpp"
-#include "call_block.hpp"
+#include "cache_line.hpp"
+#include "classic_engine.hpp"
 
 #include "xcall/cpumask.hpp"
 #include "xcall/csd.hpp"
@@ -24,14 +25,16 @@ namespace xcall::detail {
 
 /// One descriptor per cache line: each target writes its own descriptor's
 /// flags when it releases it, and targets must not false-share.
-struct alignas(64) padded_csd {
+struct alignas(kCacheLine) padded_csd {
   call_single_data csd;
 };
-static_assert(sizeof(padded_csd) == 64, "one descriptor per cache line");
+static_assert(sizeof(padded_csd) == kCacheLine, "one descriptor per cache line");
 
 struct caller_storage {
   explicit caller_storage(cpu_t nr_cpus)
       : targets(nr_cpus), nr_cpus_(nr_cpus) {}
+
+  cpu_t nr_cpus() const noexcept { return nr_cpus_; }
 
   /// The per-target descriptors, allocated on first use; nullptr when that
   /// allocation fails.
@@ -40,19 +43,12 @@ struct caller_storage {
     return many_.get();
   }
 
-  /// The classic engine's call block, allocated on first use; nullptr when
-  /// that allocation fails.
-  call_block* block() noexcept {
-    if (!block_) block_ = try_make<call_block>(nr_cpus_);
-    return block_.get();
-  }
-
   /// No descriptor of this storage is in flight: a call may use it without
   /// waiting (csd_lock) for an earlier call. Owner only (only the owner
   /// locks them, so the answer stays true until it queues).
   bool idle() const noexcept {
     if (single.in_flight()) return false;
-    if (block_ && block_->csd.in_flight()) return false;
+    if (classic.in_flight()) return false;
     if (many_) {
       for (cpu_t c = 0; c < nr_cpus_; ++c) {
         if (many_[c].csd.in_flight()) return false;
@@ -61,23 +57,16 @@ struct caller_storage {
     return true;
   }
 
-  /// The classic call block is in flight: unlike a no-wait descriptor,
-  /// which its target releases before running the function, a block stays
-  /// locked while its functions run, and one of them may be waiting for the
-  /// caller (caller_scope).
-  bool block_in_flight() const noexcept { return block_ && block_->csd.in_flight(); }
-
   call_single_data single;  ///< no-wait call_function_single
   /// percpu: the private snapshot `mask & online - self` (narrowed by cond);
   /// classic: the mask a cond call hands to the engine (the engine's own
   /// snapshot is its call block's live mask)
   cpumask targets;
-  bool block_queued = false;  ///< classic: this call queued block() and may wait on it
+  classic_caller classic;  ///< the classic engine's call block
 
  private:
   cpu_t nr_cpus_;
   std::unique_ptr<padded_csd[]> many_;
-  std::unique_ptr<call_block> block_;
 };
 
 }  // namespace xcall::detail

@@ -4,12 +4,13 @@
 // unlocks it. Kept faithful, barrier for barrier, because it is the design
 // the seed commit fixed and the yardstick of the percpu engine.
 //
-// Ordering: call_block.hpp lists every edge. Two more:
-//  - many_pending: the caller's exchange(true) (acq_rel) after publishing
+// State: classic_engine.hpp. Ordering: classic_engine.hpp lists every
+// edge of the list and the blocks. Two more:
+//  - classic_ipi.pending: the caller's exchange(true) (acq_rel) after publishing
 //    the block pairs with the handler's exchange(false) (acq_rel) before its
 //    walk, standing in for the kernel's IPI and the smp_mb() that opens the
 //    handler: a handler that consumed the flag sees the published block.
-//  - hotplug: a caller holds classic_hotplug_ shared from the snapshot of the
+//  - hotplug: a caller holds classic_->hotplug shared from the snapshot of the
 //    online mask until refs is published; a dying CPU clears its online bit,
 //    then takes it exclusively once before its last walk, so every block
 //    that still names it is complete when it walks (the kernel got this from
@@ -24,6 +25,7 @@
 #include "csd_ops.hpp"
 #include "doorbell.hpp"
 #include "domain_impl.hpp"
+#include "error.hpp"
 #include "fault_injection.hpp"
 
 namespace xcall::detail {
@@ -31,7 +33,7 @@ namespace xcall::detail {
 std::error_code domain_impl::classic_queue_many(caller_storage& st, const cpumask& mask,
                                                 cpu_t self, call_func_t func, void* info,
                                                 bool wait) {
-  st.block_queued = false;
+  st.classic.queued = false;
   // Fast path: exactly one other online CPU in the mask -> a single call.
   cpu_t cpu = first_and(mask, online_);
   if (cpu == self) cpu = next_and(cpu, mask, online_);
@@ -50,68 +52,71 @@ std::error_code domain_impl::classic_queue_many(caller_storage& st, const cpumas
   if (const unsigned us = XCALL_FAULT_PARAM(widen_mask_window)) {
     std::this_thread::sleep_for(std::chrono::microseconds(us));
   }
-  call_block* const block = st.block();
-  if (block == nullptr) return std::make_error_code(std::errc::not_enough_memory);
+  call_block* const block = st.classic.block(nr_cpu_ids());
+  if (block == nullptr) return err(std::errc::not_enough_memory);
   call_block& b = *block;
-  wait_unlocked(b.csd, &b.cpumask);  // csd_lock: the block's previous call is complete
-  csd_ops::lock(b.csd, wait);
+  csd_lock(b.csd, wait, &b.cpumask);  // the block's previous call is complete
   b.csd.func = func;  // the owner's copy, for stall reports
   b.csd.info = info;
   // "refs = 0 locally", func and info: relaxed; the release stores of the
-  // mask below are the kernel's smp_wmb() (call_block.hpp).
+  // mask below are the kernel's smp_wmb() (classic_engine.hpp).
   b.refs.store(0, std::memory_order_relaxed);
   b.func.store(func, std::memory_order_relaxed);
   b.info.store(info, std::memory_order_relaxed);
-  std::shared_lock<writer_first_rwlock> hotplug(classic_hotplug_);
+  std::shared_lock<writer_first_rwlock> hotplug(classic_->hotplug);
   b.cpumask.assign_and(mask, online_);
   if (self != no_cpu) b.cpumask.reset(self);
   const int refs = static_cast<int>(b.cpumask.count());
   csd_ops::set_target(b.csd, refs != 0 ? b.cpumask.first() : no_cpu);
-  // The seed fix: other CPUs may have cleared the caller's mask since the
-  // fast path looked at it; a block with no target must not be queued, or
-  // nobody would ever unlock it and the next csd_lock would spin forever.
+  // The seed's fix (docs/design.md#the-seed): other CPUs may have cleared
+  // the caller's mask since the fast path looked at it; a block with no
+  // target must not be queued, or nobody would ever unlock it and the next
+  // csd_lock would spin forever.
   if (refs == 0 && !XCALL_FAULT(skip_seed_fix)) {
     csd_ops::unlock_unqueued(b.csd);
     return {};
   }
   {
-    std::lock_guard<std::mutex> list_lock(call_function_.lock());
-    call_function_.add_head(b);  // at the head: walkers revisit, never skip
+    std::lock_guard<std::mutex> list_lock(classic_->list.lock());
+    classic_->list.add_head(b);  // at the head: walkers revisit, never skip
     // release: refs only after the add (else a fast handler could delete a
     // block not yet on the list); pairs with the acquire in classic_walk().
     b.refs.store(refs, std::memory_order_release);
   }
   hotplug.unlock();
-  st.block_queued = true;
+  st.classic.queued = true;
   // The "IPI" to every CPU still in the live mask (it may be empty already:
   // handlers can run and clear their bits first — guarantee 5).
   for (cpu_t c : b.cpumask) {
     // acq_rel: publishes the block to the handler that consumes the flag;
     // pairs with the exchange in classic_take_pending().
-    if (!cpus_[c].many_pending.exchange(true, std::memory_order_acq_rel)) ring_doorbell(cpus_[c]);
+    if (!cpus_[c].classic_ipi.pending.exchange(true, std::memory_order_acq_rel)) {
+      ring_doorbell(cpus_[c]);
+    }
     if (!wait) help_parked(cpus_[c]);  // a waiting caller proxies in its wait
   }
   return {};
 }
 
 void domain_impl::classic_wait_many(caller_storage& st) {
-  if (!st.block_queued) return;
-  call_block& b = *st.block();  // made by classic_queue_many()
-  wait_unlocked(b.csd, &b.cpumask);  // csd_lock_wait
+  if (!st.classic.queued) return;
+  call_block& b = *st.classic.block(nr_cpu_ids());  // made by classic_queue_many()
+  csd_lock_wait(b.csd, &b.cpumask);
 }
 
 bool domain_impl::classic_take_pending(cpu_state& c) noexcept {
   // relaxed peek first: the percpu engine never sets the flag, and an idle
   // classic CPU should not write the line on every poll.
-  if (!c.many_pending.load(std::memory_order_relaxed)) return false;
+  if (!c.classic_ipi.pending.load(std::memory_order_relaxed)) return false;
   // acq_rel: pairs with the caller's exchange(true) in classic_queue_many().
-  return c.many_pending.exchange(false, std::memory_order_acq_rel);
+  return c.classic_ipi.pending.exchange(false, std::memory_order_acq_rel);
 }
 
 unsigned domain_impl::classic_walk(cpu_state& c) noexcept {
   unsigned ran = 0;
-  ++c.walking;
-  for (list_node* n = call_function_.first(); !call_function_.is_end(n);
+  ++c.classic.walking;
+  const call_function_list& list = classic_->list;
+  for (list_node* n = list.first(); !list.is_end(n);
        n = call_function_list::next(n)) {
     call_block& b = static_cast<call_block&>(*n);
     if (!b.cpumask.test(c.id)) continue;  // acquire: pairs with the mask's release stores
@@ -131,12 +136,12 @@ unsigned domain_impl::classic_walk(cpu_state& c) noexcept {
     // acq_rel: the last decrement sees every other handler's run.
     if (b.refs.fetch_sub(1, std::memory_order_acq_rel) != 1) continue;
     {
-      std::lock_guard<std::mutex> list_lock(call_function_.lock());
-      call_function_.remove(b);
+      std::lock_guard<std::mutex> list_lock(classic_->list.lock());
+      classic_->list.remove(b);
     }
-    release(b.csd);  // csd_unlock: the owner may reuse the block at once
+    csd_unlock(b.csd);  // the owner may reuse the block at once
   }
-  --c.walking;
+  --c.classic.walking;
   return ran;
 }
 
@@ -151,14 +156,14 @@ void domain_impl::run_block_func(cpu_state& c, call_func_t func, void* info) noe
   c.running.store(func, std::memory_order_relaxed);
   func(info);
   c.running.store(outer, std::memory_order_relaxed);
-  bump(c.calls_run);
+  bump(c.counters.calls_run);
 }
 
 void domain_impl::classic_cpu_dying(cpu_state& c) noexcept {
   // Wait out every caller that may have snapshotted this CPU as online; the
   // walk that follows (finish_offline) then finds every block naming it.
-  { std::lock_guard<writer_first_rwlock> barrier(classic_hotplug_); }
-  c.many_pending.store(false, std::memory_order_relaxed);  // walking anyway
+  { std::lock_guard<writer_first_rwlock> barrier(classic_->hotplug); }
+  c.classic_ipi.pending.store(false, std::memory_order_relaxed);  // walking anyway
 }
 
 }  // namespace xcall::detail

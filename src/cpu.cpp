@@ -2,7 +2,7 @@
 // the safe points poll() and idle_wait(), and the soft interrupt mask.
 //
 // Ordering: thread-local state only; draining and sleeping go through
-// domain_impl::drain() (drain.cpp) and idle_until() (idle.ipp). The doorbell
+// domain_impl::drain() (drain.cpp) and idle_until() (doorbell.hpp). The doorbell
 // signal handler reads irq_depth: the guard raises it before the code it
 // guards and lowers it after, with signal fences (thread_context.hpp).
 #include "xcall/cpu.hpp"
@@ -12,7 +12,7 @@
 #include "domain_impl.hpp"
 #include "doorbell.hpp"
 #include "nudge.hpp"
-#include "saturate.hpp"
+#include "deadline.hpp"
 #include "thread_context.hpp"
 
 namespace xcall {
@@ -27,6 +27,18 @@ thread_context& this_thread_context() noexcept {
   return context;
 }
 
+cpu_t domain_impl::self_cpu() const noexcept {
+  const cpu_state* host = this_thread_context().current();
+  return host != nullptr && host->dom == this ? host->id : no_cpu;
+}
+
+cpu_state* domain_impl::drainable_self() const noexcept {
+  const thread_context& ctx = this_thread_context();
+  cpu_state* const host = ctx.current();
+  if (host == nullptr || host->dom != this || ctx.irqs_off()) return nullptr;
+  return host;
+}
+
 }  // namespace detail
 
 cpu_t this_cpu() noexcept {
@@ -38,8 +50,7 @@ void poll() noexcept {
   detail::thread_context& ctx = detail::this_thread_context();
   detail::cpu_state* const c = ctx.current();
   if (c == nullptr || ctx.irqs_off()) return;
-  c->dom->drain(*c);
-  detail::drain_held(ctx);  // a proxy's own CPU is polled too
+  detail::drain_acting(ctx, c);  // a proxy's own CPU is polled too
 }
 
 bool idle_wait(std::chrono::nanoseconds timeout) {
@@ -49,7 +60,7 @@ bool idle_wait(std::chrono::nanoseconds timeout) {
   detail::cpu_state& c = *host;
   detail::domain_impl& dom = *c.dom;
   detail::doorbell_mask mask;  // we sleep on the state word ourselves
-  if (dom.drain(c) + detail::drain_held(ctx) != 0) return true;
+  if (detail::drain_acting(ctx, &c) != 0) return true;
   const auto deadline = detail::deadline_after(std::chrono::steady_clock::now(), timeout);
   // A wake-up may bring nothing to run (a release for a wait further down
   // this thread's stack, a hotplug request): sleep again until a call ran or
@@ -68,7 +79,7 @@ bool idle_wait(std::chrono::nanoseconds timeout) {
     dom.idle_until(c, [&c] { return c.has_calls(); }, nap,
                    c.host_state.load(std::memory_order_relaxed));
     if (polled) detail::leave_polling(c);  // the drain below runs what came
-    if (dom.drain(c) + detail::drain_held(ctx) != 0) return true;
+    if (detail::drain_acting(ctx, &c) != 0) return true;
     if (std::chrono::steady_clock::now() >= deadline) return false;
   }
 }

@@ -18,14 +18,17 @@
 #include <sys/types.h>
 
 #include <atomic>
+#include <cstddef>
 #include <cstdint>
 #include <memory>
 #include <mutex>
 #include <thread>
 #include <vector>
 
+#include "cache_line.hpp"
 #include "call_queue.hpp"
 #include "caller_storage.hpp"
+#include "counters.hpp"
 #include "xcall/types.hpp"
 
 namespace xcall::detail {
@@ -59,20 +62,13 @@ enum control_value : std::uint32_t {
   kControlNotStarted = 3,  ///< control_done before the thread first came up
 };
 
-/// Adds to a counter that only the calling thread writes.
-inline void bump(std::atomic<std::uint64_t>& counter, std::uint64_t n = 1) noexcept {
-  counter.store(counter.load(std::memory_order_relaxed) + n, std::memory_order_relaxed);
-}
-
-struct alignas(64) cpu_state {
+struct alignas(kCacheLine) cpu_state {
   // ---- written by senders ----
   call_queue queue;
-  /// Classic engine: a call block on the global list may name this CPU
-  /// (the kernel's call-function IPI, as opposed to the single-call one).
-  std::atomic<bool> many_pending{false};
+  classic_announcement classic_ipi;  ///< classic engine: a call block may name this CPU
 
   // ---- written by the host (and by wakers, rarely) ----
-  alignas(64) std::atomic<std::uint32_t> host_state{kHostPolling};
+  alignas(kCacheLine) std::atomic<std::uint32_t> host_state{kHostPolling};
   /// The latest hotplug request word (sequence << 2 | control_value).
   std::atomic<std::uint32_t> control{kControlRun};
   /// The latest request word the host has served; futex word of requesters.
@@ -80,29 +76,13 @@ struct alignas(64) cpu_state {
   /// What the host runs now (nullptr: nothing), for stall reports.
   std::atomic<call_func_t> running{nullptr};
   std::atomic<bool> irqs_off{false};  ///< the host is inside an irq_guard
-  // Counters (xcall/stats.hpp). The host's own are single-writer: bumped with
-  // a relaxed load and store, no read-modify-write.
-  std::atomic<std::uint64_t> calls_run{0};
-  std::atomic<std::uint64_t> doorbells_saved{0};
-  std::atomic<std::uint64_t> sleeps{0};
-  std::atomic<std::uint64_t> drained_on_down{0};
-  // Written by others, on slow paths only (a futex wake, a stall report).
-  std::atomic<std::uint64_t> doorbells_rung{0};
-  std::atomic<std::uint64_t> stalls_reported{0};
-  std::atomic<std::uint64_t> signals_sent{0};
-  std::atomic<std::uint64_t> signals_resent{0};
-  // Written by the doorbell handler only (it does not nest with itself).
-  std::atomic<std::uint64_t> signal_runs{0};
-  std::atomic<std::uint64_t> signals_deferred{0};
-  // Written under the run lock (by the host or a proxy).
-  std::atomic<std::uint64_t> proxy_runs{0};
+  cpu_counters counters;  ///< counters.hpp: who writes each, and how
   bool woken = false;  ///< host only: the last sleep ended by a doorbell
   /// Host only: descriptors taken from the queue and not run yet. Kept here,
   /// not on a drain's stack, so a nested drain (a function that waits)
   /// continues the batch instead of leaving it behind the waiting function.
   call_single_data* batch = nullptr;
-  unsigned walking = 0;     ///< host only: classic list walks in progress
-  bool walk_owed = false;   ///< host only: an announcement not yet walked for
+  classic_walks classic;    ///< host only: the classic engine's list walks
   unsigned call_depth = 0;  ///< host only: calls in progress using `storage`
   std::uint32_t control_seen = 0;  ///< host only: the last request word taken up
   bool in_transition = false;      ///< host only: flipping online state (hotplug.cpp)
@@ -111,7 +91,7 @@ struct alignas(64) cpu_state {
   std::atomic<std::uint32_t> run_lock{kRunHost};
 
   // ---- set up once, or touched by the host thread only ----
-  alignas(64) domain_impl* dom = nullptr;
+  alignas(kCacheLine) domain_impl* dom = nullptr;
   cpu_t id = 0;
   bool owned = false;
   std::thread thread;                 ///< owned CPUs
@@ -130,13 +110,26 @@ struct alignas(64) cpu_state {
   /// Whether calls may wait for this CPU: a peek, for the host's idle and
   /// wait loops (it reads host-only fields).
   bool has_calls() const noexcept {
-    return batch != nullptr || walk_owed || has_queued() ||
+    return batch != nullptr || classic.owed || has_queued() ||
            control.load(std::memory_order_relaxed) != control_seen;
   }
   /// The part of has_calls() that any thread may peek at: new calls.
   bool has_queued() const noexcept {
-    return !queue.empty() || many_pending.load(std::memory_order_relaxed);
+    return !queue.empty() || classic_ipi.pending.load(std::memory_order_relaxed);
   }
 };
+
+// The layout the file comment claims: the senders' line, the host's line
+// and the set-up-once part each start a cache line of their own, and the
+// senders' part fits in its line. (offsetof on a non-standard-layout type is
+// conditionally supported; GCC and Clang support it and warn.)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Winvalid-offsetof"
+static_assert(alignof(cpu_state) == kCacheLine);
+static_assert(offsetof(cpu_state, host_state) == kCacheLine,
+              "the senders' part (queue, classic announcement) fills exactly one line");
+static_assert(offsetof(cpu_state, dom) % kCacheLine == 0);
+static_assert(offsetof(cpu_state, dom) > offsetof(cpu_state, run_lock));
+#pragma GCC diagnostic pop
 
 }  // namespace xcall::detail

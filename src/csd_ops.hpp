@@ -11,7 +11,7 @@
 //                         sleeps on that CPU's host state word
 //
 // Ordering:
-//  - release() is a release RMW; pairs with the acquire loads of the owner in
+//  - unlock() is a release RMW; pairs with the acquire loads of the owner in
 //    is_locked()/wait (waiting.cpp) and in call_single_data::in_flight(): what
 //    the target did before releasing is visible to the owner after it sees
 //    the lock clear, and the owner may refill the descriptor.
@@ -40,7 +40,7 @@ class csd_ops {
   static call_single_data*& next(call_single_data& csd) noexcept { return csd.next_; }
 
   static bool is_locked(const call_single_data& csd) noexcept {
-    // acquire: pairs with the release in release(); see the file comment.
+    // acquire: pairs with the release in unlock(); see the file comment.
     return (csd.flags_.load(std::memory_order_acquire) & kLocked) != 0;
   }
 
@@ -53,15 +53,15 @@ class csd_ops {
 
   /// Async descriptors are shared with the application, which may race two
   /// queuings of one descriptor: the lock must be taken atomically.
-  static bool try_lock(call_single_data& csd) noexcept {
+  [[nodiscard]] static bool try_lock(call_single_data& csd) noexcept {
     std::uint32_t expected = 0;
-    // acquire: pairs with release() of the previous flight (see file comment).
+    // acquire: pairs with unlock() of the previous flight (see file comment).
     return csd.flags_.compare_exchange_strong(expected, kLocked, std::memory_order_acquire,
                                               std::memory_order_relaxed);
   }
 
   /// Ends the flight; returns the old flags so the caller can wake a sleeper.
-  static std::uint32_t release(call_single_data& csd) noexcept {
+  static std::uint32_t unlock(call_single_data& csd) noexcept {
     // release: publishes the function's effects (sync) and ends our reads of
     // func/info (async); pairs with is_locked()/try_lock()/in_flight().
     return csd.flags_.exchange(0, std::memory_order_release);
@@ -71,7 +71,7 @@ class csd_ops {
   /// offline). No target has seen it, so nobody sleeps on it; but an async
   /// descriptor may have another queuer spinning in try_lock().
   static void unlock_unqueued(call_single_data& csd) noexcept {
-    // release: ends this flight as release() does; pairs with try_lock()'s
+    // release: ends this flight as unlock() does; pairs with try_lock()'s
     // acquire (the next winner sees what the loser wrote while it held it).
     csd.flags_.store(0, std::memory_order_release);
   }

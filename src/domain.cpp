@@ -1,11 +1,41 @@
 // domain.cpp — xcall::domain and xcall::cpu_attachment: thin public wrappers
-// that forward to domain_impl, where each call form has one implementation.
+// that forward to domain_impl, where each call form has one implementation;
+// and domain_impl's own construction and destruction.
 #include "xcall/domain.hpp"
 
 #include "csd_ops.hpp"
 #include "domain_impl.hpp"
 
 namespace xcall {
+namespace detail {
+
+domain_impl::domain_impl(const domain_options& options)
+    : options_(validate_options(options)),
+      online_(options_.nr_cpus),
+      cpus_(std::make_unique<cpu_state[]>(options_.nr_cpus)),
+      nr_slots_(outside_slot_count(options_.nr_cpus)),
+      slots_(std::make_unique<outside_slot[]>(nr_slots_)) {
+  switch (options_.engine_kind) {
+    case engine::classic:
+      classic_ = std::make_unique<classic_domain>();
+      break;
+    case engine::percpu:
+      break;  // its state is the per-CPU queues every domain has
+  }
+  for (cpu_t id = 0; id < nr_cpu_ids(); ++id) {
+    cpus_[id].dom = this;
+    cpus_[id].id = id;
+    cpus_[id].owned = options_.start_threads;
+  }
+  if (options_.start_threads) start_owned_cpus();
+}
+
+domain_impl::~domain_impl() {
+  check_no_attached_cpus();
+  stop_owned_cpus();
+}
+
+}  // namespace detail
 
 bool call_single_data::in_flight() const noexcept { return detail::csd_ops::is_locked(*this); }
 

@@ -1,16 +1,23 @@
 // domain_impl.hpp — the domain behind xcall::domain: its CPUs, their hosts,
 // the calls and the waits. Private to the library.
 //
-// Files:   options.cpp   option validation
-//          calls.cpp     the public call forms, validation, local runs
-//          percpu_engine.cpp  multi-CPU calls over the per-CPU queues
-//          classic_engine.cpp multi-CPU calls over the global list of call blocks
+// Files:   domain.cpp    construction, destruction, the public wrappers
+//          options.cpp   option validation
+//          calls.cpp     the public call forms, validation, local runs; the
+//                        one switch on the engine
+//          percpu_engine.cpp  the per-CPU queues (call_single_queue) and
+//                        multi-CPU calls over them
+//          classic_engine.cpp multi-CPU calls over the global list of call
+//                        blocks (state: classic_engine.hpp)
 //          drain.cpp     running a CPU's queue (the IPI handler)
-//          waiting.cpp   waiting for descriptors, waking waiters
+//          waiting.cpp   csd_lock, csd_lock_wait, csd_unlock
 //          stall_watch.cpp  the stall watchdog of a wait
-//          stats.cpp     per-CPU counters and their formatter
-//          hosting.cpp   owned CPU threads, attach/detach, hotplug
-//          outside_slots.cpp  caller storage for threads that host no CPU
+//          stats.cpp     per-CPU counters (counters.hpp) and their formatter
+//          cpu.cpp       the calling thread's CPU: this_cpu, poll, idle_wait,
+//                        irq_guard, self_cpu, drainable_self
+//          hosting.cpp   owned CPU threads, attach/detach
+//          hotplug.cpp   hotplug requests, going online and offline
+//          outside_slots.cpp  caller storage (caller_scope.hpp)
 //          signal_doorbell.cpp  delivery_mode::signal: the signal and its handler
 //          proxy.cpp     blocking regions, the run lock, proxy execution
 //          nudge.cpp     a waiter's help: proxying, re-sending signals
@@ -26,12 +33,9 @@
 #include <system_error>
 #include <vector>
 
-#include "call_block.hpp"
+#include "cache_line.hpp"
 #include "caller_storage.hpp"
 #include "cpu_state.hpp"
-#include "stall_watch.hpp"
-#include "thread_context.hpp"
-#include "writer_first_rwlock.hpp"
 #include "xcall/cpumask.hpp"
 #include "xcall/csd.hpp"
 #include "xcall/options.hpp"
@@ -45,6 +49,10 @@ namespace xcall::detail {
 /// throws std::invalid_argument naming the bad option.
 domain_options validate_options(const domain_options& options);
 
+class stall_watch;
+class target_nudge;
+struct thread_context;
+
 /// A proxy runs as the CPU it borrowed, but the calls of the CPUs it holds
 /// beneath (its own, and those it proxied before this one) may be what the
 /// borrowed call waits for: every wait and safe point of a proxy runs them
@@ -53,13 +61,22 @@ domain_options validate_options(const domain_options& options);
 /// not proxying. proxy.cpp.
 unsigned drain_held(thread_context& ctx) noexcept;
 
+/// Every safe point and wait of this thread runs this: the calls of `self`
+/// (the CPU it acts as and may drain now; nullptr: none) and of every CPU
+/// it holds beneath a proxy. Returns how many calls ran. proxy.cpp.
+unsigned drain_acting(thread_context& ctx, cpu_state* self) noexcept;
+
+/// How many outside slots a domain of nr_cpus CPUs has:
+/// max(16, min(1024, 4 x hardware threads + nr_cpus)). outside_slots.cpp.
+cpu_t outside_slot_count(cpu_t nr_cpus) noexcept;
+
 /// One borrowable caller storage for threads that host no CPU of the domain.
-struct alignas(64) outside_slot {
+struct alignas(kCacheLine) outside_slot {
   std::atomic<bool> busy{false};
   std::unique_ptr<caller_storage> storage;
 };
+static_assert(sizeof(outside_slot) == kCacheLine, "borrowers of neighbouring slots must not share a line");
 
-class target_nudge;
 
 class domain_impl {
  public:
@@ -74,15 +91,15 @@ class domain_impl {
   cpu_state& cpu(cpu_t id) noexcept { return cpus_[id]; }
 
   // calls.cpp
-  std::error_code call_single(cpu_t cpu, call_func_t func, void* info, bool wait);
-  std::error_code call_single_async(cpu_t cpu, call_single_data& csd);
-  std::error_code call_many(const cpumask& mask, call_func_t func, void* info, bool wait,
+  [[nodiscard]] std::error_code call_single(cpu_t cpu, call_func_t func, void* info, bool wait);
+  [[nodiscard]] std::error_code call_single_async(cpu_t cpu, call_single_data& csd);
+  [[nodiscard]] std::error_code call_many(const cpumask& mask, call_func_t func, void* info, bool wait,
                             bool run_self, cond_func_t cond);
-  std::error_code call_any(const cpumask& mask, call_func_t func, void* info, bool wait);
+  [[nodiscard]] std::error_code call_any(const cpumask& mask, call_func_t func, void* info, bool wait);
 
   // hotplug.cpp
-  std::error_code cpu_down(cpu_t cpu);
-  std::error_code cpu_up(cpu_t cpu);
+  [[nodiscard]] std::error_code cpu_down(cpu_t cpu);
+  [[nodiscard]] std::error_code cpu_up(cpu_t cpu);
   /// An owned CPU's host takes up the latest hotplug request, if it has not
   /// yet; drain() calls it first. Re-entrant (see hotplug.cpp).
   void serve_hotplug(cpu_state& c) noexcept;
@@ -97,10 +114,17 @@ class domain_impl {
   /// Runs c.batch, the taken list, oldest first, popping as it goes.
   unsigned run_batch(cpu_state& c) noexcept;
 
-  // waiting.cpp. `owing`: the live mask of the CPUs that still owe the call,
-  // when the descriptor is a classic call block's (see nudge.hpp).
-  void wait_unlocked(call_single_data& csd, const cpumask* owing = nullptr) noexcept;
-  void release(call_single_data& csd) noexcept;
+  // waiting.cpp: the kernel's csd_lock / csd_lock_wait / csd_unlock.
+  /// Waits until `csd` is out of flight (its previous call is done), then
+  /// marks it in flight for a new call (sync: a waiting one). The caller
+  /// fills it and queues it.
+  void csd_lock(call_single_data& csd, bool sync, const cpumask* owing = nullptr) noexcept;
+  /// Waits until `csd` is released, running this thread's calls meanwhile.
+  /// `owing`: the live mask of the CPUs that still owe the call, when the
+  /// descriptor is a classic call block's (see nudge.hpp).
+  void csd_lock_wait(call_single_data& csd, const cpumask* owing = nullptr) noexcept;
+  /// Ends the flight of `csd` and wakes its owner if it sleeps.
+  void csd_unlock(call_single_data& csd) noexcept;
 
   // signal_doorbell.cpp
   /// The doorbell signal arrived (in_handler) or was deferred and is due.
@@ -113,7 +137,7 @@ class domain_impl {
   std::uint32_t park(cpu_state& c) noexcept;
   void unpark(cpu_state& c, std::uint32_t resume) noexcept;
   /// Runs a parked proxy CPU's calls as that CPU, if its run lock is free.
-  bool try_proxy(cpu_state& target) noexcept;
+  [[nodiscard]] bool try_proxy(cpu_state& target) noexcept;
   /// After a no-wait call to `c`: if its host is parked with proxy on, run
   /// its calls now as its proxy (calls.cpp).
   void help_parked(cpu_state& c) noexcept;
@@ -135,6 +159,7 @@ class domain_impl {
 
   /// Waits like a host does: spins for idle_spin (if `spin`), then sleeps,
   /// until has_work() or the deadline. resume_state is the state to return in.
+  /// Defined in doorbell.hpp (include it to use it).
   template <class HasWork>
   void idle_until(cpu_state& c, HasWork&& has_work, std::chrono::steady_clock::time_point deadline,
                   std::uint32_t resume_state);
@@ -152,17 +177,17 @@ class domain_impl {
   static void release_run_lock(cpu_state& c) noexcept;
 
   // calls.cpp: a no-wait single call through storage the caller holds.
-  std::error_code call_single_nowait(caller_storage& st, cpu_t cpu, call_func_t func, void* info);
+  [[nodiscard]] std::error_code call_single_nowait(caller_storage& st, cpu_t cpu, call_func_t func, void* info);
 
   // percpu_engine.cpp
   /// not_enough_memory when the per-target descriptors cannot be made.
-  std::error_code queue_many(caller_storage& st, call_func_t func, void* info, bool wait);
+  [[nodiscard]] std::error_code queue_many(caller_storage& st, call_func_t func, void* info, bool wait);
   void wait_many(caller_storage& st);
-  bool queue_on(cpu_t target, call_single_data& csd) noexcept;
+  [[nodiscard]] bool call_single_queue(cpu_t target, call_single_data& csd) noexcept;
 
   // classic_engine.cpp
   /// not_enough_memory when the call block cannot be made.
-  std::error_code classic_queue_many(caller_storage& st, const cpumask& mask, cpu_t self,
+  [[nodiscard]] std::error_code classic_queue_many(caller_storage& st, const cpumask& mask, cpu_t self,
                                      call_func_t func, void* info, bool wait);
   void classic_wait_many(caller_storage& st);
   /// Consumes the CPU's "a block may name you" flag (the call-function IPI).
@@ -170,7 +195,7 @@ class domain_impl {
   unsigned classic_walk(cpu_state& c) noexcept;
   /// Clears c's bit of the block: c owes it no more. False (and a warning)
   /// if the bit was clear already: a run twice.
-  static bool claim_run(call_block& b, cpu_state& c) noexcept;
+  [[nodiscard]] static bool claim_run(call_block& b, cpu_state& c) noexcept;
   static void run_block_func(cpu_state& c, call_func_t func, void* info) noexcept;
   void classic_cpu_dying(cpu_state& c) noexcept;
   /// out = mask & online - self, narrowed to the CPUs where cond (if any)
@@ -202,8 +227,8 @@ class domain_impl {
   bool park_offline(cpu_state& c) noexcept;
   std::uint32_t post_request(cpu_state& c, control_value value) noexcept;
   void wait_served(cpu_state& c, std::uint32_t request) noexcept;
-  std::error_code check_hotplug(cpu_t id, bool down) const noexcept;
-  std::error_code hotplug(cpu_t id, control_value value);
+  [[nodiscard]] std::error_code check_hotplug(cpu_t id, bool down) const noexcept;
+  [[nodiscard]] std::error_code hotplug(cpu_t id, control_value value);
 
   // outside_slots.cpp
   outside_slot& acquire_slot() noexcept;
@@ -211,7 +236,7 @@ class domain_impl {
   /// Waits up to kStorageGrace for every descriptor of `st` to come back,
   /// running this thread's calls meanwhile (unless `guarded`). Whether they
   /// did.
-  bool await_idle(const caller_storage& st, bool guarded) noexcept;
+  [[nodiscard]] bool await_idle(const caller_storage& st, bool guarded) noexcept;
   /// How long a host gives an earlier call through its storage before it
   /// takes a spare one (caller_scope).
   static constexpr std::chrono::milliseconds kStorageGrace{20};
@@ -225,52 +250,14 @@ class domain_impl {
   std::unique_ptr<cpu_state[]> cpus_;
   cpu_t nr_slots_;
   std::unique_ptr<outside_slot[]> slots_;
-  call_function_list call_function_;     ///< classic engine's global list
-  writer_first_rwlock classic_hotplug_;  ///< classic: callers vs a dying CPU
+  /// The classic engine's list and barrier; null in a domain of the percpu
+  /// engine (the drain path tests only this).
+  std::unique_ptr<classic_domain> classic_;
   std::mutex signal_mutex_;              ///< guards doorbell_signal_
   int doorbell_signal_ = 0;              ///< 0 until the first signal attach
   /// Attached CPUs with signal delivery or proxy: waiters nudge only if any.
   std::atomic<unsigned> attention_hosts_{0};
 };
 
-/// The caller storage a call may use: the host's at the current nesting
-/// depth, or a borrowed outside slot. RAII: gives it back at scope end.
-/// False when there is none (error() says why; nothing is held then).
-///
-/// A host's call must not wait for ever for an earlier no-wait call through
-/// the same storage when that call's function may be waiting for a function
-/// below us on this very thread (the kernel, whose handlers never wait, has
-/// no such cycle): a classic call block whose functions run while it stays
-/// locked, or any earlier call while we are inside an irq_guard (we run
-/// none of our own calls then). In those cases a host gives the earlier call
-/// a grace period (domain_impl::kStorageGrace), then takes the first idle
-/// storage beyond its current depth, up to kSpareDepths further, and only
-/// when all are in flight waits for the first (the kernel's csd_lock
-/// backpressure) or, inside an irq_guard, reports
-/// resource_deadlock_would_occur.
-class caller_scope {
- public:
-  static constexpr unsigned kSpareDepths = 8;
-
-  explicit caller_scope(domain_impl& dom) noexcept;
-  ~caller_scope();
-  caller_scope(const caller_scope&) = delete;
-  caller_scope& operator=(const caller_scope&) = delete;
-  explicit operator bool() const noexcept { return storage_ != nullptr; }
-  std::error_code error() const noexcept { return error_; }
-  caller_storage& storage() noexcept { return *storage_; }
-
- private:
-  void use_host_storage(domain_impl& dom, cpu_state& host, bool guarded) noexcept;
-
-  doorbell_mask mask_;  ///< first in, last out: covers every use of storage_
-  outside_slot* slot_ = nullptr;
-  cpu_state* host_ = nullptr;  ///< whose call_depth we raised
-  unsigned saved_depth_ = 0;   ///< host_->call_depth before us
-  caller_storage* storage_ = nullptr;
-  std::error_code error_;
-};
-
 }  // namespace xcall::detail
 
-#include "idle.ipp"

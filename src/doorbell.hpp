@@ -29,6 +29,8 @@
 #include <chrono>
 
 #include "cpu_state.hpp"
+#include "deadline.hpp"
+#include "domain_impl.hpp"
 #include "fault_injection.hpp"
 #include "barriers.hpp"
 #include "futex.hpp"
@@ -44,8 +46,7 @@ inline void wake_host(cpu_state& cpu) noexcept {
   // published by the queue's or descriptor's own release operations.
   if (cpu.host_state.compare_exchange_strong(expected, kHostPolling, std::memory_order_relaxed,
                                              std::memory_order_relaxed)) {
-    // relaxed: a statistic, on the slow path of a system call.
-    cpu.doorbells_rung.fetch_add(1, std::memory_order_relaxed);
+    bump_shared(cpu.counters.doorbells_rung);  // a statistic, on a slow path
     futex_wake(&cpu.host_state);
   }
 }
@@ -101,12 +102,36 @@ void host_sleep(cpu_state& cpu, HasWork&& has_work, std::chrono::nanoseconds tim
   // with the fence in ring_doorbell() and in the release path of waiting.cpp.
   store_load_fence();
   if (!has_work()) {
-    bump(cpu.sleeps);
+    bump(cpu.counters.sleeps);
     futex_wait(&cpu.host_state, kHostSleeping, timeout);
     // A waker's CAS moved the word to polling; a timeout left it sleeping.
     cpu.woken = cpu.host_state.load(std::memory_order_relaxed) != kHostSleeping;
   }
   cpu.host_state.store(resume_state, std::memory_order_relaxed);
+}
+
+/// domain_impl::idle_until, the one way a host waits for work: spin (poll
+/// mode forever, adaptive for idle_spin), then sleep on its state word
+/// (host_sleep above).
+template <class HasWork>
+void domain_impl::idle_until(cpu_state& c, HasWork&& has_work,
+                             std::chrono::steady_clock::time_point deadline,
+                             std::uint32_t resume_state) {
+  using clock = std::chrono::steady_clock;
+  const bool poll_forever = options_.idle == idle_mode::poll;
+  const auto spin_end = options_.idle == idle_mode::sleep ? clock::time_point::min()
+                                                          : clock::now() + options_.idle_spin;
+  for (unsigned i = 1;; ++i) {
+    if (has_work()) return;
+    cpu_relax();
+    if (i % 64 != 0) continue;  // read the clock only now and then
+    const auto now = clock::now();
+    if (now >= deadline) return;
+    if (!poll_forever && now >= spin_end) break;
+  }
+  const auto now = clock::now();
+  if (now >= deadline) return;
+  host_sleep(c, has_work, time_left(deadline, now), resume_state);
 }
 
 }  // namespace xcall::detail

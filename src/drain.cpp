@@ -23,25 +23,27 @@ unsigned domain_impl::drain(cpu_state& c) noexcept {
   // may be waiting for one of them (guarantee 6).
   unsigned ran = run_batch(c);
   call_single_data* const calls = c.queue.take_all();
-  const bool announced = classic_take_pending(c);
+  // The classic engine's announcement (its call-function IPI); a domain of
+  // the percpu engine has no classic_ and never announces.
+  const bool announced = classic_ != nullptr && classic_take_pending(c);
   if (calls != nullptr || announced) {
     // Counted before anything runs, so a caller that returns from its wait
     // finds its call's notification in stats().
     if (c.woken) {
       c.woken = false;
     } else {
-      bump(c.doorbells_saved);  // found by polling: nobody had to ring
+      bump(c.counters.doorbells_saved);  // found by polling: nobody had to ring
     }
   }
   // The classic walk this announcement asks for is owed until a walk starts:
   // if a function of the batch below waits, its nested drain walks for us.
-  c.walk_owed = c.walk_owed || announced;
+  c.classic.owed = c.classic.owed || announced;
   c.batch = calls;
   ran += run_batch(c);
   // Inside a walk (a function run by it waits), walk again: blocks announced
   // before the outer walk reached them may be what that function waits for.
-  if (c.walk_owed || c.walking != 0) {
-    c.walk_owed = false;
+  if (c.classic.owed || c.classic.walking != 0) {
+    c.classic.owed = false;
     ran += classic_walk(c);
   }
   return ran;
@@ -63,11 +65,11 @@ unsigned domain_impl::run_batch(cpu_state& c) noexcept {
     // finds its call in stats().
     if (csd_ops::is_sync(*csd)) {
       func(info);
-      bump(c.calls_run);
-      release(*csd);
+      bump(c.counters.calls_run);
+      csd_unlock(*csd);
     } else {
-      bump(c.calls_run);
-      release(*csd);
+      bump(c.counters.calls_run);
+      csd_unlock(*csd);
       func(info);
     }
     c.running.store(outer, std::memory_order_relaxed);  // nested drains restore

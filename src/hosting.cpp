@@ -21,14 +21,13 @@
 #include "xcall/cpu.hpp"
 #include "doorbell.hpp"
 #include "domain_impl.hpp"
+#include "error.hpp"
 #include "futex.hpp"
 #include "signal_doorbell.hpp"
 #include "thread_context.hpp"
 
 namespace xcall::detail {
 namespace {
-
-std::error_code err(std::errc e) { return std::make_error_code(e); }
 
 [[noreturn]] void attach_failed(cpu_t id, std::errc e, const std::string& why) {
   throw std::system_error(err(e), "xcall::domain::attach(" + std::to_string(id) + "): " + why);
@@ -77,12 +76,6 @@ void watch_host_thread_exit() {
 /// run in its signal handler must not allocate for calls they make.
 constexpr unsigned kSignalStorageDepth = 4;
 
-cpu_t outside_slot_count(cpu_t nr_cpus) {
-  const cpu_t hw = std::thread::hardware_concurrency();
-  const cpu_t wanted = 4 * (hw == 0 ? 1 : hw) + nr_cpus;
-  return wanted < 16 ? 16 : (wanted > 1024 ? 1024 : wanted);
-}
-
 /// Owned CPU i runs on the i-th allowed host CPU, modulo their number.
 void pin_to_host_cpu(cpu_t id) {
   cpu_set_t allowed;
@@ -100,25 +93,6 @@ void pin_to_host_cpu(cpu_t id) {
 }
 
 }  // namespace
-
-domain_impl::domain_impl(const domain_options& options)
-    : options_(validate_options(options)),
-      online_(options_.nr_cpus),
-      cpus_(std::make_unique<cpu_state[]>(options_.nr_cpus)),
-      nr_slots_(outside_slot_count(options_.nr_cpus)),
-      slots_(std::make_unique<outside_slot[]>(nr_slots_)) {
-  for (cpu_t id = 0; id < nr_cpu_ids(); ++id) {
-    cpus_[id].dom = this;
-    cpus_[id].id = id;
-    cpus_[id].owned = options_.start_threads;
-  }
-  if (options_.start_threads) start_owned_cpus();
-}
-
-domain_impl::~domain_impl() {
-  check_no_attached_cpus();
-  stop_owned_cpus();
-}
 
 void domain_impl::start_owned_cpus() {
   try {
@@ -181,7 +155,7 @@ void domain_impl::prepare_signal_storage(cpu_state& c) {
   for (unsigned depth = 0; depth < kSignalStorageDepth; ++depth) {
     caller_storage* const st = host_storage(c, depth);
     if (st == nullptr || st->many() == nullptr) throw std::bad_alloc();
-    if (options_.engine_kind == engine::classic && st->block() == nullptr) throw std::bad_alloc();
+    if (classic_ != nullptr && st->classic.block(nr_cpu_ids()) == nullptr) throw std::bad_alloc();
   }
 }
 

@@ -32,14 +32,13 @@
 #include "csd_ops.hpp"
 #include "doorbell.hpp"
 #include "domain_impl.hpp"
+#include "error.hpp"
 #include "fault_injection.hpp"
 #include "futex.hpp"
 #include "thread_context.hpp"
 
 namespace xcall::detail {
 namespace {
-
-std::error_code err(std::errc e) { return std::make_error_code(e); }
 
 control_value what(std::uint32_t request) noexcept {
   return static_cast<control_value>(request & 3u);
@@ -68,13 +67,13 @@ void domain_impl::take_offline(cpu_state& c) noexcept {
   call_single_data** tail = &c.batch;
   while (*tail != nullptr) tail = &csd_ops::next(**tail);
   *tail = taken;
-  if (options_.engine_kind == engine::classic) classic_cpu_dying(c);
+  if (classic_ != nullptr) classic_cpu_dying(c);
 }
 
 void domain_impl::finish_offline(cpu_state& c) noexcept {
   unsigned ran = run_batch(c);
-  if (options_.engine_kind == engine::classic) ran += classic_walk(c);
-  bump(c.drained_on_down, ran);
+  if (classic_ != nullptr) ran += classic_walk(c);
+  bump(c.counters.drained_on_down, ran);
 }
 
 void domain_impl::go_offline(cpu_state& c) noexcept {
@@ -155,8 +154,7 @@ void domain_impl::wait_served(cpu_state& c, std::uint32_t request) noexcept {
     const std::uint32_t done = c.control_done.load(std::memory_order_acquire);
     if (served(done, request)) return;
     if (self != nullptr || ctx.proxying()) {
-      if (self != nullptr) drain(*self);
-      drain_held(ctx);
+      drain_acting(ctx, self);
       futex_wait(&c.control_done, done, std::chrono::microseconds(100));
     } else {
       futex_wait(&c.control_done, done);

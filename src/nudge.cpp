@@ -3,6 +3,7 @@
 #include "nudge.hpp"
 
 #include "csd_ops.hpp"
+#include "deadline.hpp"
 #include "domain_impl.hpp"
 #include "signal_doorbell.hpp"
 #include "thread_context.hpp"
@@ -24,7 +25,7 @@ target_nudge::target_nudge(domain_impl& dom, call_single_data& csd, const cpumas
       owing_(owing),
       active_(dom.has_attention_hosts()),
       interval_(kFirstResend),
-      next_(active_ ? clock::now() + kFirstResend : clock::time_point{}) {}
+      next_(active_ ? deadline_after(clock::now(), kFirstResend) : clock::time_point{}) {}
 
 template <class F>
 void target_nudge::for_each_target(F&& f) const {
@@ -46,9 +47,7 @@ bool target_nudge::help() noexcept {
 std::chrono::nanoseconds target_nudge::budget() const noexcept {
   if (this_thread_context().proxying()) return kProxyNap;
   if (!active_) return std::chrono::nanoseconds(-1);
-  const auto left = next_ - clock::now();
-  return left.count() > 0 ? std::chrono::duration_cast<std::chrono::nanoseconds>(left)
-                          : std::chrono::nanoseconds(0);
+  return time_left(next_, clock::now());
 }
 
 void target_nudge::tick() noexcept {
@@ -59,14 +58,11 @@ void target_nudge::tick() noexcept {
   for_each_target([](cpu_state& t) {
     const int signo = t.doorbell_signo.load(std::memory_order_relaxed);
     if (signo == 0 || t.host_state.load(std::memory_order_relaxed) != kHostRunning) return;
-    // A signal still pending on the thread is late, not lost (the thread
-    // is not scheduled, or blocks it): real-time signals queue, and piling
-    // more onto it would only eat the user's RLIMIT_SIGPENDING.
-    if (thread_signal_status(t.host_tid.load(std::memory_order_relaxed), signo).pending) return;
+    if (doorbell_signal_pending(t)) return;  // late, not lost
     send_doorbell_signal(t, /*resend=*/true);
   });
-  if (interval_ < kLastResend) interval_ *= 2;
-  next_ = now + interval_;
+  if (interval_ < kLastResend) interval_ = doubled(interval_);
+  next_ = deadline_after(now, interval_);
 }
 
 }  // namespace xcall::detail

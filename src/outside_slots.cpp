@@ -14,10 +14,18 @@
 #include <thread>
 
 #include "barriers.hpp"
+#include "caller_scope.hpp"
 #include "domain_impl.hpp"
+#include "error.hpp"
 #include "thread_context.hpp"
 
 namespace xcall::detail {
+
+cpu_t outside_slot_count(cpu_t nr_cpus) noexcept {
+  const cpu_t hw = std::thread::hardware_concurrency();
+  const cpu_t wanted = 4 * (hw == 0 ? 1 : hw) + nr_cpus;
+  return wanted < 16 ? 16 : (wanted > 1024 ? 1024 : wanted);
+}
 
 outside_slot& domain_impl::acquire_slot() noexcept {
   // Each thread starts where it succeeded last, so a steady caller keeps its
@@ -69,7 +77,7 @@ caller_scope::caller_scope(domain_impl& dom) noexcept {
   if (storage_ == nullptr) {
     domain_impl::release_slot(*slot_);
     slot_ = nullptr;
-    error_ = std::make_error_code(std::errc::not_enough_memory);
+    error_ = err(std::errc::not_enough_memory);
   }
 }
 
@@ -79,7 +87,7 @@ void caller_scope::use_host_storage(domain_impl& dom, cpu_state& host, bool guar
   const unsigned first = host.call_depth;
   caller_storage* const base = dom.host_storage(host, first);
   if (base == nullptr) {
-    error_ = std::make_error_code(std::errc::not_enough_memory);
+    error_ = err(std::errc::not_enough_memory);
     return;
   }
   caller_storage* chosen = base;
@@ -91,13 +99,13 @@ void caller_scope::use_host_storage(domain_impl& dom, cpu_state& host, bool guar
   // the earlier call a grace period (most finish within moments: a steady
   // caller keeps to the storage it has and allocates nothing), and take a
   // spare if it is still in flight.
-  const bool may_cycle = guarded || base->block_in_flight();
+  const bool may_cycle = guarded || base->classic.in_flight();
   if (may_cycle && !dom.await_idle(*base, guarded)) {
     chosen = nullptr;
     for (unsigned d = first + 1; d <= first + kSpareDepths; ++d) {
       caller_storage* const st = dom.host_storage(host, d);
       if (st == nullptr) {
-        error_ = std::make_error_code(std::errc::not_enough_memory);
+        error_ = err(std::errc::not_enough_memory);
         return;
       }
       if (st->idle()) {
@@ -111,7 +119,7 @@ void caller_scope::use_host_storage(domain_impl& dom, cpu_state& host, bool guar
     // Every spare is still in flight: wait for the first (backpressure, as
     // the kernel's csd_lock), unless we cannot run our calls meanwhile.
     if (guarded) {
-      error_ = std::make_error_code(std::errc::resource_deadlock_would_occur);
+      error_ = err(std::errc::resource_deadlock_would_occur);
       return;
     }
     chosen = base;
@@ -129,8 +137,7 @@ bool domain_impl::await_idle(const caller_storage& st, bool guarded) noexcept {
   clock::time_point end{};
   for (unsigned i = 1; !st.idle(); ++i) {
     if (self != nullptr) {
-      drain(*self);
-      drain_held(ctx);
+      drain_acting(ctx, self);
     }
     cpu_relax();
     if (i % 64 != 0) continue;  // read the clock only now and then

@@ -1,7 +1,9 @@
-// percpu_engine.cpp — multi-CPU calls over the per-CPU queues (Linux 3.9+):
-// one descriptor per target from the caller's storage, pushed onto the
-// target's own queue, a doorbell only when that queue was empty; with wait,
-// the caller waits on each descriptor it actually queued.
+// percpu_engine.cpp — the per-CPU queues (Linux 3.9+): queuing one
+// descriptor on a CPU (the kernel's __smp_call_single_queue: a doorbell only
+// when the queue was empty), which single calls of both engines use; and
+// multi-CPU calls over them: one descriptor per target from the caller's
+// storage, each pushed onto its target's own queue; with wait, the caller
+// waits on each descriptor it actually queued.
 //
 // Ordering: each push is a release that the target's take acquires
 // (call_queue.hpp); each wait is an acquire of the target's release of the
@@ -10,21 +12,43 @@
 // dropped from the targets and never waited for: guarantee 3.
 #include "csd_ops.hpp"
 #include "domain_impl.hpp"
+#include "error.hpp"
+#include "doorbell.hpp"
 
 namespace xcall::detail {
+
+bool domain_impl::call_single_queue(cpu_t target, call_single_data& csd) noexcept {
+  cpu_state& c = cpus_[target];
+  csd_ops::set_target(csd, target);
+  switch (c.queue.push(csd)) {
+    case call_queue::push_result::closed:
+      csd_ops::unlock_unqueued(csd);
+      return false;
+    case call_queue::push_result::was_empty:
+      ring_doorbell(c);
+      break;
+    case call_queue::push_result::queued:
+      break;
+  }
+  // A waiting caller proxies for a parked host in its wait (nudge.hpp); a
+  // no-wait call would otherwise sit in the queue until the host leaves
+  // its region, which may be waiting for this very call. The check is a
+  // hint: try_proxy()'s acquire CAS on the run lock is what decides.
+  if (!csd_ops::is_sync(csd)) help_parked(c);
+  return true;
+}
 
 std::error_code domain_impl::queue_many(caller_storage& st, call_func_t func, void* info,
                                         bool wait) {
   if (st.targets.none()) return {};  // nothing to do, and nothing to allocate
   padded_csd* csds = st.many();
-  if (csds == nullptr) return std::make_error_code(std::errc::not_enough_memory);
+  if (csds == nullptr) return err(std::errc::not_enough_memory);
   for (cpu_t c : st.targets) {
     call_single_data& csd = csds[c].csd;
-    wait_unlocked(csd);  // csd_lock: the previous call through it is done
+    csd_lock(csd, wait);  // the previous call through it is done
     csd.func = func;
     csd.info = info;
-    csd_ops::lock(csd, wait);
-    if (!queue_on(c, csd)) st.targets.reset(c);  // went offline: not a target
+    if (!call_single_queue(c, csd)) st.targets.reset(c);  // went offline: not a target
   }
   return {};
 }
@@ -32,7 +56,7 @@ std::error_code domain_impl::queue_many(caller_storage& st, call_func_t func, vo
 void domain_impl::wait_many(caller_storage& st) {
   if (st.targets.none()) return;
   padded_csd* csds = st.many();
-  for (cpu_t c : st.targets) wait_unlocked(csds[c].csd);
+  for (cpu_t c : st.targets) csd_lock_wait(csds[c].csd);
 }
 
 }  // namespace xcall::detail

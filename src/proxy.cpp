@@ -126,6 +126,18 @@ unsigned drain_held(thread_context& ctx) noexcept {
   return ran;
 }
 
+void domain_impl::help_parked(cpu_state& c) noexcept {
+  if (c.proxy.load(std::memory_order_relaxed) &&
+      c.host_state.load(std::memory_order_relaxed) == kHostParked) {
+    (void)try_proxy(c);
+  }
+}
+
+unsigned drain_acting(thread_context& ctx, cpu_state* self) noexcept {
+  const unsigned ran = self != nullptr ? self->dom->drain(*self) : 0;
+  return ran + drain_held(ctx);
+}
+
 bool domain_impl::try_proxy(cpu_state& target) noexcept {
   thread_context& ctx = this_thread_context();
   // A thread inside an irq_guard runs no calls; proxies nest only so deep.
@@ -148,7 +160,7 @@ bool domain_impl::try_proxy(cpu_state& target) noexcept {
     target.woken = true;  // run by a proxy, not found by the host's polling
     ran = drain(target);
     target.woken = false;
-    bump(target.proxy_runs, ran);
+    bump(target.counters.proxy_runs, ran);
     ctx.host.store(ctx.held[--ctx.proxy_depth], std::memory_order_relaxed);
     release_run_lock(target);
   }

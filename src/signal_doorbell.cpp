@@ -31,6 +31,7 @@
 
 #include "barriers.hpp"
 #include "domain_impl.hpp"
+#include "doorbell.hpp"
 #include "thread_context.hpp"
 
 namespace xcall::detail {
@@ -122,8 +123,8 @@ bool send_doorbell_signal(cpu_state& cpu, bool resend) noexcept {
   const int signo = cpu.doorbell_signo.load(std::memory_order_relaxed);
   if (signo == 0) return false;
   // relaxed: statistics, next to a system call.
-  cpu.signals_sent.fetch_add(1, std::memory_order_relaxed);
-  if (resend) cpu.signals_resent.fetch_add(1, std::memory_order_relaxed);
+  bump_shared(cpu.counters.signals_sent);
+  if (resend) bump_shared(cpu.counters.signals_resent);
   return syscall(SYS_tgkill, cpu.host_pid.load(std::memory_order_relaxed),
                  cpu.host_tid.load(std::memory_order_relaxed), signo) == 0;
 }
@@ -189,15 +190,21 @@ signal_status thread_signal_status(pid_t tid, int signo) noexcept {
   return st;
 }
 
+bool doorbell_signal_pending(const cpu_state& cpu) noexcept {
+  const int signo = cpu.doorbell_signo.load(std::memory_order_relaxed);
+  return signo != 0 && cpu.host_state.load(std::memory_order_relaxed) == kHostRunning &&
+         thread_signal_status(cpu.host_tid.load(std::memory_order_relaxed), signo).pending;
+}
+
 void domain_impl::doorbell_interrupt(cpu_state& c, bool in_handler) noexcept {
   thread_context& ctx = this_thread_context();
   if (ctx.irqs_off() || ctx.doorbell_masked.load(std::memory_order_relaxed) != 0) {
     // Soft-masked: the end of the guard or of the library section runs it.
     ctx.doorbell_pending.store(true, std::memory_order_relaxed);
-    if (in_handler) bump(c.signals_deferred);
+    if (in_handler) bump(c.counters.signals_deferred);
     return;
   }
-  if (in_handler) bump(c.signal_runs);
+  if (in_handler) bump(c.counters.signal_runs);
   c.woken = true;  // rung, not found by polling: not a doorbell saved
   run_interrupt(c, ctx);
   c.woken = false;

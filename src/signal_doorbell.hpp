@@ -46,4 +46,11 @@ struct signal_status {
 };
 signal_status thread_signal_status(pid_t tid, int signo) noexcept;
 
+/// The CPU's host is running its own code with a doorbell signal sent and
+/// not yet delivered: the signal is late (the thread is not scheduled, or
+/// blocks it), not lost. Real-time signals queue, so re-sending would only
+/// pile more onto it and eat the user's RLIMIT_SIGPENDING; re-ringing is
+/// pointless too. The one home of that rule (nudge.cpp, stall_watch.cpp).
+bool doorbell_signal_pending(const cpu_state& cpu) noexcept;
+
 }  // namespace xcall::detail

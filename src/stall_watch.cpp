@@ -17,7 +17,7 @@
 #include "csd_ops.hpp"
 #include "domain_impl.hpp"
 #include "doorbell.hpp"
-#include "saturate.hpp"
+#include "deadline.hpp"
 #include "signal_doorbell.hpp"
 
 namespace xcall {
@@ -115,9 +115,7 @@ stall_watch::stall_watch(domain_impl& dom, call_single_data& csd) noexcept
 
 std::chrono::nanoseconds stall_watch::budget() const noexcept {
   if (!enabled_) return std::chrono::nanoseconds(-1);
-  const auto left = next_ - clock::now();
-  return left.count() > 0 ? std::chrono::duration_cast<std::chrono::nanoseconds>(left)
-                          : std::chrono::nanoseconds(0);
+  return time_left(next_, clock::now());
 }
 
 stall_report stall_watch::snapshot(bool unstuck, clock::time_point now) const {
@@ -159,7 +157,7 @@ void stall_watch::check() noexcept {
   if (now < next_) return;
   ++reports_;
   if (target_ < dom_.nr_cpu_ids()) {
-    dom_.cpu(target_).stalls_reported.fetch_add(1, std::memory_order_relaxed);
+    bump_shared(dom_.cpu(target_).counters.stalls_reported);
   }
   try {
     dom_.report_stall(snapshot(false, now));
@@ -172,11 +170,7 @@ void stall_watch::check() noexcept {
   // doorbell signal is still pending on the host's thread (late, not lost).
   if (target_ < dom_.nr_cpu_ids()) {
     cpu_state& t = dom_.cpu(target_);
-    const int signo = t.doorbell_signo.load(std::memory_order_relaxed);
-    const bool pending =
-        signo != 0 && t.host_state.load(std::memory_order_relaxed) == kHostRunning &&
-        thread_signal_status(t.host_tid.load(std::memory_order_relaxed), signo).pending;
-    if (!pending) ring_doorbell(t, /*may_be_lost=*/false);
+    if (!doorbell_signal_pending(t)) ring_doorbell(t, /*may_be_lost=*/false);
   }
 }
 

@@ -4,9 +4,11 @@
 // Ordering: every counter is read relaxed: a statistic needs no ordering
 // with anything else, and each is a single atomic word.
 #include <algorithm>
+#include <iterator>
 #include <cinttypes>
 #include <cstdio>
 
+#include "counters.hpp"
 #include "domain_impl.hpp"
 
 namespace xcall {
@@ -19,17 +21,10 @@ std::vector<cpu_stats> domain_impl::stats() const {
     cpu_stats& s = all[id];
     s.cpu = id;
     s.online = online_.test(id);
-    s.calls_run = c.calls_run.load(std::memory_order_relaxed);
-    s.doorbells_rung = c.doorbells_rung.load(std::memory_order_relaxed);
-    s.doorbells_saved = c.doorbells_saved.load(std::memory_order_relaxed);
-    s.sleeps = c.sleeps.load(std::memory_order_relaxed);
-    s.drained_on_down = c.drained_on_down.load(std::memory_order_relaxed);
-    s.stalls_reported = c.stalls_reported.load(std::memory_order_relaxed);
-    s.signals_sent = c.signals_sent.load(std::memory_order_relaxed);
-    s.signals_resent = c.signals_resent.load(std::memory_order_relaxed);
-    s.signal_runs = c.signal_runs.load(std::memory_order_relaxed);
-    s.signals_deferred = c.signals_deferred.load(std::memory_order_relaxed);
-    s.proxy_runs = c.proxy_runs.load(std::memory_order_relaxed);
+#define XCALL_COUNTER_COPY(name, writer, code, description) \
+  s.name = c.counters.name.load(std::memory_order_relaxed);
+    XCALL_CPU_COUNTERS(XCALL_COUNTER_COPY)
+#undef XCALL_COUNTER_COPY
   }
   return all;
 }
@@ -45,18 +40,11 @@ struct counter_row {
 };
 
 constexpr counter_row kRows[] = {
-    {"CFR", "Function call runs", &cpu_stats::calls_run},
-    {"DBR", "Doorbells rung (futex wake)", &cpu_stats::doorbells_rung},
-    {"DBS", "Doorbells saved (host polling)", &cpu_stats::doorbells_saved},
-    {"SLP", "Host sleeps", &cpu_stats::sleeps},
-    {"DWN", "Calls drained going offline", &cpu_stats::drained_on_down},
-    {"STL", "Stalls reported", &cpu_stats::stalls_reported},
-    {"SIG", "Doorbell signals sent", &cpu_stats::signals_sent},
-    {"SRS", "Doorbell signals re-sent (no progress)", &cpu_stats::signals_resent},
-    {"SHR", "Signal handler runs", &cpu_stats::signal_runs},
-    {"SDF", "Signals deferred (irqs off, running)", &cpu_stats::signals_deferred},
-    {"PXY", "Calls run by a proxy (host parked)", &cpu_stats::proxy_runs},
+#define XCALL_COUNTER_ROW(name, writer, code, description) {code, description, &cpu_stats::name},
+    XCALL_CPU_COUNTERS(XCALL_COUNTER_ROW)
+#undef XCALL_COUNTER_ROW
 };
+static_assert(std::size(kRows) == detail::kCpuCounters);
 
 void append(std::string& out, const char* format, auto... args) {
   char buf[64];

@@ -16,18 +16,19 @@
 // while it drains its own queue anyway; its waits hold the doorbell mask.
 //
 // Ordering:
-//  - wait_unlocked(): acquire load of flags (csd_ops::is_locked) pairs with
-//    the release exchange in release(): the function's writes happen-before
+//  - csd_lock_wait(): acquire load of flags (csd_ops::is_locked) pairs with
+//    the release exchange in csd_unlock(): the function's writes happen-before
 //    the wait returns.
 //  - Sleeper hand-off: the waiter sets kSleeper (plus its CPU) with a CAS on
-//    flags; release() is an exchange on the same word, so one of them comes
+//    flags; csd_unlock() is an exchange on the same word, so one of them comes
 //    first in its modification order: either the waiter's CAS fails (already
-//    released) or release() sees kSleeper and wakes it.
+//    released) or csd_unlock() sees kSleeper and wakes it.
 //  - Host waiters additionally run the doorbell handshake (doorbell.hpp):
-//    release() stores flags=0, fences (seq_cst), loads host_state; the host
+//    csd_unlock() stores flags=0, fences (seq_cst), loads host_state; the host
 //    stores host_state=sleeping, fences (seq_cst), loads flags. Each fence
 //    pairs with the other.
 #include "csd_ops.hpp"
+#include "deadline.hpp"
 #include "domain_impl.hpp"
 #include "doorbell.hpp"
 #include "barriers.hpp"
@@ -60,13 +61,6 @@ std::uint32_t mark_sleeper(call_single_data& csd, std::uint32_t waiter) noexcept
   }
 }
 
-/// The shorter of two sleep budgets (negative: no limit).
-std::chrono::nanoseconds shorter(std::chrono::nanoseconds a, std::chrono::nanoseconds b) {
-  if (a.count() < 0) return b;
-  if (b.count() < 0) return a;
-  return a < b ? a : b;
-}
-
 /// Outside waiter: sleep on the descriptor's own flags word. The futex
 /// sleeps only while flags still holds the marked value, so a release
 /// between the mark and the sleep makes the sleep return at once.
@@ -90,8 +84,7 @@ bool domain_impl::spin_until_unlocked(call_single_data& csd, cpu_state* self,
   // polling target) pays nothing for the spin limit or the watchdog.
   clock::time_point spin_end{};
   for (unsigned i = 1;; ++i) {
-    if (self != nullptr) drain(*self);
-    drain_held(ctx);
+    drain_acting(ctx, self);
     if (!csd_ops::is_locked(csd)) return true;
     // A parked target will not come back soon: run its calls at once.
     if (i == 1 || i % 64 == 0) nudge.help();
@@ -114,14 +107,13 @@ void domain_impl::sleep_until_unlocked(call_single_data& csd, cpu_state& self,
     host_sleep(
         self, [&] { return self.has_calls() || !csd_ops::is_locked(csd); },
         shorter(watch.budget(), nudge.budget()), resume);
-    drain(self);
-    drain_held(ctx);
+    drain_acting(ctx, &self);
     watch.check();
     nudge.tick();
   }
 }
 
-void domain_impl::wait_unlocked(call_single_data& csd, const cpumask* owing) noexcept {
+void domain_impl::csd_lock_wait(call_single_data& csd, const cpumask* owing) noexcept {
   if (!csd_ops::is_locked(csd)) return;
   doorbell_mask mask;  // the handler stays out of the state this wait uses
   cpu_state* const self = drainable_self();
@@ -139,14 +131,19 @@ void domain_impl::wait_unlocked(call_single_data& csd, const cpumask* owing) noe
   if (polled && leave_polling(*self)) {
     this_thread_context().doorbell_pending.store(true, std::memory_order_relaxed);
   }
-  // acquire: pairs with release(); the sleep loops above read flags relaxed.
+  // acquire: pairs with csd_unlock(); the sleep loops above read flags relaxed.
   (void)csd_ops::is_locked(csd);
 }
 
-void domain_impl::release(call_single_data& csd) noexcept {
+void domain_impl::csd_lock(call_single_data& csd, bool sync, const cpumask* owing) noexcept {
+  csd_lock_wait(csd, owing);
+  csd_ops::lock(csd, sync);
+}
+
+void domain_impl::csd_unlock(call_single_data& csd) noexcept {
   // Taken before the release: afterwards the descriptor may be gone.
   const void* const flags_word = &csd_ops::flags(csd);
-  const std::uint32_t old = csd_ops::release(csd);
+  const std::uint32_t old = csd_ops::unlock(csd);
   if ((old & csd_ops::kSleeper) == 0) return;
   const std::uint32_t waiter = old >> csd_ops::kWaiterShift;
   if (waiter == 0) {

@@ -5,7 +5,7 @@
 // cost with the queue's line and each descriptor's line moving between
 // cores, as in a real cross-call).
 //
-// The consumer releases each descriptor (csd_ops::release, the csd_unlock of
+// The consumer releases each descriptor (csd_ops::unlock, the csd_unlock of
 // a no-wait call); the producer re-uses a descriptor only once it is
 // released, as xcall does.
 //
@@ -90,7 +90,7 @@ std::size_t release_all(call_single_data* n) noexcept {
   std::size_t count = 0;
   while (n != nullptr) {
     call_single_data* next = csd_ops::next(*n);
-    csd_ops::release(*n);
+    csd_ops::unlock(*n);
     n = next;
     ++count;
   }

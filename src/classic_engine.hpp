@@ -1,6 +1,14 @@
-// call_block.hpp — the classic engine's data: per-caller call blocks on one
-// global list (Linux 2.6.38–3.8: call_function_data on call_function.queue).
-// Private to the library.
+// classic_engine.hpp — the classic engine's state, all of it: per-caller
+// call blocks on one global list (Linux 2.6.38–3.8: call_function_data on
+// call_function.queue), each CPU's "a block may name you" flag and walk
+// bookkeeping, each caller's block, and the domain's list and hotplug
+// barrier. Its code is classic_engine.cpp. Private to the library.
+//
+// Where it lives: the per-CPU parts are members of cpu_state (the flag on
+// the line senders write, the walk bookkeeping on the host's line), the
+// per-caller part a member of caller_storage, the per-domain part a
+// classic_domain that a domain of the classic engine owns (domain_impl::
+// classic_, null for the percpu engine: the drain path's only test).
 //
 // The list is walked by handlers without its lock while callers add blocks at
 // the head and the last handler of a block deletes it, under the lock. A
@@ -25,8 +33,11 @@
 #pragma once
 
 #include <atomic>
+#include <memory>
 #include <mutex>
 
+#include "alloc.hpp"
+#include "writer_first_rwlock.hpp"
 #include "xcall/cpumask.hpp"
 #include "xcall/csd.hpp"
 
@@ -92,6 +103,47 @@ class call_function_list {
  private:
   list_node head_;
   std::mutex lock_;
+};
+
+/// A CPU's classic state that senders write: the kernel's call-function
+/// IPI, as opposed to the single-call one. On cpu_state's sender line.
+struct classic_announcement {
+  /// A call block on the global list may name this CPU.
+  std::atomic<bool> pending{false};
+};
+
+/// A CPU's classic state that only its host (or proxy) touches. On
+/// cpu_state's host line.
+struct classic_walks {
+  unsigned walking = 0;  ///< list walks in progress (a walked function waits)
+  bool owed = false;     ///< an announcement not yet walked for
+};
+
+/// A caller storage's classic part: its call block, made on first use.
+class classic_caller {
+ public:
+  /// The call block, allocated on first use; nullptr when that fails.
+  call_block* block(cpu_t nr_cpus) noexcept {
+    if (!block_) block_ = try_make<call_block>(nr_cpus);
+    return block_.get();
+  }
+  /// The block is in flight: unlike a no-wait descriptor, which its target
+  /// releases before running the function, a block stays locked while its
+  /// functions run, and one of them may be waiting for the caller
+  /// (caller_scope).
+  bool in_flight() const noexcept { return block_ && block_->csd.in_flight(); }
+
+  bool queued = false;  ///< this call queued the block and may wait on it
+
+ private:
+  std::unique_ptr<call_block> block_;
+};
+
+/// The domain's classic state: the global list and the barrier a dying CPU
+/// raises against callers that may have seen it online (classic_engine.cpp).
+struct classic_domain {
+  call_function_list list;
+  writer_first_rwlock hotplug;
 };
 
 }  // namespace xcall::detail
