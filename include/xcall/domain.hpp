@@ -55,6 +55,8 @@
 //  not_enough_memory          the call could not allocate its caller storage
 //                             (nothing queued, run or left claimed)
 // A mask with no online target (other than the caller) is success.
+// Every function that returns an error_code is [[nodiscard]]: a caller that
+// means to drop one writes (void) and says why.
 //
 // Allocation: a call allocates only on the first use of a piece of caller
 // storage: an outside slot (a thread that hosts no CPU of the domain borrows
@@ -188,8 +190,8 @@ class domain {
   /// an owned CPU: attached, or of a start_threads=false domain), EDEADLK
   /// (either inside an irq_guard; cpu_down of the caller's own CPU or of one
   /// it holds beneath a proxy; cpu_up of those works).
-  std::error_code cpu_down(cpu_t cpu);
-  std::error_code cpu_up(cpu_t cpu);
+  [[nodiscard]] std::error_code cpu_down(cpu_t cpu);
+  [[nodiscard]] std::error_code cpu_up(cpu_t cpu);
 
   /// Runs func(info) on `cpu`. On the caller's own CPU it runs locally, at
   /// once, inside an irq_guard the library takes, and has run when the call
@@ -197,32 +199,37 @@ class domain {
   /// own irq_guard.
   /// Errors: EINVAL, ENXIO, EDEADLK (wait inside an irq_guard), ENOMEM
   /// (no wait: caller storage).
-  std::error_code call_function_single(cpu_t cpu, call_func_t func, void* info, bool wait);
+  [[nodiscard]] std::error_code call_function_single(cpu_t cpu, call_func_t func, void* info,
+                                                     bool wait);
   /// Queues the caller-owned descriptor to `cpu` without waiting. On the
   /// caller's own CPU the descriptor is released and the function run at
   /// once, locally, inside an irq_guard, before the call returns.
   /// Errors: EINVAL (null csd.func), ENXIO, EBUSY (csd still in flight).
-  std::error_code call_function_single_async(cpu_t cpu, call_single_data& csd);
+  [[nodiscard]] std::error_code call_function_single_async(cpu_t cpu, call_single_data& csd);
   /// Runs func(info) on every online CPU of `mask` but the caller.
-  std::error_code call_function_many(const cpumask& mask, call_func_t func, void* info, bool wait);
+  [[nodiscard]] std::error_code call_function_many(const cpumask& mask, call_func_t func,
+                                                   void* info, bool wait);
   /// Runs func(info) on every online CPU but the caller.
-  std::error_code call_function(call_func_t func, void* info, bool wait);
+  [[nodiscard]] std::error_code call_function(call_func_t func, void* info, bool wait);
   /// Runs func(info) on one online CPU of `mask`, the caller's own first.
   /// ENXIO when no CPU of the mask is online.
-  std::error_code call_function_any(const cpumask& mask, call_func_t func, void* info, bool wait);
+  [[nodiscard]] std::error_code call_function_any(const cpumask& mask, call_func_t func,
+                                                  void* info, bool wait);
   /// Runs func(info) on every online CPU, the caller's own included (locally,
   /// inside an irq_guard, after the remote copies are queued: a waiting call
   /// made by that local copy returns EDEADLK, one made by a remote copy
   /// works).
-  std::error_code on_each_cpu(call_func_t func, void* info, bool wait);
-  std::error_code on_each_cpu_mask(const cpumask& mask, call_func_t func, void* info, bool wait);
+  [[nodiscard]] std::error_code on_each_cpu(call_func_t func, void* info, bool wait);
+  [[nodiscard]] std::error_code on_each_cpu_mask(const cpumask& mask, call_func_t func,
+                                                 void* info, bool wait);
   /// As on_each_cpu_mask, on the CPUs for which the caller's cond(cpu, info)
   /// is true; a null cond means every CPU of the mask (as in the kernel).
   /// cond is evaluated on the caller, once per online CPU of the mask, the
   /// caller's own first, and every cond runs before anything is queued: a
   /// cond that throws propagates out of the call with nothing queued or run.
-  std::error_code on_each_cpu_cond_mask(cond_func_t cond, call_func_t func, void* info,
-                                        bool wait, const cpumask& mask);
+  [[nodiscard]] std::error_code on_each_cpu_cond_mask(cond_func_t cond, call_func_t func,
+                                                      void* info, bool wait,
+                                                      const cpumask& mask);
 
   // Callable forms: always wait, run f() on each target; they allocate as the
   // function-pointer forms do (the single form never). If f throws, the first
@@ -230,22 +237,22 @@ class domain {
   // return the underlying call's error code. An error of a call made inside
   // f (EDEADLK from the local copy, say) is f's to see, not this result.
   template <class F>
-  std::error_code call_function_single(cpu_t cpu, F&& f) {
+  [[nodiscard]] std::error_code call_function_single(cpu_t cpu, F&& f) {
     detail::callable_call<std::remove_reference_t<F>> call{f};
     return call.finish(call_function_single(cpu, &decltype(call)::run, &call, true));
   }
   template <class F>
-  std::error_code call_function_many(const cpumask& mask, F&& f) {
+  [[nodiscard]] std::error_code call_function_many(const cpumask& mask, F&& f) {
     detail::callable_call<std::remove_reference_t<F>> call{f};
     return call.finish(call_function_many(mask, &decltype(call)::run, &call, true));
   }
   template <class F>
-  std::error_code on_each_cpu(F&& f) {
+  [[nodiscard]] std::error_code on_each_cpu(F&& f) {
     detail::callable_call<std::remove_reference_t<F>> call{f};
     return call.finish(on_each_cpu(&decltype(call)::run, &call, true));
   }
   template <class F>
-  std::error_code on_each_cpu_mask(const cpumask& mask, F&& f) {
+  [[nodiscard]] std::error_code on_each_cpu_mask(const cpumask& mask, F&& f) {
     detail::callable_call<std::remove_reference_t<F>> call{f};
     return call.finish(on_each_cpu_mask(mask, &decltype(call)::run, &call, true));
   }

@@ -2,7 +2,7 @@
 // run a function (the function-pointer forms with and without wait, the async
 // single call, the callable forms), their names, and one dispatcher that makes
 // a call of a given form. Shared by the tests that sweep or pick call forms
-// (domain_test, ordering_test, hotplug_test).
+// (call_form_test; stress: ordering_test, hotplug_test, alloc_fault_test).
 #pragma once
 
 #include <cstddef>
