@@ -53,13 +53,21 @@ TEST(Stats, SleepingTargetCostsARingPollingTargetSavesIt) {
 
 TEST(Stats, CallsDrainedOnTheWayDownAreCounted) {
   xcall::domain dom(opts(xcall::idle_mode::sleep));
-  std::atomic<bool> release{false};
+  struct busy_state {
+    std::atomic<bool> started{false};
+    std::atomic<bool> release{false};
+  } busy;
   // Keep CPU 1 busy so the next calls queue up behind it.
   ASSERT_FALSE(dom.call_function_single(
       1, [](void* p) {
-        while (!static_cast<std::atomic<bool>*>(p)->load()) std::this_thread::yield();
+        auto* b = static_cast<busy_state*>(p);
+        b->started.store(true);
+        while (!b->release.load()) std::this_thread::yield();
       },
-      &release, false));
+      &busy, false));
+  // Only once it runs: a host slow to wake could otherwise serve the down
+  // request first and drain all four calls going offline.
+  while (!busy.started.load()) std::this_thread::yield();
   xcall::call_single_data csds[3];
   for (auto& csd : csds) {
     csd.func = nop;
@@ -67,7 +75,7 @@ TEST(Stats, CallsDrainedOnTheWayDownAreCounted) {
   }
   std::thread down([&] { ASSERT_FALSE(dom.cpu_down(1)); });
   std::this_thread::sleep_for(20ms);
-  release.store(true);
+  busy.release.store(true);
   down.join();
   const auto s = dom.stats()[1];
   EXPECT_FALSE(s.online);
