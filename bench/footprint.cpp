@@ -154,8 +154,8 @@ void resident_memory(results& out, cpu_t n_threads, cpu_t n_bare) {
                                    n_threads, with_threads, rss_kib()));
   }
   for (const memory_row& r : out.memory) {
-    progress("footprint", strprintf("%-52s %5u CPUs: %+6ld KiB, %.0f bytes/CPU", r.what.c_str(),
-                                    r.cpus, r.rss_after_kib - r.rss_before_kib, r.bytes_per_cpu));
+    progress("footprint", fmt::format("{:<52} {:5} CPUs: {:+6} KiB, {:.0f} bytes/CPU", r.what,
+                                      r.cpus, r.rss_after_kib - r.rss_before_kib, r.bytes_per_cpu));
   }
 }
 
@@ -169,8 +169,8 @@ void run_footprint(const config& cfg, results& out) {
   }
   double worst = 0;
   for (const alloc_row& r : out.allocations) worst = r.per_call > worst ? r.per_call : worst;
-  progress("footprint", strprintf("allocations per call once warm: at most %.3f over %zu kinds of call",
-                                  worst, out.allocations.size()));
+  progress("footprint", fmt::format("allocations per call once warm: at most {:.3f} over {} kinds of call",
+                                    worst, out.allocations.size()));
   resident_memory(out, cfg.quick ? 64 : 256, cfg.quick ? 1024 : 4096);
 }
 

@@ -51,7 +51,7 @@ bool usable(const measurement* m) {
 }
 
 std::string xid(const char* engine, const char* mode, const char* what) {
-  return strprintf("xcall.%s.%s.%s", engine, mode, what);
+  return fmt::format("xcall.{}.{}.{}", engine, mode, what);
 }
 
 /// The first usable figure among ids.
@@ -290,7 +290,7 @@ std::vector<target_line> evaluate_targets(const results& r) {
     };
     for (const auto& [n, pc] : tput) {
       if (pc.first <= 0 || pc.second <= 0) continue;
-      m += (m.empty() ? "" : ", ") + strprintf("%u: %s", n, fmt_ratio(pc.first / pc.second).c_str());
+      m += (m.empty() ? "" : ", ") + fmt::format("{}: {}", n, fmt_ratio(pc.first / pc.second));
       if (n >= 16) {
         any16 = true;
         if (pc.first <= pc.second) ok = false;
@@ -305,13 +305,13 @@ std::vector<target_line> evaluate_targets(const results& r) {
       const unsigned classic_from = ahead_from(false);
       std::string crossing;
       if (percpu_from == smallest) {
-        crossing = strprintf("percpu ahead at every size (from %u CPUs)", smallest);
+        crossing = fmt::format("percpu ahead at every size (from {} CPUs)", smallest);
       } else if (percpu_from != 0) {
-        crossing = strprintf("percpu ahead from %u CPUs up", percpu_from);
+        crossing = fmt::format("percpu ahead from {} CPUs up", percpu_from);
       } else if (classic_from == smallest) {
-        crossing = strprintf("classic ahead at every size (from %u CPUs)", smallest);
+        crossing = fmt::format("classic ahead at every size (from {} CPUs)", smallest);
       } else if (classic_from != 0) {
-        crossing = strprintf("classic ahead from %u CPUs up, percpu ahead or even below", classic_from);
+        crossing = fmt::format("classic ahead from {} CPUs up, percpu ahead or even below", classic_from);
       } else {
         crossing = "no engine stays ahead up to the largest size";
       }
@@ -336,7 +336,7 @@ std::vector<target_line> evaluate_targets(const results& r) {
           where = a.engine + " " + a.caller + " " + a.call;
         }
       }
-      t.measured = strprintf("%.3f per call at most over %zu kinds of call", worst,
+      t.measured = fmt::format("{:.3f} per call at most over {} kinds of call", worst,
                              r.allocations.size()) +
                    (where.empty() ? "" : " (worst: " + where + ")");
       t.v = worst == 0 ? verdict::met : verdict::not_met;
@@ -362,9 +362,9 @@ void machine_table(std::ostringstream& o, const results& r) {
   o << "| kernel | " << m.kernel << " |\n";
   o << "| xcall | " << m.git_revision << ", " << m.compiler << " |\n";
   o << "| run | " << (r.cfg.quick ? "--quick" : "full") << ", " << m.date << ", "
-    << strprintf("%.0f s", r.seconds) << " |\n";
+    << fmt::format("{:.0f} s", r.seconds) << " |\n";
   o << "| load average | " << m.load_before << " at start, " << m.load_after << " at end |\n";
-  o << "| clock | " << m.clock << strprintf(", %.0f ns per read", m.clock_read_ns) << " |\n\n";
+  o << "| clock | " << m.clock << fmt::format(", {:.0f} ns per read", m.clock_read_ns) << " |\n\n";
 }
 
 /// The attached hosts (attached_cases.cpp), each beside the floor measured
@@ -524,8 +524,8 @@ void scaling_table(std::ostringstream& o, const results& r) {
       << (p ? fmt_rate(p->many_calls_per_s) : "–") << " | "
       << (c ? fmt_rate(c->many_calls_per_s) : "–") << " | "
       << fmt_ratio(p && c ? ratio(p->many_calls_per_s, c->many_calls_per_s) : 0) << " | "
-      << (p ? strprintf("%.2f", p->many_wakes) : "–") << " | "
-      << (c ? strprintf("%.2f", c->many_wakes) : "–") << " |\n";
+      << (p ? fmt::format("{:.2f}", p->many_wakes) : "–") << " | "
+      << (c ? fmt::format("{:.2f}", c->many_wakes) : "–") << " |\n";
   }
   o << "\n";
 }
@@ -536,7 +536,7 @@ void footprint_tables(std::ostringstream& o, const results& r) {
     o << "| engine | caller | call | first call | per call, warm |\n|---|---|---|---|---|\n";
     for (const alloc_row& a : r.allocations) {
       o << "| " << a.engine << " | " << a.caller << " | " << a.call << " | " << a.first_call
-        << " | " << strprintf("%.3f", a.per_call) << " (" << a.calls << " calls) |\n";
+        << " | " << fmt::format("{:.3f}", a.per_call) << " (" << a.calls << " calls) |\n";
     }
     o << "\n";
   }
@@ -545,8 +545,8 @@ void footprint_tables(std::ostringstream& o, const results& r) {
     o << "| what | CPUs | RSS growth | per CPU |\n|---|---|---|---|\n";
     for (const memory_row& m : r.memory) {
       o << "| " << m.what << " | " << m.cpus << " | "
-        << strprintf("%ld KiB", m.rss_after_kib - m.rss_before_kib) << " | "
-        << strprintf("%.0f B", m.bytes_per_cpu) << " |\n";
+        << fmt::format("{} KiB", m.rss_after_kib - m.rss_before_kib) << " | "
+        << fmt::format("{:.0f} B", m.bytes_per_cpu) << " |\n";
     }
     o << "\n";
   }
@@ -627,7 +627,7 @@ std::string jstr(const std::string& s) {
       case '\t': o += "\\t"; break;
       default:
         if (c < 0x20) {
-          o += strprintf("\\u%04x", c);
+          o += fmt::format("\\u{:04x}", c);
         } else {
           o += ch;
         }
@@ -638,15 +638,14 @@ std::string jstr(const std::string& s) {
 
 std::string jnum(double v) {
   if (!std::isfinite(v)) return "null";
-  return strprintf("%.6g", v);
+  return fmt::format("{:.6g}", v);
 }
 
 std::string jsummary(const summary& s) {
-  return strprintf("{\"n\": %zu, \"min_ns\": %s, \"p50_ns\": %s, \"p90_ns\": %s, \"p99_ns\": %s, "
-                   "\"p999_ns\": %s, \"max_ns\": %s, \"mean_ns\": %s}",
-                   s.n, jnum(s.min).c_str(), jnum(s.p50).c_str(), jnum(s.p90).c_str(),
-                   jnum(s.p99).c_str(), jnum(s.p999).c_str(), jnum(s.max).c_str(),
-                   jnum(s.mean).c_str());
+  return fmt::format("{{\"n\": {}, \"min_ns\": {}, \"p50_ns\": {}, \"p90_ns\": {}, "
+                     "\"p99_ns\": {}, \"p999_ns\": {}, \"max_ns\": {}, \"mean_ns\": {}}}",
+                     s.n, jnum(s.min), jnum(s.p50), jnum(s.p90), jnum(s.p99), jnum(s.p999),
+                     jnum(s.max), jnum(s.mean));
 }
 
 }  // namespace
