@@ -3,9 +3,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <sstream>
+
+#include <nlohmann/json.hpp>
 
 #include "format.hpp"
 #include "results.hpp"
@@ -616,112 +619,101 @@ bool write_markdown(const results& r, const std::string& path) {
 
 namespace {
 
-std::string jstr(const std::string& s) {
-  std::string o = "\"";
-  for (const char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    switch (c) {
-      case '"': o += "\\\""; break;
-      case '\\': o += "\\\\"; break;
-      case '\n': o += "\\n"; break;
-      case '\t': o += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          o += fmt::format("\\u{:04x}", c);
-        } else {
-          o += ch;
-        }
-    }
+// ordered_json keeps the keys in the order written, as the file always had them.
+using json = nlohmann::ordered_json;
+
+/// A figure as the JSON has always carried it: six significant digits
+/// (enough for any figure the bench measures, and stable diffs between runs);
+/// null when not finite.
+json num(double v) {
+  if (!std::isfinite(v)) return nullptr;
+  return std::strtod(fmt::format("{:.6g}", v).c_str(), nullptr);
+}
+
+json summary_json(const summary& s) {
+  return {{"n", s.n},          {"min_ns", num(s.min)},   {"p50_ns", num(s.p50)},
+          {"p90_ns", num(s.p90)}, {"p99_ns", num(s.p99)}, {"p999_ns", num(s.p999)},
+          {"max_ns", num(s.max)}, {"mean_ns", num(s.mean)}};
+}
+
+json machine_json(const machine_info& m) {
+  return {{"cpu_model", m.cpu_model},   {"cores", m.cores},
+          {"online_cpus", m.online_cpus}, {"kernel", m.kernel},
+          {"virtualized", m.virtualized}, {"hypervisor", m.hypervisor},
+          {"git_revision", m.git_revision}, {"compiler", m.compiler},
+          {"date", m.date},             {"load_before", m.load_before},
+          {"load_after", m.load_after}, {"clock", m.clock},
+          {"clock_read_ns", num(m.clock_read_ns)}};
+}
+
+json figure_json(const measurement& f) {
+  json j = {{"id", f.id},
+            {"label", f.label},
+            {"kind", f.kind == figure_kind::latency ? "latency" : "throughput"},
+            {"available", f.available},
+            {"note", f.note}};
+  if (f.available && f.kind == figure_kind::latency) j["latency"] = summary_json(f.lat);
+  if (f.paired_floor_ns > 0) {
+    j["paired_floor"] = {{"id", f.paired_floor_id}, {"p50_ns", num(f.paired_floor_ns)}};
   }
-  return o + "\"";
+  if (f.paired_floor_rate > 0) j["paired_rate_per_second"] = num(f.paired_floor_rate);
+  if (f.available && f.kind == figure_kind::throughput) j["per_second"] = num(f.rate);
+  return j;
 }
 
-std::string jnum(double v) {
-  if (!std::isfinite(v)) return "null";
-  return fmt::format("{:.6g}", v);
+json scaling_json(const scaling_point& p) {
+  return {{"engine", p.engine},
+          {"cpus", p.cpus},
+          {"on_each_cpu", summary_json(p.on_each_cpu)},
+          {"many_calls_per_s", num(p.many_calls_per_s)},
+          {"many_runs_per_s", num(p.many_runs_per_s)},
+          {"callers", p.callers},
+          {"on_each_cpu_wakes_per_cpu", num(p.each_wakes)},
+          {"many_wakes_per_cpu", num(p.many_wakes)}};
 }
 
-std::string jsummary(const summary& s) {
-  return fmt::format("{{\"n\": {}, \"min_ns\": {}, \"p50_ns\": {}, \"p90_ns\": {}, "
-                     "\"p99_ns\": {}, \"p999_ns\": {}, \"max_ns\": {}, \"mean_ns\": {}}}",
-                     s.n, jnum(s.min), jnum(s.p50), jnum(s.p90), jnum(s.p99), jnum(s.p999),
-                     jnum(s.max), jnum(s.mean));
+json allocation_json(const alloc_row& a) {
+  return {{"engine", a.engine},         {"caller", a.caller},       {"call", a.call},
+          {"first_call", a.first_call}, {"per_call", num(a.per_call)}, {"calls", a.calls}};
+}
+
+json memory_json(const memory_row& m) {
+  return {{"what", m.what},
+          {"cpus", m.cpus},
+          {"rss_before_kib", m.rss_before_kib},
+          {"rss_after_kib", m.rss_after_kib},
+          {"bytes_per_cpu", num(m.bytes_per_cpu)}};
+}
+
+/// Each element of `rows` through `to_json`, as a JSON array.
+template <class Row, class ToJson>
+json array_of(const std::vector<Row>& rows, ToJson to_json) {
+  json a = json::array();
+  for (const Row& row : rows) a.push_back(to_json(row));
+  return a;
 }
 
 }  // namespace
 
 bool write_json(const results& r, const std::string& path) {
-  std::ostringstream o;
-  const machine_info& m = r.machine;
-  o << "{\n  \"machine\": {\"cpu_model\": " << jstr(m.cpu_model) << ", \"cores\": " << m.cores
-    << ", \"online_cpus\": " << m.online_cpus << ", \"kernel\": " << jstr(m.kernel)
-    << ", \"virtualized\": " << (m.virtualized ? "true" : "false")
-    << ", \"hypervisor\": " << jstr(m.hypervisor) << ", \"git_revision\": " << jstr(m.git_revision)
-    << ", \"compiler\": " << jstr(m.compiler) << ", \"date\": " << jstr(m.date)
-    << ", \"load_before\": " << jstr(m.load_before) << ", \"load_after\": " << jstr(m.load_after)
-    << ", \"clock\": " << jstr(m.clock) << ", \"clock_read_ns\": " << jnum(m.clock_read_ns)
-    << "},\n";
-  o << "  \"run\": {\"quick\": " << (r.cfg.quick ? "true" : "false")
-    << ", \"seconds\": " << jnum(r.seconds) << ", \"latency_samples\": " << r.cfg.latency_samples
-    << ", \"throughput_seconds\": " << jnum(r.cfg.throughput_seconds)
-    << ", \"scale_max_cpus\": " << r.cfg.scale_max_cpus << "},\n";
-  o << "  \"figures\": [\n";
-  for (std::size_t i = 0; i < r.figures.size(); ++i) {
-    const measurement& f = r.figures[i];
-    o << "    {\"id\": " << jstr(f.id) << ", \"label\": " << jstr(f.label)
-      << ", \"kind\": " << (f.kind == figure_kind::latency ? "\"latency\"" : "\"throughput\"")
-      << ", \"available\": " << (f.available ? "true" : "false") << ", \"note\": " << jstr(f.note);
-    if (f.available && f.kind == figure_kind::latency) o << ", \"latency\": " << jsummary(f.lat);
-    if (f.paired_floor_ns > 0) {
-      o << ", \"paired_floor\": {\"id\": " << jstr(f.paired_floor_id)
-        << ", \"p50_ns\": " << jnum(f.paired_floor_ns) << "}";
-    }
-    if (f.paired_floor_rate > 0) o << ", \"paired_rate_per_second\": " << jnum(f.paired_floor_rate);
-    if (f.available && f.kind == figure_kind::throughput) o << ", \"per_second\": " << jnum(f.rate);
-    o << "}" << (i + 1 < r.figures.size() ? "," : "") << "\n";
-  }
-  o << "  ],\n  \"scaling\": [\n";
-  for (std::size_t i = 0; i < r.scaling.size(); ++i) {
-    const scaling_point& p = r.scaling[i];
-    o << "    {\"engine\": " << jstr(p.engine) << ", \"cpus\": " << p.cpus
-      << ", \"on_each_cpu\": " << jsummary(p.on_each_cpu)
-      << ", \"many_calls_per_s\": " << jnum(p.many_calls_per_s)
-      << ", \"many_runs_per_s\": " << jnum(p.many_runs_per_s) << ", \"callers\": " << p.callers
-      << ", \"on_each_cpu_wakes_per_cpu\": " << jnum(p.each_wakes)
-      << ", \"many_wakes_per_cpu\": " << jnum(p.many_wakes)
-      << "}" << (i + 1 < r.scaling.size() ? "," : "") << "\n";
-  }
-  o << "  ],\n  \"allocations\": [\n";
-  for (std::size_t i = 0; i < r.allocations.size(); ++i) {
-    const alloc_row& a = r.allocations[i];
-    o << "    {\"engine\": " << jstr(a.engine) << ", \"caller\": " << jstr(a.caller)
-      << ", \"call\": " << jstr(a.call) << ", \"first_call\": " << a.first_call
-      << ", \"per_call\": " << jnum(a.per_call) << ", \"calls\": " << a.calls << "}"
-      << (i + 1 < r.allocations.size() ? "," : "") << "\n";
-  }
-  o << "  ],\n  \"memory\": [\n";
-  for (std::size_t i = 0; i < r.memory.size(); ++i) {
-    const memory_row& mm = r.memory[i];
-    o << "    {\"what\": " << jstr(mm.what) << ", \"cpus\": " << mm.cpus
-      << ", \"rss_before_kib\": " << mm.rss_before_kib << ", \"rss_after_kib\": " << mm.rss_after_kib
-      << ", \"bytes_per_cpu\": " << jnum(mm.bytes_per_cpu) << "}"
-      << (i + 1 < r.memory.size() ? "," : "") << "\n";
-  }
-  o << "  ],\n  \"targets\": [\n";
-  const auto targets = evaluate_targets(r);
-  for (std::size_t i = 0; i < targets.size(); ++i) {
-    const target_line& t = targets[i];
-    o << "    {\"target\": " << jstr(t.target) << ", \"measured\": " << jstr(t.measured)
-      << ", \"verdict\": " << jstr(verdict_name(t.v)) << "}" << (i + 1 < targets.size() ? "," : "")
-      << "\n";
-  }
-  o << "  ],\n  \"warnings\": [";
-  for (std::size_t i = 0; i < r.warnings.size(); ++i) {
-    o << (i ? ", " : "") << jstr(r.warnings[i]);
-  }
-  o << "]\n}\n";
+  json j;
+  j["machine"] = machine_json(r.machine);
+  j["run"] = {{"quick", r.cfg.quick},
+              {"seconds", num(r.seconds)},
+              {"latency_samples", r.cfg.latency_samples},
+              {"throughput_seconds", num(r.cfg.throughput_seconds)},
+              {"scale_max_cpus", r.cfg.scale_max_cpus}};
+  j["figures"] = array_of(r.figures, figure_json);
+  j["scaling"] = array_of(r.scaling, scaling_json);
+  j["allocations"] = array_of(r.allocations, allocation_json);
+  j["memory"] = array_of(r.memory, memory_json);
+  j["targets"] = array_of(evaluate_targets(r), [](const target_line& t) {
+    return json{{"target", t.target}, {"measured", t.measured}, {"verdict", verdict_name(t.v)}};
+  });
+  j["warnings"] = r.warnings;
   std::ofstream out(path, std::ios::trunc);
-  out << o.str();
+  // Invalid UTF-8 in a note (a CPU model string, say) is replaced, not thrown.
+  out << j.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
   return static_cast<bool>(out);
 }
 

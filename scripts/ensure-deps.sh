@@ -16,6 +16,7 @@ packages=(
   googletest   # GoogleTest sources
   libcli11-dev # command-line options of the example and xcall-torture
   libfmt-dev   # {fmt}: text formatting in xcall-bench
+  nlohmann-json3-dev  # JSON output of xcall-bench and xcall-torture (header-only)
   spin         # the SPIN model checker for model/ (CTest runs the models)
   libbenchmark-dev  # Google Benchmark: bench/micro
 )
