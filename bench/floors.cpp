@@ -26,6 +26,8 @@
 #include <thread>
 #include <vector>
 
+#include <xcall_test_support/futex.hpp>
+
 #include "affinity.hpp"
 #include "clock.hpp"
 #include "format.hpp"
@@ -35,6 +37,9 @@
 
 namespace xcall::bench {
 namespace {
+
+using xcall::test_support::futex_wait;
+using xcall::test_support::futex_wake;
 
 struct alignas(64) line {
   std::atomic<std::uint32_t> v{0};

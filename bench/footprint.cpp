@@ -21,8 +21,9 @@
 #include <thread>
 #include <vector>
 
+#include <xcall_test_support/alloc_counter.hpp>
+
 #include "affinity.hpp"
-#include "alloc_counter.hpp"
 #include "format.hpp"
 #include "harness.hpp"
 #include "results.hpp"
@@ -33,6 +34,8 @@ namespace {
 
 /// Allocations made by `calls` calls of fn after `warm` unmeasured ones;
 /// also what the first call of all made.
+using xcall::test_support::allocations;
+
 alloc_row count_allocs(engine e, const char* caller, const char* call, std::size_t calls,
                        const std::function<void()>& fn) {
   alloc_row r;
