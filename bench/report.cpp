@@ -160,7 +160,7 @@ struct multi_check {
 // two that are not ratios (the engines' crossing, allocations) have their
 // own function.
 
-/// Which way a ratio must lie of its limit.
+/// Which side of its limit a ratio must lie on.
 enum class bound {
   at_most,   ///< q ≤ limit
   below,     ///< q < limit
