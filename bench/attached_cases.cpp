@@ -136,9 +136,9 @@ std::string past_spin_note(const std::vector<double>& samples, const domain_opti
   const double spin_ns = static_cast<double>(o.idle_spin.count());
   const auto n = std::count_if(samples.begin(), samples.end(),
                                [spin_ns](double ns) { return ns > spin_ns; });
-  return strprintf("; %.1f%% of calls outlasted the caller's %s spin",
-                   samples.empty() ? 0.0 : 100.0 * static_cast<double>(n) / samples.size(),
-                   fmt_ns(spin_ns).c_str());
+  return fmt::format("; {:.1f}% of calls outlasted the caller's {} spin",
+                     samples.empty() ? 0.0 : 100.0 * static_cast<double>(n) / samples.size(),
+                     fmt_ns(spin_ns));
 }
 
 domain_options attached_options() {
@@ -150,9 +150,8 @@ void report(results& out, measurement m) {
   if (!m.available) {
     progress("attached", m.label + ": " + m.note);
   } else {
-    progress("attached", strprintf("%-46s p50 %-9s p99 %-9s p99.9 %s", m.label.c_str(),
-                                   fmt_ns(m.lat.p50).c_str(), fmt_ns(m.lat.p99).c_str(),
-                                   fmt_ns(m.lat.p999).c_str()));
+    progress("attached", fmt::format("{:<46} p50 {:<9} p99 {:<9} p99.9 {}", m.label,
+                                     fmt_ns(m.lat.p50), fmt_ns(m.lat.p99), fmt_ns(m.lat.p999)));
   }
   out.add(std::move(m));
 }
@@ -182,7 +181,7 @@ measurement polling_host(const config& cfg, results& out, double period_ns,
   const bool every = period_ns > 0;
   const char* id = every ? kPollEveryId : kPollId;
   const std::string label =
-      every ? strprintf("percpu attached, poll delivery, host polls every %.0f µs", period_ns / 1e3)
+      every ? fmt::format("percpu attached, poll delivery, host polls every {:.0f} µs", period_ns / 1e3)
             : std::string("percpu attached, poll delivery, host polls");
   // The cache-line floor first, before the host exists (a polling host
   // would compete for the cores); attached_poll_20us compares with the
@@ -214,13 +213,13 @@ measurement polling_host(const config& cfg, results& out, double period_ns,
   const cpu_stats s1 = cpu0(d);
   host.stop_and_join();
   check_runs(out, id, runs.total(), r.calls - r.errors);
-  std::string note = every ? strprintf("outside caller → attached CPU 0, whose host works in %.0f µs "
-                                       "slices and calls xcall::poll() between them; a random "
-                                       "0–%.0f µs gap before each call",
-                                       period_ns / 1e3, period_ns / 1e3)
+  std::string note = every ? fmt::format("outside caller → attached CPU 0, whose host works in {0:.0f} µs "
+                                         "slices and calls xcall::poll() between them; a random "
+                                         "0–{0:.0f} µs gap before each call",
+                                         period_ns / 1e3)
                            : std::string("outside caller → attached CPU 0, whose host loops on "
                                          "xcall::poll()");
-  note += strprintf("; %.2f signals per call", per_call(s1.signals_sent, s0.signals_sent, r.calls));
+  note += fmt::format("; {:.2f} signals per call", per_call(s1.signals_sent, s0.signals_sent, r.calls));
   if (every) note += past_spin_note(r.samples, o);
   measurement fig = latency_figure(id, label, std::move(r.samples), note);
   if (every) {
@@ -262,9 +261,9 @@ measurement signal_busy_host(const config& cfg, results& out) {
   // one handler run per call, though: a call pushed while the handler is
   // still draining the previous one rides on that run without a signal.
   check_runs(out, kSignalId, runs.total(), r.calls - r.errors);
-  std::string note = strprintf(
+  std::string note = fmt::format(
       "outside caller → attached CPU 0, whose host spins on a relaxed flag and never polls; per "
-      "call %.2f signals sent (%.3f re-sent), %.2f handler runs, %.2f deferred",
+      "call {:.2f} signals sent ({:.3f} re-sent), {:.2f} handler runs, {:.2f} deferred",
       per_call(s1.signals_sent, s0.signals_sent, r.calls),
       per_call(s1.signals_resent, s0.signals_resent, r.calls),
       per_call(s1.signal_runs, s0.signal_runs, r.calls),
@@ -272,8 +271,8 @@ measurement signal_busy_host(const config& cfg, results& out) {
   note += past_spin_note(r.samples, o);
   // The floor's tail too: on a loaded host both tails are the scheduler's.
   if (!floor_sum.empty()) {
-    note += strprintf("; paired tgkill floor p50 %s, p99 %s", fmt_ns(floor_sum.p50).c_str(),
-                      fmt_ns(floor_sum.p99).c_str());
+    note += fmt::format("; paired tgkill floor p50 {}, p99 {}", fmt_ns(floor_sum.p50),
+                        fmt_ns(floor_sum.p99));
   }
   measurement fig = latency_figure(kSignalId, label, std::move(r.samples), note);
   fig.paired_floor_ns = floor_sum.p50;
@@ -327,18 +326,17 @@ measurement proxy_parked_host(const config& cfg, results& out, const measurement
     check_runs(out, kProxyId, runs.total(), r.calls - r.errors);
     const std::uint64_t proxied = s1.proxy_runs - s0.proxy_runs;
     if (!stayed_blocked || !written || read_result != 1) {
-      out.warnings.push_back(strprintf("%s: the host did not stay blocked in read() until the "
-                                       "bench released it (read returned %zd)",
-                                       kProxyId, read_result));
+      out.warnings.push_back(fmt::format("{}: the host did not stay blocked in read() until the "
+                                         "bench released it (read returned {})",
+                                         kProxyId, read_result));
     }
     if (proxied != r.calls) {
-      out.warnings.push_back(strprintf("%s: %llu proxy runs for %zu calls to a parked host",
-                                       kProxyId, static_cast<unsigned long long>(proxied),
-                                       r.calls));
+      out.warnings.push_back(fmt::format("{}: {} proxy runs for {} calls to a parked host",
+                                         kProxyId, proxied, r.calls));
     }
-    std::string note = strprintf(
+    std::string note = fmt::format(
         "outside caller → attached CPU 0 (proxy), whose host blocks in read() on a pipe inside "
-        "a blocking_region%s; per call %.2f proxy runs by the caller, %.2f signals",
+        "a blocking_region{}; per call {:.2f} proxy runs by the caller, {:.2f} signals",
         stayed_blocked ? " for the whole series" : " (it left early!)",
         per_call(s1.proxy_runs, s0.proxy_runs, r.calls),
         per_call(s1.signals_sent, s0.signals_sent, r.calls));

@@ -236,7 +236,7 @@ void run_dpdk(const config& cfg, results& out) {
   remove_runtime_dir(prefix);
   if (got < sizeof r) {
     add_unavailable(out, WIFSIGNALED(status)
-                             ? strprintf("DPDK child died with signal %d", WTERMSIG(status))
+                             ? fmt::format("DPDK child died with signal {}", WTERMSIG(status))
                              : std::string("DPDK child sent no result"));
     return;
   }
@@ -244,15 +244,15 @@ void run_dpdk(const config& cfg, results& out) {
     add_unavailable(out, std::string("DPDK ") + XCALL_BENCH_DPDK_VERSION + ": " + r.message);
     return;
   }
-  const std::string note = strprintf(
-      "DPDK %s, EAL --no-huge --no-pci, %u lcores, main lcore on host CPU %d; a pipe "
+  const std::string note = fmt::format(
+      "DPDK {}, EAL --no-huge --no-pci, {} lcores, main lcore on host CPU {}; a pipe "
       "wakes each worker",
       XCALL_BENCH_DPDK_VERSION, r.lcores, caller_core());
   const measurement rows[] = {from_wire(kSingleId, kSingleLabel, r.single, note),
                               from_wire(kCallMainId, kCallMainLabel, r.call_main, note),
                               from_wire(kSkipMainId, kSkipMainLabel, r.skip_main, note)};
   for (const measurement& m : rows) {
-    progress("dpdk", strprintf("%-72s p50 %s", m.label.c_str(), fmt_ns(m.lat.p50).c_str()));
+    progress("dpdk", fmt::format("{:<72} p50 {}", m.label, fmt_ns(m.lat.p50)));
     out.add(m);
   }
 #endif

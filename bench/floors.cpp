@@ -26,6 +26,8 @@
 #include <thread>
 #include <vector>
 
+#include <xcall_test_support/futex.hpp>
+
 #include "affinity.hpp"
 #include "clock.hpp"
 #include "format.hpp"
@@ -35,6 +37,9 @@
 
 namespace xcall::bench {
 namespace {
+
+using xcall::test_support::futex_wait;
+using xcall::test_support::futex_wake;
 
 struct alignas(64) line {
   std::atomic<std::uint32_t> v{0};
@@ -268,16 +273,16 @@ measurement membarrier_expedited(const config& cfg, bool others_busy) {
   // a cheap no-op. The CAL count tells how many calls really interrupted.
   const double calls = static_cast<double>(series(cfg).warmup + samples.size());
   std::string note =
-      others_busy ? strprintf("busy threads on %zu other CPU(s); the kernel's smp_call_function_many",
-                              busy.size())
+      others_busy ? fmt::format("busy threads on {} other CPU(s); the kernel's smp_call_function_many",
+                                busy.size())
                   : std::string("no IPI needed: no other CPU runs this process");
-  note += strprintf("; %.2f function-call IPIs per call (/proc/interrupts CAL)",
-                    static_cast<double>(ipis) / calls);
+  note += fmt::format("; {:.2f} function-call IPIs per call (/proc/interrupts CAL)",
+                      static_cast<double>(ipis) / calls);
   return latency_figure(id, label, std::move(samples), note);
 }
 
 void report(results& out, measurement m) {
-  progress("floors", m.available ? strprintf("%-60s p50 %s", m.label.c_str(), fmt_ns(m.lat.p50).c_str())
+  progress("floors", m.available ? fmt::format("{:<60} p50 {}", m.label, fmt_ns(m.lat.p50))
                                  : m.label + ": " + m.note);
   out.add(std::move(m));
 }
@@ -293,11 +298,11 @@ void run_floor_recheck(const config& cfg, results& out) {
   if (start != nullptr && start->lat.p50 > 0 && m.lat.p50 > 0) {
     const double drift = m.lat.p50 / start->lat.p50;
     if (drift > 1.5 || drift < 1 / 1.5) {
-      out.warnings.push_back(strprintf(
-          "the cache-line floor moved during the run (p50 %s at the start, %s at the end): the "
+      out.warnings.push_back(fmt::format(
+          "the cache-line floor moved during the run (p50 {} at the start, {} at the end): the "
           "hypervisor placed the vCPUs differently; poll-mode ratios use a floor measured just "
           "before each series",
-          fmt_ns(start->lat.p50).c_str(), fmt_ns(m.lat.p50).c_str()));
+          fmt_ns(start->lat.p50), fmt_ns(m.lat.p50)));
     }
   }
   report(out, std::move(m));

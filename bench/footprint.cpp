@@ -21,8 +21,9 @@
 #include <thread>
 #include <vector>
 
+#include <xcall_test_support/alloc_counter.hpp>
+
 #include "affinity.hpp"
-#include "alloc_counter.hpp"
 #include "format.hpp"
 #include "harness.hpp"
 #include "results.hpp"
@@ -33,6 +34,8 @@ namespace {
 
 /// Allocations made by `calls` calls of fn after `warm` unmeasured ones;
 /// also what the first call of all made.
+using xcall::test_support::allocations;
+
 alloc_row count_allocs(engine e, const char* caller, const char* call, std::size_t calls,
                        const std::function<void()>& fn) {
   alloc_row r;
@@ -176,8 +179,8 @@ void resident_memory(results& out, cpu_t n_threads, cpu_t n_bare) {
                                    n_threads, with_threads, rss_kib()));
   }
   for (const memory_row& r : out.memory) {
-    progress("footprint", strprintf("%-52s %5u CPUs: %+6ld KiB, %.0f bytes/CPU", r.what.c_str(),
-                                    r.cpus, r.rss_after_kib - r.rss_before_kib, r.bytes_per_cpu));
+    progress("footprint", fmt::format("{:<52} {:5} CPUs: {:+6} KiB, {:.0f} bytes/CPU", r.what,
+                                      r.cpus, r.rss_after_kib - r.rss_before_kib, r.bytes_per_cpu));
   }
 }
 
@@ -191,8 +194,8 @@ void run_footprint(const config& cfg, results& out) {
   }
   double worst = 0;
   for (const alloc_row& r : out.allocations) worst = r.per_call > worst ? r.per_call : worst;
-  progress("footprint", strprintf("allocations per call once warm: at most %.3f over %zu kinds of call",
-                                  worst, out.allocations.size()));
+  progress("footprint", fmt::format("allocations per call once warm: at most {:.3f} over {} kinds of call",
+                                    worst, out.allocations.size()));
   resident_memory(out, cfg.quick ? 64 : 256, cfg.quick ? 1024 : 4096);
 }
 

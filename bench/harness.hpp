@@ -24,11 +24,12 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
-#include <cstdio>
 #include <string>
 #include <thread>
 #include <utility>
 #include <vector>
+
+#include <fmt/format.h>
 
 #include "affinity.hpp"
 #include "clock.hpp"
@@ -230,9 +231,7 @@ struct best_trial {
   std::string note() const {
     std::string s = best.note + "; best of " + std::to_string(rates.size()) + " trials (";
     for (std::size_t i = 0; i < rates.size(); ++i) {
-      char buf[32];
-      std::snprintf(buf, sizeof buf, "%s%.3g", i ? ", " : "", rates[i] / 1e6);
-      s += buf;
+      s += fmt::format("{}{:.3g}", i ? ", " : "", rates[i] / 1e6);
     }
     return s + " M/s)";
   }
@@ -252,9 +251,7 @@ best_trial best_of(unsigned trials, Trial&& run_trial) {
 /// "1234567 calls in 1.02 s", for a throughput figure's note.
 inline std::string run_note(const producer_run& run, std::uint64_t end_ticks) {
   const double s = end_ticks > run.start_ticks ? ticks_to_ns(end_ticks - run.start_ticks) * 1e-9 : 0;
-  char buf[96];
-  std::snprintf(buf, sizeof buf, "%llu calls in %.2f s", static_cast<unsigned long long>(run.issued), s);
-  return buf;
+  return fmt::format("{} calls in {:.2f} s", run.issued, s);
 }
 
 }  // namespace xcall::bench

@@ -40,10 +40,10 @@ void progress(const char* section, const std::string& text) {
 namespace {
 
 /// A baseline measured several times in one run moved by more than 1.5x:
-/// say so, with its range (`message` has two %s: low, high).
+/// say so, with its range (`message` has two {}: low, high).
 void warn_if_moved(results& r, const std::string& low, const std::string& high, double lo,
-                   double hi, const char* message) {
-  if (lo > 0 && hi / lo > 1.5) r.warnings.push_back(strprintf(message, low.c_str(), high.c_str()));
+                   double hi, fmt::format_string<const std::string&, const std::string&> message) {
+  if (lo > 0 && hi / lo > 1.5) r.warnings.push_back(fmt::format(message, low, high));
 }
 
 config quick_config() {
@@ -109,7 +109,7 @@ int main(int argc, char** argv) {
   results r;
   r.cfg = cfg;
   r.machine = describe_machine();
-  progress("machine", r.machine.cpu_model + strprintf(", %u cores, ", r.machine.cores) +
+  progress("machine", r.machine.cpu_model + fmt::format(", {} cores, ", r.machine.cores) +
                           r.machine.kernel + (r.machine.virtualized ? ", virtualized" : "") +
                           ", load " + r.machine.load_before + ", xcall " +
                           r.machine.git_revision);
@@ -135,7 +135,7 @@ int main(int argc, char** argv) {
       hi = std::max(hi, m.paired_floor_ns);
     }
     warn_if_moved(r, fmt_ns(lo), fmt_ns(hi), lo, hi,
-                  "the cache-line floor ranged from %s to %s during the run: the hypervisor "
+                  "the cache-line floor ranged from {} to {} during the run: the hypervisor "
                   "moved the vCPUs; ratios use floors paired with each series, absolute figures "
                   "from different moments do not compare");
   }
@@ -148,14 +148,13 @@ int main(int argc, char** argv) {
       hi = std::max(hi, m.paired_floor_rate);
     }
     warn_if_moved(r, fmt_rate(lo), fmt_rate(hi), lo, hi,
-                  "the bare lock-free list's paired rate ranged from %s to %s during the run: "
+                  "the bare lock-free list's paired rate ranged from {} to {} during the run: "
                   "the host slowed the vCPUs down or moved them; async ratios use the trial "
                   "paired with each figure, absolute rates from different moments do not "
                   "compare");
   }
   if (const auto stalls = stall_reports().load(std::memory_order_relaxed); stalls != 0) {
-    r.warnings.push_back(strprintf("%llu stall reports from the watchdog during the run",
-                                   static_cast<unsigned long long>(stalls)));
+    r.warnings.push_back(fmt::format("{} stall reports from the watchdog during the run", stalls));
   }
   r.machine.load_after = load_average();
   r.seconds = now_seconds() - start;
@@ -173,6 +172,6 @@ int main(int argc, char** argv) {
   if (!plot_dir.empty()) {
     for (const std::string& f : write_plots(r, plot_dir)) progress("plot", "wrote " + f);
   }
-  progress("report", strprintf("run took %.0f s", r.seconds));
+  progress("report", fmt::format("run took {:.0f} s", r.seconds));
   return 0;
 }

@@ -141,13 +141,13 @@ measurement mutex_queue_throughput(const config& cfg, unsigned producers) {
           return n;
         });
     const std::uint64_t end = wait_until_done([&] { return runs.get() - before >= run.issued; });
-    return trial{rate_of(run, end), strprintf("bounded at %zu entries; ", kRing * producers) +
+    return trial{rate_of(run, end), fmt::format("bounded at {} entries; ", kRing * producers) +
                                         run_note(run, end)};
   });
   const bool one = producers == 1;
   return throughput_figure(
       one ? "peer.mutex_queue.async_1" : "peer.mutex_queue.async_all",
-      strprintf("mutex+condvar+std::function queue, %u producer(s) → 1 worker", producers),
+      fmt::format("mutex+condvar+std::function queue, {} producer(s) → 1 worker", producers),
       b.best.rate, b.note());
 }
 
@@ -306,15 +306,15 @@ measurement lockfree_throughput(const config& cfg, unsigned producers) {
   const bool one = producers == 1;
   return throughput_figure(
       one ? "peer.lockfree_list.async_1" : "peer.lockfree_list.async_all",
-      strprintf("bare lock-free list push/take-all, %u producer(s) → 1 polling consumer",
-                producers),
+      fmt::format("bare lock-free list push/take-all, {} producer(s) → 1 polling consumer",
+                  producers),
       b.best.rate, b.note());
 }
 
 void report(results& out, measurement m) {
   progress("peers", m.kind == figure_kind::latency
-                        ? strprintf("%-72s p50 %s", m.label.c_str(), fmt_ns(m.lat.p50).c_str())
-                        : strprintf("%-72s %s", m.label.c_str(), fmt_rate(m.rate).c_str()));
+                        ? fmt::format("{:<72} p50 {}", m.label, fmt_ns(m.lat.p50))
+                        : fmt::format("{:<72} {}", m.label, fmt_rate(m.rate)));
   out.add(std::move(m));
 }
 

@@ -39,7 +39,7 @@ std::string curve_block(const results& r, const std::string& id, const std::stri
   o << "$" << name << " << EOD\n";
   for (const auto& [q, ns] : m->curve) {
     if (q >= 1.0) continue;
-    o << strprintf("%.6g %.6g\n", 1.0 / (1.0 - q), ns / 1e3);
+    o << fmt::format("{:.6g} {:.6g}\n", 1.0 / (1.0 - q), ns / 1e3);
   }
   o << "EOD\n";
   return o.str();
@@ -50,7 +50,7 @@ std::string distribution_chart(const results& r, const std::string& png, const s
   std::ostringstream o;
   std::vector<std::string> plots;
   for (std::size_t i = 0; i < curves.size(); ++i) {
-    const std::string name = strprintf("c%zu", i);
+    const std::string name = fmt::format("c{}", i);
     const std::string block = curve_block(r, curves[i].id, name);
     if (block.empty()) continue;
     o << block;
@@ -78,7 +78,7 @@ std::string scaling_chart(const results& r, const std::string& png, bool through
     o << "$" << e << " << EOD\n";
     for (const scaling_point& p : r.scaling) {
       if (p.engine != e) continue;
-      o << strprintf("%u %.6g %.6g %.6g\n", p.cpus, p.on_each_cpu.p50 / 1e3,
+      o << fmt::format("{} {:.6g} {:.6g} {:.6g}\n", p.cpus, p.on_each_cpu.p50 / 1e3,
                      p.on_each_cpu.p99 / 1e3, p.many_calls_per_s);
     }
     o << "EOD\n";
@@ -121,9 +121,9 @@ std::vector<std::string> write_plots(const results& r, const std::string& dir) {
 
   std::vector<curve_spec> single;
   for (int i = 0; i < 4; ++i) {
-    single.push_back({strprintf("xcall.percpu.%s.single_wait", kModeIds[i]),
+    single.push_back({fmt::format("xcall.percpu.{}.single_wait", kModeIds[i]),
                       std::string("xcall ") + kModeTitles[i],
-                      strprintf("lw 2 lc rgb '%s'", kModeColor[i])});
+                      fmt::format("lw 2 lc rgb '{}'", kModeColor[i])});
   }
   single.push_back({"floor.cacheline", "cache-line ping-pong", "lw 2 dt 3 lc rgb '#000000'"});
   single.push_back({"floor.futex", "futex ping-pong", "lw 2 dt 2 lc rgb '#000000'"});
@@ -133,14 +133,14 @@ std::vector<std::string> write_plots(const results& r, const std::string& dir) {
 
   std::vector<curve_spec> each;
   for (int i = 0; i < 4; ++i) {
-    each.push_back({strprintf("xcall.percpu.%s.on_each_cpu", kModeIds[i]),
+    each.push_back({fmt::format("xcall.percpu.{}.on_each_cpu", kModeIds[i]),
                     std::string("percpu ") + kModeTitles[i],
-                    strprintf("lw 2 lc rgb '%s'", kModeColor[i])});
+                    fmt::format("lw 2 lc rgb '{}'", kModeColor[i])});
   }
   for (int i = 0; i < 4; ++i) {
-    each.push_back({strprintf("xcall.classic.%s.on_each_cpu", kModeIds[i]),
+    each.push_back({fmt::format("xcall.classic.{}.on_each_cpu", kModeIds[i]),
                     std::string("classic ") + kModeTitles[i],
-                    strprintf("lw 1 dt 2 lc rgb '%s'", kModeColor[i])});
+                    fmt::format("lw 1 dt 2 lc rgb '{}'", kModeColor[i])});
   }
   each.push_back({"floor.membarrier.busy", "membarrier (busy CPUs)", "lw 2 dt 3 lc rgb '#000000'"});
   each.push_back({"peer.dpdk.mp_launch_call_main", "DPDK mp launch (CALL_MAIN)",
@@ -173,7 +173,7 @@ std::vector<std::string> write_plots(const results& r, const std::string& dir) {
                                                 single)},
       {"latency-on-each-cpu.png",
        distribution_chart(r, dir + "/latency-on-each-cpu.png",
-                          strprintf("on_each_cpu with wait, %u CPUs, both engines", r.machine.cores),
+                          fmt::format("on_each_cpu with wait, {} CPUs, both engines", r.machine.cores),
                           each)},
       {"latency-attached.png",
        distribution_chart(r, dir + "/latency-attached.png",

@@ -3,9 +3,12 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <sstream>
+
+#include <nlohmann/json.hpp>
 
 #include "format.hpp"
 #include "results.hpp"
@@ -51,7 +54,7 @@ bool usable(const measurement* m) {
 }
 
 std::string xid(const char* engine, const char* mode, const char* what) {
-  return strprintf("xcall.%s.%s.%s", engine, mode, what);
+  return fmt::format("xcall.{}.{}.{}", engine, mode, what);
 }
 
 /// The first usable figure among ids.
@@ -124,17 +127,14 @@ std::string verdict_name(verdict v) {
 struct multi_check {
   std::vector<std::string> parts;
   std::vector<std::string> failed;
-  bool any = false;
-  void add(const std::string& name, double value, bool ok, const std::string& shown) {
-    (void)value;
-    any = true;
+  void add(const std::string& name, bool ok, const std::string& shown) {
     parts.push_back(name + " " + shown);
     if (!ok) failed.push_back(name);
   }
   target_line line(std::string target) const {
     target_line t;
     t.target = std::move(target);
-    if (!any) {
+    if (parts.empty()) {
       t.v = verdict::not_measured;
       t.measured = "not measured";
       return t;
@@ -152,6 +152,275 @@ struct multi_check {
   }
 };
 
+// ---- the targets table ------------------------------------------------------------
+//
+// Most targets are a ratio: an xcall figure ÷ a floor or peer, for each engine
+// (one idle mode) or for each idle mode with async figures (percpu engine),
+// against a limit. kTargets lists them in the order they are printed; the
+// two that are not ratios (the engines' crossing, allocations) have their
+// own function.
+
+/// Which side of its limit a ratio must lie on.
+enum class bound {
+  at_most,   ///< q ≤ limit
+  below,     ///< q < limit
+  at_least,  ///< q ≥ limit
+};
+
+bool within(double q, bound b, double limit) {
+  switch (b) {
+    case bound::at_most: return q <= limit;
+    case bound::below: return q < limit;
+    case bound::at_least: return q >= limit;
+  }
+  return false;
+}
+
+/// Which parts a ratio target has.
+enum class parts_kind {
+  engines,  ///< percpu and classic, for the row's idle mode
+  modes,    ///< percpu, each idle mode with async figures
+};
+
+/// A floor measured just before each figure (measurement::paired_floor_*).
+enum class pairing {
+  none,
+  /// the paired floor when there is one, else the reference; a part needs one of them
+  or_reference,
+  /// the paired floor when there is one and the reference was measured too
+  with_reference,
+};
+
+/// How one part is shown after its name.
+enum class shown {
+  ratio_vs_floor,  ///< "1.23× (90 ns vs 70 ns paired floor)"
+  ratio_and_p50,   ///< "0.91× (45.1 µs)"
+  ratio,           ///< "2.31×", "0.95× (paired)"
+};
+
+using target_extra = void (*)(const results& r, const measurement* reference, target_line& t);
+using target_custom = target_line (*)(const results& r);
+
+struct target_spec {
+  const char* name;       ///< for the reader of this table only
+  const char* text;       ///< the target; {} is the reference's value
+  const char* reference;  ///< the floor or peer the xcall figure is divided by
+  bool reference_named;   ///< {} shows "<short name> <value>", not only the value
+  parts_kind parts;
+  const char* mode;       ///< parts_kind::engines: the idle mode
+  const char* what;       ///< the xcall figure: xcall.<engine>.<mode>.<what>
+  pairing paired;
+  bound b;
+  double limit;
+  shown show;
+  target_extra extra;     ///< adds to the line after the parts (may be null)
+  target_custom custom;   ///< not a ratio: computes the whole line (the rest unused)
+};
+
+double value_of(const measurement& m) {
+  return m.kind == figure_kind::latency ? m.lat.p50 : m.rate;
+}
+double paired_value_of(const measurement& m) {
+  return m.kind == figure_kind::latency ? m.paired_floor_ns : m.paired_floor_rate;
+}
+
+target_line evaluate_ratio(const results& r, const target_spec& t) {
+  const measurement* ref = first_of(r, {t.reference});
+  std::vector<std::pair<std::string, std::string>> parts;  // (name, figure id)
+  if (t.parts == parts_kind::engines) {
+    for (const char* e : kEngines) parts.emplace_back(e, xid(e, t.mode, t.what));
+  } else {
+    for (const mode_row& m : kModes) {
+      if (m.throughput) parts.emplace_back(m.id, xid("percpu", m.id, t.what));
+    }
+  }
+  multi_check c;
+  for (const auto& [name, id] : parts) {
+    const measurement* x = first_of(r, {id.c_str()});
+    if (x == nullptr) continue;
+    if (ref == nullptr && t.paired != pairing::or_reference) continue;
+    const bool paired = t.paired != pairing::none && paired_value_of(*x) > 0;
+    if (!paired && ref == nullptr) continue;
+    const double base = paired ? paired_value_of(*x) : value_of(*ref);
+    const double q = ratio(value_of(*x), base);
+    std::string s = fmt_ratio(q);
+    switch (t.show) {
+      case shown::ratio_vs_floor:
+        s += " (" + fmt_ns(value_of(*x)) + " vs " + fmt_ns(base) + (paired ? " paired floor)" : ")");
+        break;
+      case shown::ratio_and_p50: s += " (" + fmt_ns(value_of(*x)) + ")"; break;
+      case shown::ratio: s += paired ? " (paired)" : ""; break;
+    }
+    c.add(name, within(q, t.b, t.limit), s);
+  }
+  const std::string ref_text = t.reference_named ? with_value(ref)
+                               : ref != nullptr  ? fmt_ns(ref->lat.p50)
+                                                 : std::string("–");
+  target_line line = c.line(fmt::format(fmt::runtime(t.text), ref_text));
+  if (t.extra != nullptr) t.extra(r, ref, line);
+  return line;
+}
+
+// ---- what some targets add ----
+
+/// The structural floor: the same lines moving through a bare list.
+void add_bare_list(const results& r, const measurement* cacheline, target_line& t) {
+  const measurement* bare = first_of(r, {"peer.lockfree_list.roundtrip"});
+  if (bare == nullptr || cacheline == nullptr) return;
+  t.measured += " [a bare lock-free list round trip, which moves the same lines, is " +
+                fmt_ratio(ratio(bare->lat.p50, cacheline->lat.p50)) + " (" +
+                fmt_ns(bare->lat.p50) + ")]";
+}
+
+/// Without DPDK, why not (the unavailable figure's note).
+void add_dpdk_note(const results& r, const measurement* dpdk, target_line& t) {
+  if (dpdk != nullptr) return;
+  const measurement* d = r.find("peer.dpdk.remote_launch");
+  t.measured = d ? d->note : "DPDK not measured";
+}
+
+/// Whether membarrier really interrupted anyone is in its note (CAL count).
+void add_membarrier_ipis(const results&, const measurement* membarrier, target_line& t) {
+  if (membarrier == nullptr) return;
+  const auto at = membarrier->note.rfind("; ");
+  if (at != std::string::npos) t.measured += " [membarrier: " + membarrier->note.substr(at + 2) + "]";
+}
+
+// ---- the targets that are not ratios ----
+
+/// percpu faster than classic for call_function_many from 16 CPUs up.
+target_line engines_crossing(const results& r) {
+  std::map<unsigned, std::pair<double, double>> tput;  // cpus -> (percpu, classic)
+  for (const scaling_point& p : r.scaling) {
+    auto& slot = tput[p.cpus];
+    (p.engine == "percpu" ? slot.first : slot.second) = p.many_calls_per_s;
+  }
+  target_line t;
+  t.target = "percpu faster than classic for call_function_many (all CPUs) from 16 CPUs up, "
+             "crossing point shown";
+  if (tput.empty()) {
+    t.measured = "not measured";
+    t.v = verdict::not_measured;
+    return t;
+  }
+  std::string m;
+  bool any16 = false, ok = true;
+  for (const auto& [n, pc] : tput) {
+    if (pc.first <= 0 || pc.second <= 0) continue;
+    m += (m.empty() ? "" : ", ") + fmt::format("{}: {}", n, fmt_ratio(pc.first / pc.second));
+    if (n >= 16) {
+      any16 = true;
+      if (pc.first <= pc.second) ok = false;
+    }
+  }
+  // The crossing: the smallest size from which one engine stays ahead up
+  // to the largest size measured.
+  const auto ahead_from = [&tput](bool percpu) {
+    unsigned from = 0;
+    for (auto it = tput.rbegin(); it != tput.rend(); ++it) {
+      const auto [pc, cl] = it->second;
+      if (pc <= 0 || cl <= 0 || (percpu ? pc <= cl : cl <= pc)) break;
+      from = it->first;
+    }
+    return from;
+  };
+  const unsigned smallest = tput.begin()->first;
+  const unsigned percpu_from = ahead_from(true);
+  const unsigned classic_from = ahead_from(false);
+  std::string crossing;
+  if (percpu_from == smallest) {
+    crossing = fmt::format("percpu ahead at every size (from {} CPUs)", smallest);
+  } else if (percpu_from != 0) {
+    crossing = fmt::format("percpu ahead from {} CPUs up", percpu_from);
+  } else if (classic_from == smallest) {
+    crossing = fmt::format("classic ahead at every size (from {} CPUs)", smallest);
+  } else if (classic_from != 0) {
+    crossing = fmt::format("classic ahead from {} CPUs up, percpu ahead or even below", classic_from);
+  } else {
+    crossing = "no engine stays ahead up to the largest size";
+  }
+  t.measured = "percpu ÷ classic calls/s at " + m + "; crossing: " + crossing;
+  t.v = !any16 ? verdict::not_measured : ok ? verdict::met : verdict::not_met;
+  if (!any16) t.measured += " (sweep stopped below 16 CPUs)";
+  return t;
+}
+
+/// Zero allocations per call.
+target_line zero_allocations(const results& r) {
+  target_line t;
+  t.target = "zero allocations per call (once the caller's storage exists)";
+  if (r.allocations.empty()) {
+    t.measured = "not measured";
+    return t;
+  }
+  double worst = 0;
+  std::string where;
+  for (const alloc_row& a : r.allocations) {
+    if (a.per_call > worst) {
+      worst = a.per_call;
+      where = a.engine + " " + a.caller + " " + a.call;
+    }
+  }
+  t.measured = fmt::format("{:.3f} per call at most over {} kinds of call", worst,
+                           r.allocations.size()) +
+               (where.empty() ? "" : " (worst: " + where + ")");
+  t.v = worst == 0 ? verdict::met : verdict::not_met;
+  return t;
+}
+
+constexpr target_spec kTargets[] = {
+    // name, text, reference, reference_named, parts, mode, what, paired, bound, limit,
+    // shown, extra, custom
+    {"poll vs cache line",
+     "poll mode, call_function_single with wait, p50 ≤ 1.5× the cache-line floor ({})",
+     "floor.cacheline", false, parts_kind::engines, "poll", "single_wait", pairing::or_reference,
+     bound::at_most, 1.5, shown::ratio_vs_floor, add_bare_list, nullptr},
+    {"adaptive past spin vs futex",
+     "adaptive mode, target past its spin window, single wait p50 ≤ 1.1× futex ping-pong ({})",
+     "floor.futex", false, parts_kind::engines, "adaptive_cold", "single_wait", pairing::none, bound::at_most,
+     1.1, shown::ratio_and_p50, nullptr, nullptr},
+    {"adaptive past spin vs DPDK",
+     "adaptive mode, target past its spin window, single wait p50 faster than DPDK remote "
+     "launch ({})",
+     "peer.dpdk.remote_launch", false, parts_kind::engines, "adaptive_cold", "single_wait",
+     pairing::none, bound::below, 1.0, shown::ratio_and_p50, add_dpdk_note, nullptr},
+    {"sleep vs futex", "sleep mode, single wait p50 ≤ 1.1× futex ping-pong ({})", "floor.futex",
+     false, parts_kind::engines, "sleep", "single_wait", pairing::none, bound::at_most, 1.1,
+     shown::ratio_and_p50, nullptr, nullptr},
+    {"sleep vs DPDK", "sleep mode, single wait p50 faster than DPDK remote launch ({})",
+     "peer.dpdk.remote_launch", false, parts_kind::engines, "sleep", "single_wait",
+     pairing::none, bound::below, 1.0, shown::ratio_and_p50, add_dpdk_note, nullptr},
+    {"on_each_cpu vs membarrier",
+     "on_each_cpu with wait over sleeping CPUs, p50 faster than membarrier PRIVATE_EXPEDITED "
+     "with the other CPUs busy ({})",
+     "floor.membarrier.busy", false, parts_kind::engines, "sleep", "on_each_cpu", pairing::none,
+     bound::below, 1.0, shown::ratio_and_p50, add_membarrier_ipis, nullptr},
+    {"async 1→1 vs mutex queue",
+     "async single calls, 1 producer → 1 target, ≥ 2× the mutex/condvar/std::function queue "
+     "({}; percpu engine, per idle mode)",
+     "peer.mutex_queue.async_1", true, parts_kind::modes, nullptr, "async_1", pairing::none,
+     bound::at_least, 2.0, shown::ratio, nullptr, nullptr},
+    {"async all→1 vs mutex queue",
+     "async single calls, all producers → 1 target, ≥ 2× the mutex/condvar/std::function queue "
+     "({}; percpu engine, per idle mode)",
+     "peer.mutex_queue.async_all", true, parts_kind::modes, nullptr, "async_all", pairing::none,
+     bound::at_least, 2.0, shown::ratio, nullptr, nullptr},
+    {"async 1→1 vs bare list",
+     "async single calls, 1 producer → 1 target, ≥ 0.8× a bare lock-free list push/take-all "
+     "({}; percpu engine, per idle mode)",
+     "peer.lockfree_list.async_1", true, parts_kind::modes, nullptr, "async_1",
+     pairing::with_reference, bound::at_least, 0.8, shown::ratio, nullptr, nullptr},
+    {"async all→1 vs bare list",
+     "async single calls, all producers → 1 target, ≥ 0.8× a bare lock-free list push/take-all "
+     "({}; percpu engine, per idle mode)",
+     "peer.lockfree_list.async_all", true, parts_kind::modes, nullptr, "async_all",
+     pairing::with_reference, bound::at_least, 0.8, shown::ratio, nullptr, nullptr},
+    {"engines' crossing", nullptr, nullptr, false, parts_kind::engines, nullptr, nullptr,
+     pairing::none, bound::at_least, 0, shown::ratio, nullptr, engines_crossing},
+    {"allocations", nullptr, nullptr, false, parts_kind::engines, nullptr, nullptr, pairing::none,
+     bound::at_most, 0, shown::ratio, nullptr, zero_allocations},
+};
+
 }  // namespace
 
 std::string target_line::text() const {
@@ -160,188 +429,8 @@ std::string target_line::text() const {
 
 std::vector<target_line> evaluate_targets(const results& r) {
   std::vector<target_line> lines;
-  const measurement* cacheline = first_of(r, {"floor.cacheline"});
-  const measurement* futex = first_of(r, {"floor.futex"});
-  const measurement* dpdk = first_of(r, {"peer.dpdk.remote_launch"});
-  const measurement* membarrier = first_of(r, {"floor.membarrier.busy"});
-
-  // 1. poll: single wait p50 within 1.5x the cache-line floor.
-  {
-    multi_check c;
-    for (const char* e : kEngines) {
-      const measurement* x = first_of(r, {xid(e, "poll", "single_wait").c_str()});
-      if (x == nullptr) continue;
-      // The floor measured just before the series, on the same cores, when
-      // there is one: the hypervisor may have moved the vCPUs since.
-      const bool paired = x->paired_floor_ns > 0;
-      const double floor_ns = paired ? x->paired_floor_ns : cacheline ? cacheline->lat.p50 : 0;
-      if (floor_ns <= 0) continue;
-      const double q = ratio(x->lat.p50, floor_ns);
-      c.add(e, q, q <= 1.5,
-            fmt_ratio(q) + " (" + fmt_ns(x->lat.p50) + " vs " + fmt_ns(floor_ns) +
-                (paired ? " paired floor)" : ")"));
-    }
-    target_line t = c.line("poll mode, call_function_single with wait, p50 ≤ 1.5× the cache-line floor (" +
-                           (cacheline ? fmt_ns(cacheline->lat.p50) : std::string("–")) + ")");
-    // The structural floor: the same lines moving through a bare list.
-    if (const measurement* bare = first_of(r, {"peer.lockfree_list.roundtrip"});
-        bare != nullptr && cacheline != nullptr) {
-      t.measured += " [a bare lock-free list round trip, which moves the same lines, is " +
-                    fmt_ratio(ratio(bare->lat.p50, cacheline->lat.p50)) + " (" +
-                    fmt_ns(bare->lat.p50) + ")]";
-    }
-    lines.push_back(t);
-  }
-  // 2./3. adaptive past its spin window, and sleep: within 1.1x futex, faster than DPDK.
-  for (const char* mode : {"adaptive_cold", "sleep"}) {
-    const char* label = std::string(mode) == "sleep" ? "sleep mode" : "adaptive mode, target past its spin window";
-    multi_check vs_futex, vs_dpdk;
-    for (const char* e : kEngines) {
-      const measurement* x = first_of(r, {xid(e, mode, "single_wait").c_str()});
-      if (x == nullptr) continue;
-      if (futex != nullptr) {
-        const double q = ratio(x->lat.p50, futex->lat.p50);
-        vs_futex.add(e, q, q <= 1.1, fmt_ratio(q) + " (" + fmt_ns(x->lat.p50) + ")");
-      }
-      if (dpdk != nullptr) {
-        const double q = ratio(x->lat.p50, dpdk->lat.p50);
-        vs_dpdk.add(e, q, q < 1.0, fmt_ratio(q) + " (" + fmt_ns(x->lat.p50) + ")");
-      }
-    }
-    lines.push_back(vs_futex.line(std::string(label) + ", single wait p50 ≤ 1.1× futex ping-pong (" +
-                                  (futex ? fmt_ns(futex->lat.p50) : std::string("–")) + ")"));
-    target_line t = vs_dpdk.line(std::string(label) +
-                                 ", single wait p50 faster than DPDK remote launch (" +
-                                 (dpdk ? fmt_ns(dpdk->lat.p50) : std::string("–")) + ")");
-    if (dpdk == nullptr) {
-      const measurement* d = r.find("peer.dpdk.remote_launch");
-      t.measured = d ? d->note : "DPDK not measured";
-    }
-    lines.push_back(t);
-  }
-  // 4. on_each_cpu over sleeping CPUs: faster than membarrier.
-  {
-    multi_check c;
-    for (const char* e : kEngines) {
-      const measurement* x = first_of(r, {xid(e, "sleep", "on_each_cpu").c_str()});
-      if (x == nullptr || membarrier == nullptr) continue;
-      const double q = ratio(x->lat.p50, membarrier->lat.p50);
-      c.add(e, q, q < 1.0, fmt_ratio(q) + " (" + fmt_ns(x->lat.p50) + ")");
-    }
-    target_line t = c.line("on_each_cpu with wait over sleeping CPUs, p50 faster than membarrier "
-                           "PRIVATE_EXPEDITED with the other CPUs busy (" +
-                           (membarrier ? fmt_ns(membarrier->lat.p50) : std::string("–")) + ")");
-    // Whether membarrier really interrupted anyone is in its note (CAL count).
-    if (membarrier != nullptr) {
-      const auto at = membarrier->note.rfind("; ");
-      if (at != std::string::npos) t.measured += " [membarrier: " + membarrier->note.substr(at + 2) + "]";
-    }
-    lines.push_back(t);
-  }
-  // 5./6. async throughput vs the mutex queue and the bare list.
-  struct async_target {
-    const char* peer_prefix;
-    double factor;
-    const char* text;
-  };
-  for (const async_target& at :
-       {async_target{"peer.mutex_queue", 2.0, "≥ 2× the mutex/condvar/std::function queue"},
-        async_target{"peer.lockfree_list", 0.8, "≥ 0.8× a bare lock-free list push/take-all"}}) {
-    for (const char* shape : {"async_1", "async_all"}) {
-      const measurement* peer = first_of(r, {(std::string(at.peer_prefix) + "." + shape).c_str()});
-      multi_check c;
-      for (const mode_row& m : kModes) {
-        if (!m.throughput) continue;
-        const measurement* x = first_of(r, {xid("percpu", m.id, shape).c_str()});
-        if (x == nullptr || peer == nullptr) continue;
-        // Against the bare list, its paired trial when there is one.
-        const bool paired = at.factor < 1.0 && x->paired_floor_rate > 0;
-        const double q = ratio(x->rate, paired ? x->paired_floor_rate : peer->rate);
-        c.add(m.id, q, q >= at.factor, fmt_ratio(q) + (paired ? " (paired)" : ""));
-      }
-      const std::string who = std::string(shape) == "async_1" ? "1 producer → 1 target"
-                                                              : "all producers → 1 target";
-      lines.push_back(c.line(std::string("async single calls, ") + who + ", " + at.text +
-                             " (" + with_value(peer) + "; percpu engine, per idle mode)"));
-    }
-  }
-  // 7. percpu faster than classic for call_function_many from 16 CPUs up.
-  {
-    std::map<unsigned, std::pair<double, double>> tput;  // cpus -> (percpu, classic)
-    for (const scaling_point& p : r.scaling) {
-      auto& slot = tput[p.cpus];
-      (p.engine == "percpu" ? slot.first : slot.second) = p.many_calls_per_s;
-    }
-    target_line t;
-    t.target = "percpu faster than classic for call_function_many (all CPUs) from 16 CPUs up, "
-               "crossing point shown";
-    std::string m;
-    bool any16 = false, ok = true;
-    // The crossing: the smallest size from which one engine stays ahead up
-    // to the largest size measured.
-    const auto ahead_from = [&tput](bool percpu) {
-      unsigned from = 0;
-      for (auto it = tput.rbegin(); it != tput.rend(); ++it) {
-        const auto [pc, cl] = it->second;
-        if (pc <= 0 || cl <= 0 || (percpu ? pc <= cl : cl <= pc)) break;
-        from = it->first;
-      }
-      return from;
-    };
-    for (const auto& [n, pc] : tput) {
-      if (pc.first <= 0 || pc.second <= 0) continue;
-      m += (m.empty() ? "" : ", ") + strprintf("%u: %s", n, fmt_ratio(pc.first / pc.second).c_str());
-      if (n >= 16) {
-        any16 = true;
-        if (pc.first <= pc.second) ok = false;
-      }
-    }
-    if (tput.empty()) {
-      t.measured = "not measured";
-      t.v = verdict::not_measured;
-    } else {
-      const unsigned smallest = tput.begin()->first;
-      const unsigned percpu_from = ahead_from(true);
-      const unsigned classic_from = ahead_from(false);
-      std::string crossing;
-      if (percpu_from == smallest) {
-        crossing = strprintf("percpu ahead at every size (from %u CPUs)", smallest);
-      } else if (percpu_from != 0) {
-        crossing = strprintf("percpu ahead from %u CPUs up", percpu_from);
-      } else if (classic_from == smallest) {
-        crossing = strprintf("classic ahead at every size (from %u CPUs)", smallest);
-      } else if (classic_from != 0) {
-        crossing = strprintf("classic ahead from %u CPUs up, percpu ahead or even below", classic_from);
-      } else {
-        crossing = "no engine stays ahead up to the largest size";
-      }
-      t.measured = "percpu ÷ classic calls/s at " + m + "; crossing: " + crossing;
-      t.v = !any16 ? verdict::not_measured : ok ? verdict::met : verdict::not_met;
-      if (!any16) t.measured += " (sweep stopped below 16 CPUs)";
-    }
-    lines.push_back(t);
-  }
-  // 8. zero allocations per call.
-  {
-    target_line t;
-    t.target = "zero allocations per call (once the caller's storage exists)";
-    if (r.allocations.empty()) {
-      t.measured = "not measured";
-    } else {
-      double worst = 0;
-      std::string where;
-      for (const alloc_row& a : r.allocations) {
-        if (a.per_call > worst) {
-          worst = a.per_call;
-          where = a.engine + " " + a.caller + " " + a.call;
-        }
-      }
-      t.measured = strprintf("%.3f per call at most over %zu kinds of call", worst,
-                             r.allocations.size()) +
-                   (where.empty() ? "" : " (worst: " + where + ")");
-      t.v = worst == 0 ? verdict::met : verdict::not_met;
-    }
-    lines.push_back(t);
+  for (const target_spec& t : kTargets) {
+    lines.push_back(t.custom != nullptr ? t.custom(r) : evaluate_ratio(r, t));
   }
   return lines;
 }
@@ -362,9 +451,9 @@ void machine_table(std::ostringstream& o, const results& r) {
   o << "| kernel | " << m.kernel << " |\n";
   o << "| xcall | " << m.git_revision << ", " << m.compiler << " |\n";
   o << "| run | " << (r.cfg.quick ? "--quick" : "full") << ", " << m.date << ", "
-    << strprintf("%.0f s", r.seconds) << " |\n";
+    << fmt::format("{:.0f} s", r.seconds) << " |\n";
   o << "| load average | " << m.load_before << " at start, " << m.load_after << " at end |\n";
-  o << "| clock | " << m.clock << strprintf(", %.0f ns per read", m.clock_read_ns) << " |\n\n";
+  o << "| clock | " << m.clock << fmt::format(", {:.0f} ns per read", m.clock_read_ns) << " |\n\n";
 }
 
 /// The attached hosts (attached_cases.cpp), each beside the floor measured
@@ -524,8 +613,8 @@ void scaling_table(std::ostringstream& o, const results& r) {
       << (p ? fmt_rate(p->many_calls_per_s) : "–") << " | "
       << (c ? fmt_rate(c->many_calls_per_s) : "–") << " | "
       << fmt_ratio(p && c ? ratio(p->many_calls_per_s, c->many_calls_per_s) : 0) << " | "
-      << (p ? strprintf("%.2f", p->many_wakes) : "–") << " | "
-      << (c ? strprintf("%.2f", c->many_wakes) : "–") << " |\n";
+      << (p ? fmt::format("{:.2f}", p->many_wakes) : "–") << " | "
+      << (c ? fmt::format("{:.2f}", c->many_wakes) : "–") << " |\n";
   }
   o << "\n";
 }
@@ -536,7 +625,7 @@ void footprint_tables(std::ostringstream& o, const results& r) {
     o << "| engine | caller | call | first call | per call, warm |\n|---|---|---|---|---|\n";
     for (const alloc_row& a : r.allocations) {
       o << "| " << a.engine << " | " << a.caller << " | " << a.call << " | " << a.first_call
-        << " | " << strprintf("%.3f", a.per_call) << " (" << a.calls << " calls) |\n";
+        << " | " << fmt::format("{:.3f}", a.per_call) << " (" << a.calls << " calls) |\n";
     }
     o << "\n";
   }
@@ -545,8 +634,8 @@ void footprint_tables(std::ostringstream& o, const results& r) {
     o << "| what | CPUs | RSS growth | per CPU |\n|---|---|---|---|\n";
     for (const memory_row& m : r.memory) {
       o << "| " << m.what << " | " << m.cpus << " | "
-        << strprintf("%ld KiB", m.rss_after_kib - m.rss_before_kib) << " | "
-        << strprintf("%.0f B", m.bytes_per_cpu) << " |\n";
+        << fmt::format("{} KiB", m.rss_after_kib - m.rss_before_kib) << " | "
+        << fmt::format("{:.0f} B", m.bytes_per_cpu) << " |\n";
     }
     o << "\n";
   }
@@ -616,113 +705,101 @@ bool write_markdown(const results& r, const std::string& path) {
 
 namespace {
 
-std::string jstr(const std::string& s) {
-  std::string o = "\"";
-  for (const char ch : s) {
-    const auto c = static_cast<unsigned char>(ch);
-    switch (c) {
-      case '"': o += "\\\""; break;
-      case '\\': o += "\\\\"; break;
-      case '\n': o += "\\n"; break;
-      case '\t': o += "\\t"; break;
-      default:
-        if (c < 0x20) {
-          o += strprintf("\\u%04x", c);
-        } else {
-          o += ch;
-        }
-    }
+// ordered_json keeps the keys in the order written, as the file always had them.
+using json = nlohmann::ordered_json;
+
+/// A figure as the JSON has always carried it: six significant digits
+/// (enough for any figure the bench measures, and stable diffs between runs);
+/// null when not finite.
+json num(double v) {
+  if (!std::isfinite(v)) return nullptr;
+  return std::strtod(fmt::format("{:.6g}", v).c_str(), nullptr);
+}
+
+json summary_json(const summary& s) {
+  return {{"n", s.n},          {"min_ns", num(s.min)},   {"p50_ns", num(s.p50)},
+          {"p90_ns", num(s.p90)}, {"p99_ns", num(s.p99)}, {"p999_ns", num(s.p999)},
+          {"max_ns", num(s.max)}, {"mean_ns", num(s.mean)}};
+}
+
+json machine_json(const machine_info& m) {
+  return {{"cpu_model", m.cpu_model},   {"cores", m.cores},
+          {"online_cpus", m.online_cpus}, {"kernel", m.kernel},
+          {"virtualized", m.virtualized}, {"hypervisor", m.hypervisor},
+          {"git_revision", m.git_revision}, {"compiler", m.compiler},
+          {"date", m.date},             {"load_before", m.load_before},
+          {"load_after", m.load_after}, {"clock", m.clock},
+          {"clock_read_ns", num(m.clock_read_ns)}};
+}
+
+json figure_json(const measurement& f) {
+  json j = {{"id", f.id},
+            {"label", f.label},
+            {"kind", f.kind == figure_kind::latency ? "latency" : "throughput"},
+            {"available", f.available},
+            {"note", f.note}};
+  if (f.available && f.kind == figure_kind::latency) j["latency"] = summary_json(f.lat);
+  if (f.paired_floor_ns > 0) {
+    j["paired_floor"] = {{"id", f.paired_floor_id}, {"p50_ns", num(f.paired_floor_ns)}};
   }
-  return o + "\"";
+  if (f.paired_floor_rate > 0) j["paired_rate_per_second"] = num(f.paired_floor_rate);
+  if (f.available && f.kind == figure_kind::throughput) j["per_second"] = num(f.rate);
+  return j;
 }
 
-std::string jnum(double v) {
-  if (!std::isfinite(v)) return "null";
-  return strprintf("%.6g", v);
+json scaling_json(const scaling_point& p) {
+  return {{"engine", p.engine},
+          {"cpus", p.cpus},
+          {"on_each_cpu", summary_json(p.on_each_cpu)},
+          {"many_calls_per_s", num(p.many_calls_per_s)},
+          {"many_runs_per_s", num(p.many_runs_per_s)},
+          {"callers", p.callers},
+          {"on_each_cpu_wakes_per_cpu", num(p.each_wakes)},
+          {"many_wakes_per_cpu", num(p.many_wakes)}};
 }
 
-std::string jsummary(const summary& s) {
-  return strprintf("{\"n\": %zu, \"min_ns\": %s, \"p50_ns\": %s, \"p90_ns\": %s, \"p99_ns\": %s, "
-                   "\"p999_ns\": %s, \"max_ns\": %s, \"mean_ns\": %s}",
-                   s.n, jnum(s.min).c_str(), jnum(s.p50).c_str(), jnum(s.p90).c_str(),
-                   jnum(s.p99).c_str(), jnum(s.p999).c_str(), jnum(s.max).c_str(),
-                   jnum(s.mean).c_str());
+json allocation_json(const alloc_row& a) {
+  return {{"engine", a.engine},         {"caller", a.caller},       {"call", a.call},
+          {"first_call", a.first_call}, {"per_call", num(a.per_call)}, {"calls", a.calls}};
+}
+
+json memory_json(const memory_row& m) {
+  return {{"what", m.what},
+          {"cpus", m.cpus},
+          {"rss_before_kib", m.rss_before_kib},
+          {"rss_after_kib", m.rss_after_kib},
+          {"bytes_per_cpu", num(m.bytes_per_cpu)}};
+}
+
+/// Each element of `rows` through `to_json`, as a JSON array.
+template <class Row, class ToJson>
+json array_of(const std::vector<Row>& rows, ToJson to_json) {
+  json a = json::array();
+  for (const Row& row : rows) a.push_back(to_json(row));
+  return a;
 }
 
 }  // namespace
 
 bool write_json(const results& r, const std::string& path) {
-  std::ostringstream o;
-  const machine_info& m = r.machine;
-  o << "{\n  \"machine\": {\"cpu_model\": " << jstr(m.cpu_model) << ", \"cores\": " << m.cores
-    << ", \"online_cpus\": " << m.online_cpus << ", \"kernel\": " << jstr(m.kernel)
-    << ", \"virtualized\": " << (m.virtualized ? "true" : "false")
-    << ", \"hypervisor\": " << jstr(m.hypervisor) << ", \"git_revision\": " << jstr(m.git_revision)
-    << ", \"compiler\": " << jstr(m.compiler) << ", \"date\": " << jstr(m.date)
-    << ", \"load_before\": " << jstr(m.load_before) << ", \"load_after\": " << jstr(m.load_after)
-    << ", \"clock\": " << jstr(m.clock) << ", \"clock_read_ns\": " << jnum(m.clock_read_ns)
-    << "},\n";
-  o << "  \"run\": {\"quick\": " << (r.cfg.quick ? "true" : "false")
-    << ", \"seconds\": " << jnum(r.seconds) << ", \"latency_samples\": " << r.cfg.latency_samples
-    << ", \"throughput_seconds\": " << jnum(r.cfg.throughput_seconds)
-    << ", \"scale_max_cpus\": " << r.cfg.scale_max_cpus << "},\n";
-  o << "  \"figures\": [\n";
-  for (std::size_t i = 0; i < r.figures.size(); ++i) {
-    const measurement& f = r.figures[i];
-    o << "    {\"id\": " << jstr(f.id) << ", \"label\": " << jstr(f.label)
-      << ", \"kind\": " << (f.kind == figure_kind::latency ? "\"latency\"" : "\"throughput\"")
-      << ", \"available\": " << (f.available ? "true" : "false") << ", \"note\": " << jstr(f.note);
-    if (f.available && f.kind == figure_kind::latency) o << ", \"latency\": " << jsummary(f.lat);
-    if (f.paired_floor_ns > 0) {
-      o << ", \"paired_floor\": {\"id\": " << jstr(f.paired_floor_id)
-        << ", \"p50_ns\": " << jnum(f.paired_floor_ns) << "}";
-    }
-    if (f.paired_floor_rate > 0) o << ", \"paired_rate_per_second\": " << jnum(f.paired_floor_rate);
-    if (f.available && f.kind == figure_kind::throughput) o << ", \"per_second\": " << jnum(f.rate);
-    o << "}" << (i + 1 < r.figures.size() ? "," : "") << "\n";
-  }
-  o << "  ],\n  \"scaling\": [\n";
-  for (std::size_t i = 0; i < r.scaling.size(); ++i) {
-    const scaling_point& p = r.scaling[i];
-    o << "    {\"engine\": " << jstr(p.engine) << ", \"cpus\": " << p.cpus
-      << ", \"on_each_cpu\": " << jsummary(p.on_each_cpu)
-      << ", \"many_calls_per_s\": " << jnum(p.many_calls_per_s)
-      << ", \"many_runs_per_s\": " << jnum(p.many_runs_per_s) << ", \"callers\": " << p.callers
-      << ", \"on_each_cpu_wakes_per_cpu\": " << jnum(p.each_wakes)
-      << ", \"many_wakes_per_cpu\": " << jnum(p.many_wakes)
-      << "}" << (i + 1 < r.scaling.size() ? "," : "") << "\n";
-  }
-  o << "  ],\n  \"allocations\": [\n";
-  for (std::size_t i = 0; i < r.allocations.size(); ++i) {
-    const alloc_row& a = r.allocations[i];
-    o << "    {\"engine\": " << jstr(a.engine) << ", \"caller\": " << jstr(a.caller)
-      << ", \"call\": " << jstr(a.call) << ", \"first_call\": " << a.first_call
-      << ", \"per_call\": " << jnum(a.per_call) << ", \"calls\": " << a.calls << "}"
-      << (i + 1 < r.allocations.size() ? "," : "") << "\n";
-  }
-  o << "  ],\n  \"memory\": [\n";
-  for (std::size_t i = 0; i < r.memory.size(); ++i) {
-    const memory_row& mm = r.memory[i];
-    o << "    {\"what\": " << jstr(mm.what) << ", \"cpus\": " << mm.cpus
-      << ", \"rss_before_kib\": " << mm.rss_before_kib << ", \"rss_after_kib\": " << mm.rss_after_kib
-      << ", \"bytes_per_cpu\": " << jnum(mm.bytes_per_cpu) << "}"
-      << (i + 1 < r.memory.size() ? "," : "") << "\n";
-  }
-  o << "  ],\n  \"targets\": [\n";
-  const auto targets = evaluate_targets(r);
-  for (std::size_t i = 0; i < targets.size(); ++i) {
-    const target_line& t = targets[i];
-    o << "    {\"target\": " << jstr(t.target) << ", \"measured\": " << jstr(t.measured)
-      << ", \"verdict\": " << jstr(verdict_name(t.v)) << "}" << (i + 1 < targets.size() ? "," : "")
-      << "\n";
-  }
-  o << "  ],\n  \"warnings\": [";
-  for (std::size_t i = 0; i < r.warnings.size(); ++i) {
-    o << (i ? ", " : "") << jstr(r.warnings[i]);
-  }
-  o << "]\n}\n";
+  json j;
+  j["machine"] = machine_json(r.machine);
+  j["run"] = {{"quick", r.cfg.quick},
+              {"seconds", num(r.seconds)},
+              {"latency_samples", r.cfg.latency_samples},
+              {"throughput_seconds", num(r.cfg.throughput_seconds)},
+              {"scale_max_cpus", r.cfg.scale_max_cpus}};
+  j["figures"] = array_of(r.figures, figure_json);
+  j["scaling"] = array_of(r.scaling, scaling_json);
+  j["allocations"] = array_of(r.allocations, allocation_json);
+  j["memory"] = array_of(r.memory, memory_json);
+  j["targets"] = array_of(evaluate_targets(r), [](const target_line& t) {
+    return json{{"target", t.target}, {"measured", t.measured}, {"verdict", verdict_name(t.v)}};
+  });
+  j["warnings"] = r.warnings;
   std::ofstream out(path, std::ios::trunc);
-  out << o.str();
+  // Invalid UTF-8 in a note (a CPU model string, say) is replaced, not thrown.
+  out << j.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
   return static_cast<bool>(out);
 }
 

@@ -57,10 +57,8 @@ scaling_point measure(const config& cfg, results& out, engine e, cpu_t n) {
   p.each_wakes = per_target_call(doorbells_rung(d) - rung, opt.warmup + samples.size(), n);
   const std::uint64_t lat_runs = runs.total() - before;
   if (lat_runs != (opt.warmup + samples.size()) * n) {
-    out.warnings.push_back(strprintf("scaling %s %u CPUs on_each_cpu: %llu runs, expected %llu",
-                                     p.engine.c_str(), n,
-                                     static_cast<unsigned long long>(lat_runs),
-                                     static_cast<unsigned long long>((opt.warmup + samples.size()) * n)));
+    out.warnings.push_back(fmt::format("scaling {} {} CPUs on_each_cpu: {} runs, expected {}",
+                                       p.engine, n, lat_runs, (opt.warmup + samples.size()) * n));
   }
   p.on_each_cpu = summarize(samples);
 
@@ -83,8 +81,8 @@ scaling_point measure(const config& cfg, results& out, engine e, cpu_t n) {
     const std::uint64_t expected = run.issued * n;
     const std::uint64_t end = wait_until_done([&] { return runs.total() - before >= expected; });
     if (end == 0) {
-      out.warnings.push_back(strprintf("scaling %s %u CPUs: call_function_many runs incomplete",
-                                       p.engine.c_str(), n));
+      out.warnings.push_back(fmt::format("scaling {} {} CPUs: call_function_many runs incomplete",
+                                         p.engine, n));
     }
     const double wakes = per_target_call(doorbells_rung(d) - rung, run.issued, n);
     const double rate = rate_of(run, end);
@@ -98,11 +96,10 @@ scaling_point measure(const config& cfg, results& out, engine e, cpu_t n) {
   p.many_wakes = best_wakes;
   p.many_runs_per_s = p.many_calls_per_s * n;
   progress("scaling",
-           strprintf("%-7s %4u CPUs  on_each_cpu p50 %-9s p99 %-9s  many %s calls (%s runs), "
-                     "%.2f wakes/CPU/call",
-                     p.engine.c_str(), n, fmt_ns(p.on_each_cpu.p50).c_str(),
-                     fmt_ns(p.on_each_cpu.p99).c_str(), fmt_rate(p.many_calls_per_s).c_str(),
-                     fmt_rate(p.many_runs_per_s).c_str(), p.many_wakes));
+           fmt::format("{:<7} {:4} CPUs  on_each_cpu p50 {:<9} p99 {:<9}  many {} calls ({} runs), "
+                       "{:.2f} wakes/CPU/call",
+                       p.engine, n, fmt_ns(p.on_each_cpu.p50), fmt_ns(p.on_each_cpu.p99),
+                       fmt_rate(p.many_calls_per_s), fmt_rate(p.many_runs_per_s), p.many_wakes));
   return p;
 }
 

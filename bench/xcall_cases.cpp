@@ -69,7 +69,7 @@ constexpr mode_spec kModes[] = {
 };
 
 std::string fig_id(engine e, const mode_spec& m, const char* what) {
-  return strprintf("xcall.%s.%s.%s", engine_name(e), m.id, what);
+  return fmt::format("xcall.{}.{}.{}", engine_name(e), m.id, what);
 }
 
 double gap_ns(const domain_options& o, const mode_spec& m) {
@@ -96,11 +96,10 @@ std::uint64_t total_rung(const domain& d) {
 
 void report(results& out, measurement m) {
   if (m.kind == figure_kind::latency) {
-    progress("xcall", strprintf("%-46s p50 %-9s p99 %-9s p99.9 %s", m.label.c_str(),
-                                fmt_ns(m.lat.p50).c_str(), fmt_ns(m.lat.p99).c_str(),
-                                fmt_ns(m.lat.p999).c_str()));
+    progress("xcall", fmt::format("{:<46} p50 {:<9} p99 {:<9} p99.9 {}", m.label,
+                                  fmt_ns(m.lat.p50), fmt_ns(m.lat.p99), fmt_ns(m.lat.p999)));
   } else {
-    progress("xcall", strprintf("%-46s %s", m.label.c_str(), fmt_rate(m.rate).c_str()));
+    progress("xcall", fmt::format("{:<46} {}", m.label, fmt_rate(m.rate)));
   }
   out.add(std::move(m));
 }
@@ -135,11 +134,11 @@ void single_wait(const config& cfg, results& out, engine e, const mode_spec& m) 
   check_runs(out, fig_id(e, m, "single_wait"), runs.total(), calls - errors);
   std::string note = "outside caller → owned CPU 0";
   if (m.mode != idle_mode::poll) {
-    note += strprintf("; the target went to sleep %.0f%% of calls",
-                      100.0 * static_cast<double>(slept) / static_cast<double>(calls));
+    note += fmt::format("; the target went to sleep {:.0f}% of calls",
+                        100.0 * static_cast<double>(slept) / static_cast<double>(calls));
   }
   measurement fig = latency_figure(fig_id(e, m, "single_wait"),
-                                   strprintf("%s %s single wait", engine_name(e), m.label),
+                                   fmt::format("{} {} single wait", engine_name(e), m.label),
                                    std::move(samples), note);
   fig.paired_floor_ns = floor_ns;
   report(out, std::move(fig));
@@ -194,21 +193,21 @@ void multi_wait(const config& cfg, results& out, engine e, const mode_spec& m) {
     });
     check_runs(out, fig_id(e, m, "many_wait"), runs.total() - before,
                (opt.warmup + many.size() - errors) * (n - 1));
-    std::string note = strprintf("caller is CPU 0 of %u attached CPUs", n);
+    std::string note = fmt::format("caller is CPU 0 of {} attached CPUs", n);
     if (m.mode != idle_mode::poll && n > 1) {
-      note += strprintf("; %.0f sleeps per 100 calls per other CPU",
-                        100.0 * static_cast<double>(each_sleeps) /
-                            static_cast<double>(each_calls * (n - 1)));
+      note += fmt::format("; {:.0f} sleeps per 100 calls per other CPU",
+                          100.0 * static_cast<double>(each_sleeps) /
+                              static_cast<double>(each_calls * (n - 1)));
     }
     measurement each_fig = latency_figure(fig_id(e, m, "on_each_cpu"),
-                                          strprintf("%s %s on_each_cpu wait (%u CPUs)",
-                                                    engine_name(e), m.label, n),
+                                          fmt::format("{} {} on_each_cpu wait ({} CPUs)",
+                                                      engine_name(e), m.label, n),
                                           std::move(each), note);
     each_fig.paired_floor_ns = floor_ns;
     report(out, std::move(each_fig));
     measurement many_fig = latency_figure(fig_id(e, m, "many_wait"),
-                               strprintf("%s %s call_function_many wait (%u other CPU%s)",
-                                         engine_name(e), m.label, n - 1, n == 2 ? "" : "s"),
+                               fmt::format("{} {} call_function_many wait ({} other CPU{})",
+                                           engine_name(e), m.label, n - 1, n == 2 ? "" : "s"),
                                std::move(many), note);
     many_fig.paired_floor_ns = floor_ns;
     report(out, std::move(many_fig));
@@ -264,19 +263,19 @@ void async_throughput(const config& cfg, results& out, engine e, const mode_spec
     total_issued += run.issued;
     const double rung = static_cast<double>(total_rung(d) - rung0);
     return trial{rate_of(run, end),
-                 strprintf("ring of %zu csd per producer; %.4f futex wakes per call; ", kRing,
-                           run.issued ? rung / static_cast<double>(run.issued) : 0.0) +
+                 fmt::format("ring of {} csd per producer; {:.4f} futex wakes per call; ", kRing,
+                             run.issued ? rung / static_cast<double>(run.issued) : 0.0) +
                      run_note(run, end)};
   });
   const bool one = producers == 1;
   const char* what = one ? "async_1" : "async_all";
   check_runs(out, fig_id(e, m, what), runs.total(), total_issued);
   if (errors.load(std::memory_order_relaxed) != 0) {
-    out.warnings.push_back(strprintf("%s: %llu async calls failed", fig_id(e, m, what).c_str(),
-                                     static_cast<unsigned long long>(errors.load(std::memory_order_relaxed))));
+    out.warnings.push_back(fmt::format("{}: {} async calls failed", fig_id(e, m, what),
+                                       errors.load(std::memory_order_relaxed)));
   }
   measurement fig = throughput_figure(
-      fig_id(e, m, what), strprintf("%s %s async %u→1", engine_name(e), m.label, producers),
+      fig_id(e, m, what), fmt::format("{} {} async {}→1", engine_name(e), m.label, producers),
       b.best.rate, b.note());
   fig.paired_floor_rate = paired_rate;
   report(out, std::move(fig));

@@ -72,9 +72,7 @@ std::atomic<std::uint64_t>& stall_reports();
 inline void check_runs(results& out, const std::string& what, std::uint64_t ran,
                        std::uint64_t expected) {
   if (ran == expected) return;
-  out.warnings.push_back(strprintf("%s: %llu function runs, expected %llu", what.c_str(),
-                                   static_cast<unsigned long long>(ran),
-                                   static_cast<unsigned long long>(expected)));
+  out.warnings.push_back(fmt::format("{}: {} function runs, expected {}", what, ran, expected));
 }
 
 inline domain_options bench_options(engine e, idle_mode m, cpu_t nr_cpus, bool start_threads,

@@ -15,6 +15,8 @@ packages=(
   libgtest-dev # GoogleTest headers and libraries (GTest::gtest_main)
   googletest   # GoogleTest sources
   libcli11-dev # command-line options of the example and xcall-torture
+  libfmt-dev   # {fmt}: text formatting in xcall-bench
+  nlohmann-json3-dev  # JSON output of xcall-bench and xcall-torture (header-only)
   spin         # the SPIN model checker for model/ (CTest runs the models)
   libbenchmark-dev  # Google Benchmark: bench/micro
 )

@@ -8,11 +8,13 @@
 #include "xcall/cpumask.hpp"
 
 #include <gtest/gtest.h>
+#include <xcall_test_support/alloc_counter.hpp>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstddef>
+#include <cstdint>
 #include <cstdlib>
 #include <initializer_list>
 #include <iterator>
@@ -25,29 +27,15 @@
 #include <vector>
 
 // ---- allocation counter ---------------------------------------------------
-// Replaces global new/delete so a test can assert that an operation allocates
-// nothing. Relaxed: only the thread under test reads it, after the operation.
-// noinline: GCC would otherwise see free() inlined against a `new` pointer and
-// raise -Wmismatched-new-delete.
-namespace {
-std::atomic<long> g_allocations{0};
-}  // namespace
-
-[[gnu::noinline]] void* operator new(std::size_t n) {
-  g_allocations.fetch_add(1, std::memory_order_relaxed);
-  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
-  throw std::bad_alloc();
-}
-[[gnu::noinline]] void* operator new[](std::size_t n) { return ::operator new(n); }
-[[gnu::noinline]] void operator delete(void* p) noexcept { std::free(p); }
-[[gnu::noinline]] void operator delete[](void* p) noexcept { std::free(p); }
-[[gnu::noinline]] void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-[[gnu::noinline]] void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+// The test links xcall_test_support, whose counting allocator replaces the
+// global operator new/delete, so a test can assert that an operation
+// allocates nothing. The count is relaxed: only the thread under test reads
+// it, after the operation.
 
 namespace xcall {
 namespace {
 
-long allocations() { return g_allocations.load(std::memory_order_relaxed); }
+using xcall::test_support::allocations;
 
 constexpr cpu_t kSizes[] = {0, 1, 63, 64, 65, 130, 4096};
 
@@ -310,14 +298,14 @@ TEST_P(CpumaskSized, CopyAssignBetweenEqualSizesAllocatesNothing) {
   const cpumask src = make(pattern(size, 3));
   cpumask dst(size);
   dst.set_all();  // stale bits must all be overwritten, including set ones
-  const long before = allocations();
+  const std::uint64_t before = allocations();
   dst = src;
   EXPECT_EQ(allocations(), before);
   expect_matches(dst, pattern(size, 3));
   {
     // The counter is live in this build (a constructor allocates), so the
     // EXPECT_EQ above is not vacuous.
-    const long before_ctor = allocations();
+    const std::uint64_t before_ctor = allocations();
     const cpumask fresh(size);
     EXPECT_GT(allocations(), before_ctor);
   }
@@ -451,7 +439,7 @@ TEST_P(CpumaskSized, AssignAndWithEverySizeAllocatesNothing) {
       const cpumask b = make(pattern(sb, 3));
       cpumask dst(GetParam());
       dst.set_all();  // assign_and overwrites, it does not and into dst
-      const long before = allocations();
+      const std::uint64_t before = allocations();
       dst.assign_and(a, b);
       EXPECT_EQ(allocations(), before);
       SCOPED_TRACE("sizes " + std::to_string(sa) + ", " + std::to_string(sb));

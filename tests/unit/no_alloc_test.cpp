@@ -4,20 +4,23 @@
 // host, and from a handler, on owned and on attached targets — on both
 // engines.
 //
-// Counting: this file replaces every global operator new/new[] (plain,
-// nothrow, aligned, aligned nothrow). In builds without sanitizers it also
-// interposes malloc & co. (forwarding to glibc's __libc_* entry points), so an
-// allocation that bypasses operator new is caught too. Allocations are counted
-// only while a window is open, and while it is open no gtest machinery runs on
-// any thread: errors are counted in atomics and reported after it closes.
+// Counting: the test links xcall_test_support, whose counting allocator
+// replaces every global operator new/new[] (plain, nothrow, aligned, aligned
+// nothrow) and counts them while a window is open. In builds without
+// sanitizers this file also interposes malloc & co. (forwarding to glibc's
+// __libc_* entry points) and reports them to the same window, so an
+// allocation that bypasses operator new is caught too. While a window is
+// open no gtest machinery runs on any thread: errors are counted in atomics
+// and reported after it closes.
 // Every thread of the process counts (targets and hosts too): an allocation
 // in a draining host is as much a call-path allocation as one in the caller.
 #include <execinfo.h>
 #include <gtest/gtest.h>
+#include <xcall_test_support/alloc_counter.hpp>
 
 #include <atomic>
 #include <cerrno>
-#include <cstdio>
+#include <cstdint>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -28,50 +31,9 @@
 #include "xcall/xcall.hpp"
 
 // ---------------------------------------------------------------------------
-// Counting allocator
+// Counting: the window of the shared counting allocator, and malloc & co.
 
-namespace alloc_count {
-
-std::atomic<bool> counting{false};
-std::atomic<long> news{0};     // operator new calls in the window
-std::atomic<long> mallocs{0};  // malloc-family calls in the window (interposed builds)
-
-// The first allocation of a window: its size and stack, printed on failure.
-constexpr int kMaxFrames = 32;
-void* first_stack[kMaxFrames];
-std::atomic<int> first_depth{0};
-std::atomic<std::size_t> first_size{0};
-std::atomic<bool> first_taken{false};
-thread_local bool in_hook = false;
-
-inline void note(std::size_t n) noexcept {
-  if (!counting.load(std::memory_order_relaxed) || in_hook) return;
-  in_hook = true;
-  if (!first_taken.exchange(true, std::memory_order_relaxed)) {
-    first_size.store(n, std::memory_order_relaxed);
-    first_depth.store(backtrace(first_stack, kMaxFrames), std::memory_order_release);
-  }
-  in_hook = false;
-}
-
-void open_window() {
-  news.store(0);
-  mallocs.store(0);
-  first_taken.store(false);
-  first_depth.store(0);
-  counting.store(true, std::memory_order_seq_cst);
-}
-
-void close_window() { counting.store(false, std::memory_order_seq_cst); }
-
-void print_first_stack() {
-  const int depth = first_depth.load(std::memory_order_acquire);
-  if (depth <= 0) return;
-  std::fprintf(stderr, "first allocation in the window: %zu bytes, at\n", first_size.load());
-  backtrace_symbols_fd(first_stack, depth, 2);
-}
-
-}  // namespace alloc_count
+namespace alloc_count = xcall::test_support;
 
 #if !defined(XCALL_TEST_ASAN) && !defined(XCALL_TEST_TSAN) && defined(__GLIBC__)
 #define XCALL_TEST_INTERPOSE_MALLOC 1
@@ -83,32 +45,20 @@ void* __libc_realloc(void*, std::size_t);
 void* __libc_memalign(std::size_t, std::size_t);
 
 void* malloc(std::size_t n) {
-  if (alloc_count::counting.load(std::memory_order_relaxed) && !alloc_count::in_hook) {
-    alloc_count::mallocs.fetch_add(1, std::memory_order_relaxed);
-    alloc_count::note(n);
-  }
+  alloc_count::count_malloc(n);
   return __libc_malloc(n);
 }
 void free(void* p) { __libc_free(p); }
 void* calloc(std::size_t a, std::size_t b) {
-  if (alloc_count::counting.load(std::memory_order_relaxed) && !alloc_count::in_hook) {
-    alloc_count::mallocs.fetch_add(1, std::memory_order_relaxed);
-    alloc_count::note(a * b);
-  }
+  alloc_count::count_malloc(a * b);
   return __libc_calloc(a, b);
 }
 void* realloc(void* p, std::size_t n) {
-  if (alloc_count::counting.load(std::memory_order_relaxed) && !alloc_count::in_hook) {
-    alloc_count::mallocs.fetch_add(1, std::memory_order_relaxed);
-    alloc_count::note(n);
-  }
+  alloc_count::count_malloc(n);
   return __libc_realloc(p, n);
 }
 void* memalign(std::size_t al, std::size_t n) {
-  if (alloc_count::counting.load(std::memory_order_relaxed) && !alloc_count::in_hook) {
-    alloc_count::mallocs.fetch_add(1, std::memory_order_relaxed);
-    alloc_count::note(n);
-  }
+  alloc_count::count_malloc(n);
   return __libc_memalign(al, n);
 }
 void* aligned_alloc(std::size_t al, std::size_t n) { return memalign(al, n); }
@@ -121,75 +71,6 @@ int posix_memalign(void** out, std::size_t al, std::size_t n) {
 }
 }  // extern "C"
 #endif
-
-namespace {
-
-void* counted_alloc(std::size_t n) noexcept {
-  if (alloc_count::counting.load(std::memory_order_relaxed) && !alloc_count::in_hook) {
-    alloc_count::news.fetch_add(1, std::memory_order_relaxed);
-    alloc_count::note(n);
-  }
-  return std::malloc(n == 0 ? 1 : n);
-}
-
-void* counted_aligned_alloc(std::size_t n, std::align_val_t al) noexcept {
-  if (alloc_count::counting.load(std::memory_order_relaxed) && !alloc_count::in_hook) {
-    alloc_count::news.fetch_add(1, std::memory_order_relaxed);
-    alloc_count::note(n);
-  }
-  std::size_t a = static_cast<std::size_t>(al);
-  if (a < sizeof(void*)) a = sizeof(void*);
-  void* p = nullptr;
-  if (posix_memalign(&p, a, n == 0 ? 1 : n) != 0) return nullptr;
-  return p;
-}
-
-}  // namespace
-
-void* operator new(std::size_t n) {
-  if (void* p = counted_alloc(n)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t n) {
-  if (void* p = counted_alloc(n)) return p;
-  throw std::bad_alloc();
-}
-void* operator new(std::size_t n, const std::nothrow_t&) noexcept { return counted_alloc(n); }
-void* operator new[](std::size_t n, const std::nothrow_t&) noexcept { return counted_alloc(n); }
-void* operator new(std::size_t n, std::align_val_t al) {
-  if (void* p = counted_aligned_alloc(n, al)) return p;
-  throw std::bad_alloc();
-}
-void* operator new[](std::size_t n, std::align_val_t al) {
-  if (void* p = counted_aligned_alloc(n, al)) return p;
-  throw std::bad_alloc();
-}
-void* operator new(std::size_t n, std::align_val_t al, const std::nothrow_t&) noexcept {
-  return counted_aligned_alloc(n, al);
-}
-void* operator new[](std::size_t n, std::align_val_t al, const std::nothrow_t&) noexcept {
-  return counted_aligned_alloc(n, al);
-}
-
-// GCC sees our operator new inlined into callers and flags the free() below
-// as a mismatch; with both sides replaced here, malloc/free is the pairing.
-#if defined(__GNUC__) && !defined(__clang__)
-#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
-#endif
-void operator delete(void* p) noexcept { std::free(p); }
-void operator delete[](void* p) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
-void operator delete(void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete[](void* p, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete[](void* p, std::size_t, std::align_val_t) noexcept { std::free(p); }
-void operator delete(void* p, std::align_val_t, const std::nothrow_t&) noexcept { std::free(p); }
-void operator delete[](void* p, std::align_val_t, const std::nothrow_t&) noexcept {
-  std::free(p);
-}
 
 // ---------------------------------------------------------------------------
 
@@ -308,11 +189,11 @@ void expect_no_allocation(InCaller&& in_caller) {
   }
   alloc_count::close_window();
 
-  const long news = alloc_count::news.load();
-  const long mallocs = alloc_count::mallocs.load();
-  if (news != 0 || mallocs != 0) alloc_count::print_first_stack();
-  EXPECT_EQ(news, 0) << "operator new calls during " << kRounds << " steady rounds";
-  EXPECT_EQ(mallocs, 0) << "malloc-family calls during " << kRounds << " steady rounds";
+  const std::uint64_t news = alloc_count::window_news();
+  const std::uint64_t mallocs = alloc_count::window_mallocs();
+  if (news != 0 || mallocs != 0) alloc_count::print_first_allocation();
+  EXPECT_EQ(news, 0u) << "operator new calls during " << kRounds << " steady rounds";
+  EXPECT_EQ(mallocs, 0u) << "malloc-family calls during " << kRounds << " steady rounds";
   EXPECT_EQ(g_runs.load(), want) << "the rounds ran a different number of functions";
   EXPECT_EQ(g_errors.load(), 0) << "a call failed during the steady rounds";
 }
@@ -333,19 +214,19 @@ TEST(AllocCounterTest, CountingAllocatorSeesAllocations) {
   delete p;
   delete[] q;
   delete w;
-  EXPECT_EQ(alloc_count::news.load(), 3);
+  EXPECT_EQ(alloc_count::window_news(), 3u);
 #if defined(XCALL_TEST_INTERPOSE_MALLOC)
   alloc_count::open_window();
   void* m = std::malloc(10);
   escape(m);
   alloc_count::close_window();
   std::free(m);
-  EXPECT_GE(alloc_count::mallocs.load(), 1);
+  EXPECT_GE(alloc_count::window_mallocs(), 1u);
 #endif
   // And a window that sees none counts none.
   alloc_count::open_window();
   alloc_count::close_window();
-  EXPECT_EQ(alloc_count::news.load(), 0);
+  EXPECT_EQ(alloc_count::window_news(), 0u);
 }
 
 // Every caller context below runs once per engine (NoAllocTest.*/percpu,
@@ -409,11 +290,11 @@ TEST_P(NoAllocTest, SignalHandlerCallerOnABusyHost) {
     alloc_count::open_window();
     check(d.call_function_single(1, round_in_handler));
     alloc_count::close_window();
-    if (alloc_count::news.load() + alloc_count::mallocs.load() != 0) {
-      alloc_count::print_first_stack();
+    if (alloc_count::window_news() + alloc_count::window_mallocs() != 0) {
+      alloc_count::print_first_allocation();
     }
-    EXPECT_EQ(alloc_count::news.load(), 0) << "first round from a signal handler";
-    EXPECT_EQ(alloc_count::mallocs.load(), 0) << "first round from a signal handler";
+    EXPECT_EQ(alloc_count::window_news(), 0u) << "first round from a signal handler";
+    EXPECT_EQ(alloc_count::window_mallocs(), 0u) << "first round from a signal handler";
     expect_no_allocation([&](int n) {
       for (int i = 0; i < n; ++i) check(d.call_function_single(1, round_in_handler));
     });

@@ -11,6 +11,8 @@
 #include <mutex>
 #include <utility>
 
+#include <nlohmann/json.hpp>
+
 namespace xcall_torture {
 namespace {
 
@@ -77,27 +79,6 @@ struct delivery_totals {
     }
   }
 };
-
-std::string json_escape(const std::string& s) {
-  std::string out;
-  for (char ch : s) {
-    switch (ch) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(ch) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof(buf), "\\u%04x", ch);
-          out += buf;
-        } else {
-          out += ch;
-        }
-    }
-  }
-  return out;
-}
 
 }  // namespace
 
@@ -255,69 +236,82 @@ void reporter::final_report(const std::vector<xcall::cpu_stats>& cpus, bool succ
 
 void reporter::write_json(const totals& t, const std::vector<xcall::cpu_stats>& cpus,
                           bool success, const std::string& note) const {
+  // ordered_json keeps the keys in the order written: the order of the report.
+  using json = nlohmann::ordered_json;
   const torture_options& o = run_.opt;
-  std::string j = "{\n";
-  j += "  \"result\": \"" + std::string(success ? "SUCCESS" : "FAILURE") + "\",\n";
-  j += "  \"note\": \"" + json_escape(note) + "\",\n";
-  j += "  \"seed\": " + std::to_string(o.seed) + ",\n";
-  j += "  \"command\": \"" + json_escape(o.command_line()) + "\",\n";
-  j += "  \"options\": {\"cpus\": " + std::to_string(o.cpus) +
-       ", \"threads\": " + std::to_string(o.threads) +
-       ", \"duration_s\": " + std::to_string(o.duration_s) + ", \"engine\": \"" +
-       engine_name(o.engine) + "\", \"idle\": \"" + idle_name(o.idle) +
-       "\", \"onoff_interval_s\": " + std::to_string(o.onoff_interval_s) +
-       ", \"mask_churn\": " + std::to_string(o.mask_churn) +
-       ", \"stutter_s\": " + std::to_string(o.stutter_s) +
-       ", \"attached\": " + (o.attached ? "true" : "false") + ", \"delivery\": \"" +
-       delivery_name(o.delivery) + "\", \"proxy\": " + (o.proxy ? "true" : "false") +
-       ", \"handler_delay_us\": " + std::to_string(o.handler_delay_us) +
-       ", \"stall_timeout_ms\": " + std::to_string(o.stall_timeout_ms) + ", \"faults\": [";
-  for (std::size_t i = 0; i < o.faults.size(); ++i) {
-    j += std::string(i ? ", " : "") + "\"" + json_escape(o.faults[i]) + "\"";
+  json weights = json::object();
+  for (unsigned k = 0; k < kOpKinds; ++k) weights[op_name(static_cast<op_kind>(k))] = o.weights[k];
+  json nest_weights = json::object();
+  for (unsigned k = 0; k < kNestKinds; ++k) {
+    nest_weights[nest_name(static_cast<nest_kind>(k))] = o.nest_weights[k];
   }
-  j += "], \"weights\": {";
+  json options = {{"cpus", o.cpus},
+                  {"threads", o.threads},
+                  {"duration_s", o.duration_s},
+                  {"engine", engine_name(o.engine)},
+                  {"idle", idle_name(o.idle)},
+                  {"onoff_interval_s", o.onoff_interval_s},
+                  {"mask_churn", o.mask_churn},
+                  {"stutter_s", o.stutter_s},
+                  {"attached", o.attached},
+                  {"delivery", delivery_name(o.delivery)},
+                  {"proxy", o.proxy},
+                  {"attach_race", o.attach_race},
+                  {"handler_delay_us", o.handler_delay_us},
+                  {"stall_timeout_ms", o.stall_timeout_ms},
+                  {"hang_timeout_s", o.hang_timeout_s},
+                  {"nesting", o.nesting},
+                  {"nest_one_in", o.nest_one_in},
+                  {"crowd", o.crowd},
+                  {"crowd_over_slots", o.crowd_over_slots},
+                  {"faults", o.faults},
+                  {"weights", std::move(weights)},
+                  {"nest_weights", std::move(nest_weights)}};
+
+  json ops = json::object();
   for (unsigned k = 0; k < kOpKinds; ++k) {
-    j += std::string(k ? ", " : "") + "\"" + op_name(static_cast<op_kind>(k)) +
-         "\": " + std::to_string(o.weights[k]);
+    ops[op_name(static_cast<op_kind>(k))] = t.get(op_event(static_cast<op_kind>(k)));
   }
-  j += "}},\n";
-  j += "  \"elapsed_s\": " + std::to_string(run_.elapsed_s()) + ",\n";
-  j += "  \"ops_total\": " + std::to_string(t.ops()) + ",\n  \"ops\": {";
-  for (unsigned k = 0; k < kOpKinds; ++k) {
-    j += std::string(k ? ", " : "") + "\"" + op_name(static_cast<op_kind>(k)) +
-         "\": " + std::to_string(t.get(op_event(static_cast<op_kind>(k))));
-  }
-  j += "},\n  \"events\": {";
+  json events = json::object();
   for (unsigned e = static_cast<unsigned>(event::from_cpu); e < kEvents; ++e) {
-    j += std::string(e != static_cast<unsigned>(event::from_cpu) ? ", " : "") + "\"" +
-         event_name(static_cast<event>(e)) + "\": " + std::to_string(t.events[e]);
+    events[event_name(static_cast<event>(e))] = t.events[e];
   }
-  j += "},\n  \"checks\": {";
+  json checks = json::object();
   for (unsigned c = 0; c < kChecks; ++c) {
-    j += std::string(c ? ", " : "") + "\"" + check_name(static_cast<check>(c)) +
-         "\": {\"passed\": " + std::to_string(t.passed[c]) +
-         ", \"failed\": " + std::to_string(t.failed[c]) + "}";
+    checks[check_name(static_cast<check>(c))] = {{"passed", t.passed[c]}, {"failed", t.failed[c]}};
   }
-  j += "},\n  \"errors\": " + std::to_string(t.checks_failed()) + ",\n  \"cpus\": [";
-  for (std::size_t i = 0; i < cpus.size(); ++i) {
-    const xcall::cpu_stats& s = cpus[i];
-    j += std::string(i ? ",\n    " : "\n    ") + "{\"cpu\": " + std::to_string(s.cpu) +
-         ", \"online\": " + (s.online ? "true" : "false") +
-         ", \"calls_run\": " + std::to_string(s.calls_run) +
-         ", \"doorbells_rung\": " + std::to_string(s.doorbells_rung) +
-         ", \"doorbells_saved\": " + std::to_string(s.doorbells_saved) +
-         ", \"sleeps\": " + std::to_string(s.sleeps) +
-         ", \"drained_on_down\": " + std::to_string(s.drained_on_down) +
-         ", \"stalls_reported\": " + std::to_string(s.stalls_reported) +
-         ", \"signals_sent\": " + std::to_string(s.signals_sent) +
-         ", \"signals_resent\": " + std::to_string(s.signals_resent) +
-         ", \"signal_runs\": " + std::to_string(s.signal_runs) +
-         ", \"signals_deferred\": " + std::to_string(s.signals_deferred) +
-         ", \"proxy_runs\": " + std::to_string(s.proxy_runs) + "}";
+  json per_cpu = json::array();
+  for (const xcall::cpu_stats& s : cpus) {
+    per_cpu.push_back({{"cpu", s.cpu},
+                       {"online", s.online},
+                       {"calls_run", s.calls_run},
+                       {"doorbells_rung", s.doorbells_rung},
+                       {"doorbells_saved", s.doorbells_saved},
+                       {"sleeps", s.sleeps},
+                       {"drained_on_down", s.drained_on_down},
+                       {"stalls_reported", s.stalls_reported},
+                       {"signals_sent", s.signals_sent},
+                       {"signals_resent", s.signals_resent},
+                       {"signal_runs", s.signal_runs},
+                       {"signals_deferred", s.signals_deferred},
+                       {"proxy_runs", s.proxy_runs}});
   }
-  j += cpus.empty() ? "]\n}\n" : "\n  ]\n}\n";
+
+  const json j = {{"result", success ? "SUCCESS" : "FAILURE"},
+                  {"note", note},
+                  {"seed", o.seed},
+                  {"command", o.command_line()},
+                  {"options", std::move(options)},
+                  {"elapsed_s", run_.elapsed_s()},
+                  {"ops_total", t.ops()},
+                  {"ops", std::move(ops)},
+                  {"events", std::move(events)},
+                  {"checks", std::move(checks)},
+                  {"errors", t.checks_failed()},
+                  {"cpus", std::move(per_cpu)}};
   std::ofstream f(o.json_file, std::ios::trunc);
-  f << j;
+  // A note is the tool's own text, but a malformed byte in it must not throw here.
+  f << j.dump(2, ' ', false, json::error_handler_t::replace) << "\n";
   if (!f) console::error("xcall-torture: could not write " + o.json_file);
 }
 
