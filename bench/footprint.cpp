@@ -58,8 +58,8 @@ alloc_row count_allocs(engine e, const char* caller, const char* call, std::size
 /// report_failed() turns a count into a warning.
 void report_failed(results& out, engine e, const char* caller, std::size_t failed) {
   if (failed == 0) return;
-  out.warnings.push_back(strprintf("footprint %s, %s: %zu calls failed", engine_name(e), caller,
-                                   failed));
+  out.warnings.push_back(
+      fmt::format("footprint {}, {}: {} calls failed", engine_name(e), caller, failed));
 }
 
 void allocations_outside(const config& cfg, results& out, engine e) {
