@@ -7,6 +7,8 @@
 #   make torture    xcall-torture, a minute per engine (release build)
 #   make bench      xcall-bench (full; bench-quick, bench-micro too)
 #   make build      build everything in the release preset
+#   make format     clang-format every C/C++ file in place (.clang-format)
+#   make format-check  fail, listing them, if any file is not formatted
 #   make clean      remove build/
 #
 # Variables: ARGS (passed to the example by `make run`), CTEST_ARGS (extra
@@ -44,7 +46,7 @@ BENCH_ARGS ?=
 # charts are skipped.
 BENCH_PACKAGES := libdpdk-dev gnuplot-nox
 
-.PHONY: help deps build run test test-asan test-tsan torture bench bench-deps bench-quick bench-micro clean
+.PHONY: help deps build run test test-asan test-tsan torture bench bench-deps bench-quick bench-micro format format-check clean
 
 help:
 	@echo "xcall make targets:"
@@ -57,12 +59,24 @@ help:
 	@echo "  make bench-quick  xcall-bench in under a minute, report on stdout only"
 	@echo "  make bench-micro  Google Benchmark micro-benchmarks (cpumask, call queue)"
 	@echo "  make build      build everything in the release preset"
+	@echo "  make format     clang-format every C/C++ file in place"
+	@echo "  make format-check  fail if a file is not clang-formatted (CI runs it)"
 	@echo "  make clean      remove build/"
 	@echo "  make deps       install missing Debian packages (scripts/ensure-deps.sh)"
 	@echo "Extra ctest flags: CTEST_ARGS='-L unit' (or -R <regex>, -j 2, ...)."
 
 deps:
 	@bash scripts/ensure-deps.sh
+
+# Every tracked C/C++ source (git ls-files: nothing under build/).
+FORMAT_FILES = $(shell git ls-files '*.cpp' '*.hpp' '*.h' '*.c')
+CLANG_FORMAT ?= clang-format
+
+format: deps
+	$(CLANG_FORMAT) -i $(FORMAT_FILES)
+
+format-check: deps
+	@$(CLANG_FORMAT) --dry-run --Werror $(FORMAT_FILES) && echo "format-check: $(words $(FORMAT_FILES)) files formatted"
 
 build: deps
 	$(call configure_build,release)

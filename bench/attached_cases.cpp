@@ -134,8 +134,8 @@ double per_call(std::uint64_t after, std::uint64_t before, std::size_t calls) {
 /// have slept (and then needed a futex wake to return).
 std::string past_spin_note(const std::vector<double>& samples, const domain_options& o) {
   const double spin_ns = static_cast<double>(o.idle_spin.count());
-  const auto n = std::count_if(samples.begin(), samples.end(),
-                               [spin_ns](double ns) { return ns > spin_ns; });
+  const auto n =
+      std::count_if(samples.begin(), samples.end(), [spin_ns](double ns) { return ns > spin_ns; });
   return fmt::format("; {:.1f}% of calls outlasted the caller's {} spin",
                      samples.empty() ? 0.0 : 100.0 * static_cast<double>(n) / samples.size(),
                      fmt_ns(spin_ns));
@@ -159,7 +159,7 @@ void report(results& out, measurement m) {
 /// The series every row takes: timed waiting single calls to CPU 0.
 struct series_result {
   std::vector<double> samples;
-  std::size_t calls = 0;   ///< warm-up included
+  std::size_t calls = 0;  ///< warm-up included
   std::size_t errors = 0;
 };
 
@@ -181,7 +181,8 @@ measurement polling_host(const config& cfg, results& out, double period_ns,
   const bool every = period_ns > 0;
   const char* id = every ? kPollEveryId : kPollId;
   const std::string label =
-      every ? fmt::format("percpu attached, poll delivery, host polls every {:.0f} µs", period_ns / 1e3)
+      every ? fmt::format("percpu attached, poll delivery, host polls every {:.0f} µs",
+                          period_ns / 1e3)
             : std::string("percpu attached, poll delivery, host polls");
   // The cache-line floor first, before the host exists (a polling host
   // would compete for the cores); attached_poll_20us compares with the
@@ -199,7 +200,7 @@ measurement polling_host(const config& cfg, results& out, double period_ns,
     // relaxed: a stop flag (see the file comment).
     while (!stop.load(std::memory_order_relaxed)) {
       if (period_ns > 0) spin_for_ns(period_ns);  // a slice of the application's work
-      xcall::poll();                               // its safe point
+      xcall::poll();                              // its safe point
     }
   });
   if (!host.attached()) {
@@ -213,13 +214,16 @@ measurement polling_host(const config& cfg, results& out, double period_ns,
   const cpu_stats s1 = cpu0(d);
   host.stop_and_join();
   check_runs(out, id, runs.total(), r.calls - r.errors);
-  std::string note = every ? fmt::format("outside caller → attached CPU 0, whose host works in {0:.0f} µs "
-                                         "slices and calls xcall::poll() between them; a random "
-                                         "0–{0:.0f} µs gap before each call",
-                                         period_ns / 1e3)
-                           : std::string("outside caller → attached CPU 0, whose host loops on "
-                                         "xcall::poll()");
-  note += fmt::format("; {:.2f} signals per call", per_call(s1.signals_sent, s0.signals_sent, r.calls));
+  std::string note = every ? fmt::format(
+                                 "outside caller → attached CPU 0, whose host works in {0:.0f} µs "
+                                 "slices and calls xcall::poll() between them; a random "
+                                 "0–{0:.0f} µs gap before each call",
+                                 period_ns / 1e3)
+                           : std::string(
+                                 "outside caller → attached CPU 0, whose host loops on "
+                                 "xcall::poll()");
+  note +=
+      fmt::format("; {:.2f} signals per call", per_call(s1.signals_sent, s0.signals_sent, r.calls));
   if (every) note += past_spin_note(r.samples, o);
   measurement fig = latency_figure(id, label, std::move(r.samples), note);
   if (every) {
@@ -238,8 +242,7 @@ measurement polling_host(const config& cfg, results& out, double period_ns,
 measurement signal_busy_host(const config& cfg, results& out) {
   const char* label = "percpu attached, signal delivery, host busy";
   // The floor first, before the host exists: both spin on the same cores.
-  std::vector<double> floor =
-      tgkill_samples(cfg, std::min<std::size_t>(cfg.latency_samples, 5000));
+  std::vector<double> floor = tgkill_samples(cfg, std::min<std::size_t>(cfg.latency_samples, 5000));
   const summary floor_sum = floor.empty() ? summary{} : summarize(floor);
   const domain_options o = attached_options();
   domain d(o);
@@ -326,9 +329,10 @@ measurement proxy_parked_host(const config& cfg, results& out, const measurement
     check_runs(out, kProxyId, runs.total(), r.calls - r.errors);
     const std::uint64_t proxied = s1.proxy_runs - s0.proxy_runs;
     if (!stayed_blocked || !written || read_result != 1) {
-      out.warnings.push_back(fmt::format("{}: the host did not stay blocked in read() until the "
-                                         "bench released it (read returned {})",
-                                         kProxyId, read_result));
+      out.warnings.push_back(
+          fmt::format("{}: the host did not stay blocked in read() until the "
+                      "bench released it (read returned {})",
+                      kProxyId, read_result));
     }
     if (proxied != r.calls) {
       out.warnings.push_back(fmt::format("{}: {} proxy runs for {} calls to a parked host",

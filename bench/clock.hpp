@@ -52,8 +52,7 @@ inline double ticks_to_ns(std::uint64_t ticks) noexcept {
 
 /// Seconds since an arbitrary start, for durations of whole runs.
 inline double now_seconds() noexcept {
-  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch())
-      .count();
+  return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count();
 }
 
 /// Busy-waits about `ns` nanoseconds (keeps the core, never sleeps).

@@ -134,8 +134,8 @@ void remove_runtime_dir(const std::string& prefix) {
 /// The child: start the EAL, measure, send, exit.
 [[noreturn]] void child_main(const config& cfg, int fd, const std::string& prefix) {
   static wire_result r;  // large: not on the stack
-  std::vector<std::string> args = {"xcall-bench", "--no-huge", "--no-pci", "--no-shconf",
-                                   "--no-telemetry", "-m", "64", "--log-level=1"};
+  std::vector<std::string> args = {"xcall-bench",    "--no-huge", "--no-pci", "--no-shconf",
+                                   "--no-telemetry", "-m",        "64",       "--log-level=1"};
   std::string lcores;
   for (int cpu : allowed_cpus()) {
     if (!lcores.empty()) lcores += ',';

@@ -238,9 +238,8 @@ std::uint64_t call_ipis_except(int except) {
 
 measurement membarrier_expedited(const config& cfg, bool others_busy) {
   const char* id = others_busy ? "floor.membarrier.busy" : "floor.membarrier.idle";
-  const char* label = others_busy
-                          ? "membarrier PRIVATE_EXPEDITED, other CPUs run our threads"
-                          : "membarrier PRIVATE_EXPEDITED, no other thread running";
+  const char* label = others_busy ? "membarrier PRIVATE_EXPEDITED, other CPUs run our threads"
+                                  : "membarrier PRIVATE_EXPEDITED, no other thread running";
   const int supported = membarrier(MEMBARRIER_CMD_QUERY);
   if (supported < 0 || (supported & MEMBARRIER_CMD_PRIVATE_EXPEDITED) == 0) {
     return unavailable(id, label, figure_kind::latency, "membarrier: not supported by this kernel");
@@ -263,8 +262,7 @@ measurement membarrier_expedited(const config& cfg, bool others_busy) {
   pin_self(caller_core());
   spin_for_ns(2e6);  // let the busy threads get on their CPUs
   const std::uint64_t ipis0 = call_ipis_except(caller_core());
-  auto samples =
-      sample_latency(series(cfg), [] { membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED); });
+  auto samples = sample_latency(series(cfg), [] { membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED); });
   const std::uint64_t ipis = call_ipis_except(caller_core()) - ipis0;
   stop.store(true, std::memory_order_relaxed);
   for (auto& t : busy) t.join();
@@ -273,9 +271,10 @@ measurement membarrier_expedited(const config& cfg, bool others_busy) {
   // a cheap no-op. The CAL count tells how many calls really interrupted.
   const double calls = static_cast<double>(series(cfg).warmup + samples.size());
   std::string note =
-      others_busy ? fmt::format("busy threads on {} other CPU(s); the kernel's smp_call_function_many",
-                                busy.size())
-                  : std::string("no IPI needed: no other CPU runs this process");
+      others_busy
+          ? fmt::format("busy threads on {} other CPU(s); the kernel's smp_call_function_many",
+                        busy.size())
+          : std::string("no IPI needed: no other CPU runs this process");
   note += fmt::format("; {:.2f} function-call IPIs per call (/proc/interrupts CAL)",
                       static_cast<double>(ipis) / calls);
   return latency_figure(id, label, std::move(samples), note);

@@ -159,24 +159,24 @@ void resident_memory(results& out, cpu_t n_threads, cpu_t n_bare) {
   long before = rss_kib();
   {
     domain d(bench_options(engine::percpu, idle_mode::sleep, n_bare, false, false));
-    out.memory.push_back(memory_of("domain, no threads (CPUs offline until attached)", n_bare,
-                                   before, rss_kib()));
+    out.memory.push_back(
+        memory_of("domain, no threads (CPUs offline until attached)", n_bare, before, rss_kib()));
   }
   malloc_trim(0);
   before = rss_kib();
   {
     domain d(bench_options(engine::percpu, idle_mode::sleep, n_threads, true, false));
     const long with_threads = rss_kib();
-    out.memory.push_back(memory_of("domain with owned threads (sleep mode)", n_threads, before,
-                                   with_threads));
+    out.memory.push_back(
+        memory_of("domain with owned threads (sleep mode)", n_threads, before, with_threads));
     cpumask all(n_threads);
     all.set_all();
     cpu_counters runs(n_threads);
     if (d.call_function_many(all, &cpu_counters::bump, &runs, true)) {
       report_failed(out, engine::percpu, "resident memory, first fan-out", 1);
     }
-    out.memory.push_back(memory_of("+ one outside caller's first fan-out to all CPUs",
-                                   n_threads, with_threads, rss_kib()));
+    out.memory.push_back(memory_of("+ one outside caller's first fan-out to all CPUs", n_threads,
+                                   with_threads, rss_kib()));
   }
   for (const memory_row& r : out.memory) {
     progress("footprint", fmt::format("{:<52} {:5} CPUs: {:+6} KiB, {:.0f} bytes/CPU", r.what,
@@ -194,8 +194,9 @@ void run_footprint(const config& cfg, results& out) {
   }
   double worst = 0;
   for (const alloc_row& r : out.allocations) worst = r.per_call > worst ? r.per_call : worst;
-  progress("footprint", fmt::format("allocations per call once warm: at most {:.3f} over {} kinds of call",
-                                    worst, out.allocations.size()));
+  progress("footprint",
+           fmt::format("allocations per call once warm: at most {:.3f} over {} kinds of call",
+                       worst, out.allocations.size()));
   resident_memory(out, cfg.quick ? 64 : 256, cfg.quick ? 1024 : 4096);
 }
 

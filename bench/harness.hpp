@@ -250,7 +250,8 @@ best_trial best_of(unsigned trials, Trial&& run_trial) {
 
 /// "1234567 calls in 1.02 s", for a throughput figure's note.
 inline std::string run_note(const producer_run& run, std::uint64_t end_ticks) {
-  const double s = end_ticks > run.start_ticks ? ticks_to_ns(end_ticks - run.start_ticks) * 1e-9 : 0;
+  const double s =
+      end_ticks > run.start_ticks ? ticks_to_ns(end_ticks - run.start_ticks) * 1e-9 : 0;
   return fmt::format("{} calls in {:.2f} s", run.issued, s);
 }
 

@@ -80,8 +80,8 @@ machine_info describe_machine() {
   if (!m.hypervisor.empty()) m.virtualized = true;
   if (const std::string container = run("systemd-detect-virt --container 2>/dev/null");
       !container.empty() && container != "none") {
-    m.hypervisor += (m.hypervisor.empty() ? "" : ", ") + std::string("in a ") + container +
-                    " container";
+    m.hypervisor +=
+        (m.hypervisor.empty() ? "" : ", ") + std::string("in a ") + container + " container";
   }
   m.cores = host_cores();
   m.online_cpus = static_cast<unsigned>(sysconf(_SC_NPROCESSORS_ONLN));

@@ -87,7 +87,8 @@ int main(int argc, char** argv) {
   app.add_option("--samples", samples, "latency samples per series (default 20000, quick 2000)");
   app.add_option("--seconds", seconds,
                  "seconds per throughput trial (default 0.5, quick 0.1; best of 3, quick 2)");
-  app.add_option("--max-cpus", max_cpus, "largest domain of the scaling sweep (default 256, quick 32)");
+  app.add_option("--max-cpus", max_cpus,
+                 "largest domain of the scaling sweep (default 256, quick 32)");
   app.add_flag("--no-dpdk", no_dpdk, "do not start DPDK's EAL");
   CLI11_PARSE(app, argc, argv);
 
@@ -111,8 +112,7 @@ int main(int argc, char** argv) {
   r.machine = describe_machine();
   progress("machine", r.machine.cpu_model + fmt::format(", {} cores, ", r.machine.cores) +
                           r.machine.kernel + (r.machine.virtualized ? ", virtualized" : "") +
-                          ", load " + r.machine.load_before + ", xcall " +
-                          r.machine.git_revision);
+                          ", load " + r.machine.load_before + ", xcall " + r.machine.git_revision);
 
   // DPDK first: it forks, and the child should not inherit running threads.
   if (cfg.wants("dpdk")) run_dpdk(cfg, r);
@@ -163,8 +163,8 @@ int main(int argc, char** argv) {
   std::cerr << "\n";
   for (const target_line& t : evaluate_targets(r)) std::cerr << t.text() << "\n";
   if (!markdown_path.empty()) {
-    progress("report", (write_markdown(r, markdown_path) ? "wrote " : "FAILED to write ") +
-                           markdown_path);
+    progress("report",
+             (write_markdown(r, markdown_path) ? "wrote " : "FAILED to write ") + markdown_path);
   }
   if (!json_path.empty()) {
     progress("report", (write_json(r, json_path) ? "wrote " : "FAILED to write ") + json_path);

@@ -40,7 +40,9 @@ constexpr std::size_t kRing = 64;  ///< descriptors (calls in flight) per produc
 struct alignas(64) counter {
   std::atomic<std::uint64_t> n{0};
   /// Single writer (the worker/consumer): a relaxed load and store, no RMW.
-  void bump() noexcept { n.store(n.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed); }
+  void bump() noexcept {
+    n.store(n.load(std::memory_order_relaxed) + 1, std::memory_order_relaxed);
+  }
   std::uint64_t get() const noexcept { return n.load(std::memory_order_acquire); }
 };
 
@@ -141,8 +143,8 @@ measurement mutex_queue_throughput(const config& cfg, unsigned producers) {
           return n;
         });
     const std::uint64_t end = wait_until_done([&] { return runs.get() - before >= run.issued; });
-    return trial{rate_of(run, end), fmt::format("bounded at {} entries; ", kRing * producers) +
-                                        run_note(run, end)};
+    return trial{rate_of(run, end),
+                 fmt::format("bounded at {} entries; ", kRing * producers) + run_note(run, end)};
   });
   const bool one = producers == 1;
   return throughput_figure(

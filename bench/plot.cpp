@@ -79,12 +79,13 @@ std::string scaling_chart(const results& r, const std::string& png, bool through
     for (const scaling_point& p : r.scaling) {
       if (p.engine != e) continue;
       o << fmt::format("{} {:.6g} {:.6g} {:.6g}\n", p.cpus, p.on_each_cpu.p50 / 1e3,
-                     p.on_each_cpu.p99 / 1e3, p.many_calls_per_s);
+                       p.on_each_cpu.p99 / 1e3, p.many_calls_per_s);
     }
     o << "EOD\n";
   }
   o << "set output '" << png << "'\n";
-  o << "set logscale x 2\nset grid\nset key inside left top\nset xlabel 'CPUs in the domain (sleep mode; "
+  o << "set logscale x 2\nset grid\nset key inside left top\nset xlabel 'CPUs in the domain (sleep "
+       "mode; "
     << r.machine.cores << " host cores)'\n";
   if (throughput) {
     o << "set title 'call_function_many (all CPUs, no wait), " << r.scaling.front().callers
@@ -95,10 +96,14 @@ std::string scaling_chart(const results& r, const std::string& png, bool through
   } else {
     o << "set title 'on_each_cpu with wait, one outside caller'\n";
     o << "set ylabel 'latency (µs, log scale)'\nset logscale y\n";
-    o << "plot $percpu using 1:2 with linespoints lw 2 pt 7 lc rgb '#1f77b4' title 'percpu p50', \\\n"
-         "     $percpu using 1:3 with linespoints lw 1 dt 2 pt 7 lc rgb '#1f77b4' title 'percpu p99', \\\n"
-         "     $classic using 1:2 with linespoints lw 2 pt 5 lc rgb '#d62728' title 'classic p50', \\\n"
-         "     $classic using 1:3 with linespoints lw 1 dt 2 pt 5 lc rgb '#d62728' title 'classic p99'\n";
+    o << "plot $percpu using 1:2 with linespoints lw 2 pt 7 lc rgb '#1f77b4' title 'percpu p50', "
+         "\\\n"
+         "     $percpu using 1:3 with linespoints lw 1 dt 2 pt 7 lc rgb '#1f77b4' title 'percpu "
+         "p99', \\\n"
+         "     $classic using 1:2 with linespoints lw 2 pt 5 lc rgb '#d62728' title 'classic p50', "
+         "\\\n"
+         "     $classic using 1:3 with linespoints lw 1 dt 2 pt 5 lc rgb '#d62728' title 'classic "
+         "p99'\n";
   }
   return o.str();
 }
@@ -112,8 +117,8 @@ const char* kModeTitles[] = {"poll", "adaptive", "adaptive, past spin", "sleep"}
 std::vector<std::string> write_plots(const results& r, const std::string& dir) {
   std::vector<std::string> written;
   if (!have_gnuplot()) {
-    std::fprintf(stderr,
-                 "plot: gnuplot not found in PATH; skipping --plot (apt-get install gnuplot-nox)\n");
+    std::fprintf(
+        stderr, "plot: gnuplot not found in PATH; skipping --plot (apt-get install gnuplot-nox)\n");
     return written;
   }
   std::error_code ec;
@@ -168,13 +173,13 @@ std::vector<std::string> write_plots(const results& r, const std::string& dir) {
     std::string script;
   };
   const std::vector<chart> charts = {
-      {"latency-single.png", distribution_chart(r, dir + "/latency-single.png",
-                                                "call_function_single with wait, percpu engine, per idle mode",
-                                                single)},
+      {"latency-single.png",
+       distribution_chart(r, dir + "/latency-single.png",
+                          "call_function_single with wait, percpu engine, per idle mode", single)},
       {"latency-on-each-cpu.png",
-       distribution_chart(r, dir + "/latency-on-each-cpu.png",
-                          fmt::format("on_each_cpu with wait, {} CPUs, both engines", r.machine.cores),
-                          each)},
+       distribution_chart(
+           r, dir + "/latency-on-each-cpu.png",
+           fmt::format("on_each_cpu with wait, {} CPUs, both engines", r.machine.cores), each)},
       {"latency-attached.png",
        distribution_chart(r, dir + "/latency-attached.png",
                           "call_function_single with wait to an attached host, percpu engine",
@@ -192,7 +197,9 @@ std::vector<std::string> write_plots(const results& r, const std::string& dir) {
   for (const chart& c : charts) {
     if (c.script.empty()) continue;
     std::fputs(c.script.c_str(), gp);
-    std::fputs("unset logscale\nunset title\nunset xtics\nset xtics\nunset ytics\nset ytics\nset output\n", gp);
+    std::fputs(
+        "unset logscale\nunset title\nunset xtics\nset xtics\nunset ytics\nset ytics\nset output\n",
+        gp);
     planned.push_back(dir + "/" + c.file);
   }
   const int status = pclose(gp);

@@ -99,8 +99,10 @@ const measurement* latency_floor(const results& r, const mode_row& mode) {
 
 const measurement* latency_peer(const results& r, const char* what) {
   const std::string w = what;
-  if (w == "single_wait") return first_of(r, {"peer.dpdk.remote_launch", "peer.mutex_queue.roundtrip"});
-  if (w == "on_each_cpu") return first_of(r, {"floor.membarrier.busy", "peer.dpdk.mp_launch_call_main"});
+  if (w == "single_wait")
+    return first_of(r, {"peer.dpdk.remote_launch", "peer.mutex_queue.roundtrip"});
+  if (w == "on_each_cpu")
+    return first_of(r, {"floor.membarrier.busy", "peer.dpdk.mp_launch_call_main"});
   return first_of(r, {"peer.dpdk.mp_launch_skip_main", "peer.mutex_queue.roundtrip"});
 }
 
@@ -116,9 +118,12 @@ double ratio(double a, double b) { return (a > 0 && b > 0) ? a / b : 0; }
 
 std::string verdict_name(verdict v) {
   switch (v) {
-    case verdict::met: return "MET";
-    case verdict::not_met: return "NOT MET";
-    case verdict::not_measured: return "NOT MEASURED";
+    case verdict::met:
+      return "MET";
+    case verdict::not_met:
+      return "NOT MET";
+    case verdict::not_measured:
+      return "NOT MEASURED";
   }
   return "?";
 }
@@ -169,9 +174,12 @@ enum class bound {
 
 bool within(double q, bound b, double limit) {
   switch (b) {
-    case bound::at_most: return q <= limit;
-    case bound::below: return q < limit;
-    case bound::at_least: return q >= limit;
+    case bound::at_most:
+      return q <= limit;
+    case bound::below:
+      return q < limit;
+    case bound::at_least:
+      return q >= limit;
   }
   return false;
 }
@@ -207,14 +215,14 @@ struct target_spec {
   const char* reference;  ///< the floor or peer the xcall figure is divided by
   bool reference_named;   ///< {} shows "<short name> <value>", not only the value
   parts_kind parts;
-  const char* mode;       ///< parts_kind::engines: the idle mode
-  const char* what;       ///< the xcall figure: xcall.<engine>.<mode>.<what>
+  const char* mode;  ///< parts_kind::engines: the idle mode
+  const char* what;  ///< the xcall figure: xcall.<engine>.<mode>.<what>
   pairing paired;
   bound b;
   double limit;
   shown show;
-  target_extra extra;     ///< adds to the line after the parts (may be null)
-  target_custom custom;   ///< not a ratio: computes the whole line (the rest unused)
+  target_extra extra;    ///< adds to the line after the parts (may be null)
+  target_custom custom;  ///< not a ratio: computes the whole line (the rest unused)
 };
 
 double value_of(const measurement& m) {
@@ -246,10 +254,15 @@ target_line evaluate_ratio(const results& r, const target_spec& t) {
     std::string s = fmt_ratio(q);
     switch (t.show) {
       case shown::ratio_vs_floor:
-        s += " (" + fmt_ns(value_of(*x)) + " vs " + fmt_ns(base) + (paired ? " paired floor)" : ")");
+        s +=
+            " (" + fmt_ns(value_of(*x)) + " vs " + fmt_ns(base) + (paired ? " paired floor)" : ")");
         break;
-      case shown::ratio_and_p50: s += " (" + fmt_ns(value_of(*x)) + ")"; break;
-      case shown::ratio: s += paired ? " (paired)" : ""; break;
+      case shown::ratio_and_p50:
+        s += " (" + fmt_ns(value_of(*x)) + ")";
+        break;
+      case shown::ratio:
+        s += paired ? " (paired)" : "";
+        break;
     }
     c.add(name, within(q, t.b, t.limit), s);
   }
@@ -268,8 +281,8 @@ void add_bare_list(const results& r, const measurement* cacheline, target_line& 
   const measurement* bare = first_of(r, {"peer.lockfree_list.roundtrip"});
   if (bare == nullptr || cacheline == nullptr) return;
   t.measured += " [a bare lock-free list round trip, which moves the same lines, is " +
-                fmt_ratio(ratio(bare->lat.p50, cacheline->lat.p50)) + " (" +
-                fmt_ns(bare->lat.p50) + ")]";
+                fmt_ratio(ratio(bare->lat.p50, cacheline->lat.p50)) + " (" + fmt_ns(bare->lat.p50) +
+                ")]";
 }
 
 /// Without DPDK, why not (the unavailable figure's note).
@@ -283,7 +296,8 @@ void add_dpdk_note(const results& r, const measurement* dpdk, target_line& t) {
 void add_membarrier_ipis(const results&, const measurement* membarrier, target_line& t) {
   if (membarrier == nullptr) return;
   const auto at = membarrier->note.rfind("; ");
-  if (at != std::string::npos) t.measured += " [membarrier: " + membarrier->note.substr(at + 2) + "]";
+  if (at != std::string::npos)
+    t.measured += " [membarrier: " + membarrier->note.substr(at + 2) + "]";
 }
 
 // ---- the targets that are not ratios ----
@@ -296,8 +310,9 @@ target_line engines_crossing(const results& r) {
     (p.engine == "percpu" ? slot.first : slot.second) = p.many_calls_per_s;
   }
   target_line t;
-  t.target = "percpu faster than classic for call_function_many (all CPUs) from 16 CPUs up, "
-             "crossing point shown";
+  t.target =
+      "percpu faster than classic for call_function_many (all CPUs) from 16 CPUs up, "
+      "crossing point shown";
   if (tput.empty()) {
     t.measured = "not measured";
     t.v = verdict::not_measured;
@@ -335,7 +350,8 @@ target_line engines_crossing(const results& r) {
   } else if (classic_from == smallest) {
     crossing = fmt::format("classic ahead at every size (from {} CPUs)", smallest);
   } else if (classic_from != 0) {
-    crossing = fmt::format("classic ahead from {} CPUs up, percpu ahead or even below", classic_from);
+    crossing =
+        fmt::format("classic ahead from {} CPUs up, percpu ahead or even below", classic_from);
   } else {
     crossing = "no engine stays ahead up to the largest size";
   }
@@ -361,9 +377,9 @@ target_line zero_allocations(const results& r) {
       where = a.engine + " " + a.caller + " " + a.call;
     }
   }
-  t.measured = fmt::format("{:.3f} per call at most over {} kinds of call", worst,
-                           r.allocations.size()) +
-               (where.empty() ? "" : " (worst: " + where + ")");
+  t.measured =
+      fmt::format("{:.3f} per call at most over {} kinds of call", worst, r.allocations.size()) +
+      (where.empty() ? "" : " (worst: " + where + ")");
   t.v = worst == 0 ? verdict::met : verdict::not_met;
   return t;
 }
@@ -377,8 +393,8 @@ constexpr target_spec kTargets[] = {
      bound::at_most, 1.5, shown::ratio_vs_floor, add_bare_list, nullptr},
     {"adaptive past spin vs futex",
      "adaptive mode, target past its spin window, single wait p50 ≤ 1.1× futex ping-pong ({})",
-     "floor.futex", false, parts_kind::engines, "adaptive_cold", "single_wait", pairing::none, bound::at_most,
-     1.1, shown::ratio_and_p50, nullptr, nullptr},
+     "floor.futex", false, parts_kind::engines, "adaptive_cold", "single_wait", pairing::none,
+     bound::at_most, 1.1, shown::ratio_and_p50, nullptr, nullptr},
     {"adaptive past spin vs DPDK",
      "adaptive mode, target past its spin window, single wait p50 faster than DPDK remote "
      "launch ({})",
@@ -388,8 +404,8 @@ constexpr target_spec kTargets[] = {
      false, parts_kind::engines, "sleep", "single_wait", pairing::none, bound::at_most, 1.1,
      shown::ratio_and_p50, nullptr, nullptr},
     {"sleep vs DPDK", "sleep mode, single wait p50 faster than DPDK remote launch ({})",
-     "peer.dpdk.remote_launch", false, parts_kind::engines, "sleep", "single_wait",
-     pairing::none, bound::below, 1.0, shown::ratio_and_p50, add_dpdk_note, nullptr},
+     "peer.dpdk.remote_launch", false, parts_kind::engines, "sleep", "single_wait", pairing::none,
+     bound::below, 1.0, shown::ratio_and_p50, add_dpdk_note, nullptr},
     {"on_each_cpu vs membarrier",
      "on_each_cpu with wait over sleeping CPUs, p50 faster than membarrier PRIVATE_EXPEDITED "
      "with the other CPUs busy ({})",
@@ -442,8 +458,8 @@ namespace {
 void machine_table(std::ostringstream& o, const results& r) {
   const machine_info& m = r.machine;
   o << "| machine | |\n|---|---|\n";
-  o << "| CPU | " << m.cpu_model << ", " << m.cores << " host CPUs usable ("
-    << m.online_cpus << " online) |\n";
+  o << "| CPU | " << m.cpu_model << ", " << m.cores << " host CPUs usable (" << m.online_cpus
+    << " online) |\n";
   o << "| virtualized | "
     << (m.virtualized ? "yes" + (m.hypervisor.empty() ? std::string() : " (" + m.hypervisor + ")")
                       : std::string("no (no hypervisor flag)"))
@@ -467,7 +483,8 @@ void attached_rows(std::ostringstream& o, const results& r) {
   };
   const attached_row rows[] = {
       // A polling host: the shape of every other single call.
-      {"xcall.percpu.attached_poll.single_wait", "percpu · attached, poll delivery, host polls",
+      {"xcall.percpu.attached_poll.single_wait",
+       "percpu · attached, poll delivery, host polls",
        {"peer.dpdk.remote_launch", "peer.mutex_queue.roundtrip"}},
       // A host blocked in read(): DPDK's worker waits for its launch that way.
       {"xcall.percpu.attached_proxy.single_wait",
@@ -475,10 +492,12 @@ void attached_rows(std::ostringstream& o, const results& r) {
        {"peer.dpdk.remote_launch", "floor.eventfd"}},
       // Polling now and then, beside what a signal costs.
       {"xcall.percpu.attached_poll_20us.single_wait",
-       "percpu · attached, poll delivery, host polls every 20 µs", {"floor.tgkill"}},
+       "percpu · attached, poll delivery, host polls every 20 µs",
+       {"floor.tgkill"}},
       // The kernel's own way to run something on a running CPU.
       {"xcall.percpu.attached_signal.single_wait",
-       "percpu · attached, signal delivery, host busy", {"floor.membarrier.busy"}},
+       "percpu · attached, signal delivery, host busy",
+       {"floor.membarrier.busy"}},
   };
   for (const attached_row& row : rows) {
     const measurement* x = r.find(row.id);
@@ -528,11 +547,10 @@ void headline_table(std::ostringstream& o, const results& r) {
           floor_text = "cache-line ping-pong " + fmt_ns(x->paired_floor_ns) + " (paired)";
           floor_ns = x->paired_floor_ns;
         }
-        o << "| " << e << " · " << mode.label << " · " << c.label << " | "
-          << fmt_us(x->lat.p50) << " | " << fmt_us(x->lat.p99) << " | " << fmt_us(x->lat.p999)
-          << " | " << floor_text << " | " << fmt_ratio(ratio(x->lat.p50, floor_ns)) << " | "
-          << with_value(pe)
-          << " | " << fmt_ratio(pe ? ratio(x->lat.p50, pe->lat.p50) : 0) << " |\n";
+        o << "| " << e << " · " << mode.label << " · " << c.label << " | " << fmt_us(x->lat.p50)
+          << " | " << fmt_us(x->lat.p99) << " | " << fmt_us(x->lat.p999) << " | " << floor_text
+          << " | " << fmt_ratio(ratio(x->lat.p50, floor_ns)) << " | " << with_value(pe) << " | "
+          << fmt_ratio(pe ? ratio(x->lat.p50, pe->lat.p50) : 0) << " |\n";
       }
     }
   }
@@ -717,18 +735,29 @@ json num(double v) {
 }
 
 json summary_json(const summary& s) {
-  return {{"n", s.n},          {"min_ns", num(s.min)},   {"p50_ns", num(s.p50)},
-          {"p90_ns", num(s.p90)}, {"p99_ns", num(s.p99)}, {"p999_ns", num(s.p999)},
-          {"max_ns", num(s.max)}, {"mean_ns", num(s.mean)}};
+  return {{"n", s.n},
+          {"min_ns", num(s.min)},
+          {"p50_ns", num(s.p50)},
+          {"p90_ns", num(s.p90)},
+          {"p99_ns", num(s.p99)},
+          {"p999_ns", num(s.p999)},
+          {"max_ns", num(s.max)},
+          {"mean_ns", num(s.mean)}};
 }
 
 json machine_json(const machine_info& m) {
-  return {{"cpu_model", m.cpu_model},   {"cores", m.cores},
-          {"online_cpus", m.online_cpus}, {"kernel", m.kernel},
-          {"virtualized", m.virtualized}, {"hypervisor", m.hypervisor},
-          {"git_revision", m.git_revision}, {"compiler", m.compiler},
-          {"date", m.date},             {"load_before", m.load_before},
-          {"load_after", m.load_after}, {"clock", m.clock},
+  return {{"cpu_model", m.cpu_model},
+          {"cores", m.cores},
+          {"online_cpus", m.online_cpus},
+          {"kernel", m.kernel},
+          {"virtualized", m.virtualized},
+          {"hypervisor", m.hypervisor},
+          {"git_revision", m.git_revision},
+          {"compiler", m.compiler},
+          {"date", m.date},
+          {"load_before", m.load_before},
+          {"load_after", m.load_after},
+          {"clock", m.clock},
           {"clock_read_ns", num(m.clock_read_ns)}};
 }
 
@@ -759,7 +788,7 @@ json scaling_json(const scaling_point& p) {
 }
 
 json allocation_json(const alloc_row& a) {
-  return {{"engine", a.engine},         {"caller", a.caller},       {"call", a.call},
+  return {{"engine", a.engine},         {"caller", a.caller},          {"call", a.call},
           {"first_call", a.first_call}, {"per_call", num(a.per_call)}, {"calls", a.calls}};
 }
 

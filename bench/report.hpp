@@ -15,7 +15,7 @@ namespace xcall::bench {
 enum class verdict { met, not_met, not_measured };
 
 struct target_line {
-  std::string target;    ///< what the issue asks ("poll: single wait p50 ≤ 1.5× cache-line floor")
+  std::string target;  ///< what the issue asks ("poll: single wait p50 ≤ 1.5× cache-line floor")
   std::string measured;  ///< what this run found
   verdict v = verdict::not_measured;
   std::string text() const;  ///< "target: ... — measured ... — MET"

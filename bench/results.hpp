@@ -29,17 +29,17 @@ namespace xcall::bench {
 
 struct config {
   bool quick = false;
-  std::size_t latency_samples = 20000;      ///< per latency series
-  double max_series_seconds = 4.0;           ///< a latency series stops early past this
-  double throughput_seconds = 0.5;           ///< producers run this long per trial
-  unsigned trials = 3;                       ///< throughput: the best of this many trials
-  unsigned scale_max_cpus = 256;             ///< scaling sweep: 2, 4, ... up to this
-  std::size_t scale_samples = 3000;          ///< on_each_cpu samples per sweep point
-  double scale_seconds = 1.0;                ///< time cap per sweep figure
+  std::size_t latency_samples = 20000;  ///< per latency series
+  double max_series_seconds = 4.0;      ///< a latency series stops early past this
+  double throughput_seconds = 0.5;      ///< producers run this long per trial
+  unsigned trials = 3;                  ///< throughput: the best of this many trials
+  unsigned scale_max_cpus = 256;        ///< scaling sweep: 2, 4, ... up to this
+  std::size_t scale_samples = 3000;     ///< on_each_cpu samples per sweep point
+  double scale_seconds = 1.0;           ///< time cap per sweep figure
   std::size_t dpdk_samples = 10000;
   bool dpdk = true;
-  std::vector<std::string> sections;         ///< empty: all
-  std::string filter;                        ///< xcall figures: only ids containing it
+  std::vector<std::string> sections;  ///< empty: all
+  std::string filter;                 ///< xcall figures: only ids containing it
   bool wants(const std::string& section) const;
   bool selected(const std::string& figure_id) const {
     return filter.empty() || figure_id.find(filter) != std::string::npos;
@@ -50,12 +50,12 @@ enum class figure_kind { latency, throughput };
 
 struct measurement {
   std::string id;
-  std::string label;       ///< what was measured, for tables
+  std::string label;  ///< what was measured, for tables
   figure_kind kind = figure_kind::latency;
-  bool available = true;   ///< false: not measured; `note` says why
-  std::string note;        ///< how, or why not
-  summary lat;             ///< latency: nanoseconds per operation (round trip)
-  double rate = 0;         ///< throughput: operations per second
+  bool available = true;  ///< false: not measured; `note` says why
+  std::string note;       ///< how, or why not
+  summary lat;            ///< latency: nanoseconds per operation (round trip)
+  double rate = 0;        ///< throughput: operations per second
   std::vector<std::pair<double, double>> curve;  ///< latency: (quantile, ns), for charts
   /// Poll-mode latency figures: p50 of a cache-line ping-pong measured just
   /// before this series, on the same cores (0: none). The hypervisor may move
@@ -73,19 +73,19 @@ struct measurement {
 };
 
 struct scaling_point {
-  std::string engine;          ///< percpu | classic
+  std::string engine;  ///< percpu | classic
   unsigned cpus = 0;
-  summary on_each_cpu;         ///< wait latency, ns
-  double many_calls_per_s = 0; ///< call_function_many(all, no wait) completed calls/s
-  double many_runs_per_s = 0;  ///< function runs/s (calls x targets)
+  summary on_each_cpu;          ///< wait latency, ns
+  double many_calls_per_s = 0;  ///< call_function_many(all, no wait) completed calls/s
+  double many_runs_per_s = 0;   ///< function runs/s (calls x targets)
   unsigned callers = 0;
-  double each_wakes = 0;       ///< on_each_cpu: futex wakes per target CPU per call
-  double many_wakes = 0;       ///< call_function_many: futex wakes per target CPU per call
+  double each_wakes = 0;  ///< on_each_cpu: futex wakes per target CPU per call
+  double many_wakes = 0;  ///< call_function_many: futex wakes per target CPU per call
 };
 
 struct alloc_row {
   std::string engine;
-  std::string caller;        ///< "outside" | "attached CPU"
+  std::string caller;  ///< "outside" | "attached CPU"
   std::string call;
   std::uint64_t first_call = 0;  ///< allocations made by the first such call
   double per_call = 0;           ///< allocations per call once warm
@@ -102,15 +102,15 @@ struct memory_row {
 
 struct machine_info {
   std::string cpu_model;
-  unsigned cores = 0;           ///< host CPUs this process may use
-  unsigned online_cpus = 0;     ///< host CPUs online
+  unsigned cores = 0;        ///< host CPUs this process may use
+  unsigned online_cpus = 0;  ///< host CPUs online
   std::string kernel;
   bool virtualized = false;
-  std::string hypervisor;       ///< from lscpu-like sources, may be empty
+  std::string hypervisor;  ///< from lscpu-like sources, may be empty
   std::string git_revision;
   std::string compiler;
-  std::string date;             ///< UTC, ISO 8601
-  std::string load_before;      ///< /proc/loadavg at start
+  std::string date;         ///< UTC, ISO 8601
+  std::string load_before;  ///< /proc/loadavg at start
   std::string load_after;
   std::string clock;
   double clock_read_ns = 0;
@@ -140,14 +140,14 @@ std::vector<double> tgkill_samples(const config& cfg, std::size_t samples);
 double lockfree_rate(const config& cfg, unsigned producers);
 
 // The measuring sections (one file each).
-void run_floors(const config& cfg, results& out);     // floors.cpp
+void run_floors(const config& cfg, results& out);         // floors.cpp
 void run_floor_recheck(const config& cfg, results& out);  // floors.cpp: at the end
-void run_peers(const config& cfg, results& out);      // peers.cpp
-void run_dpdk(const config& cfg, results& out);       // dpdk_peer.cpp
-void run_xcall(const config& cfg, results& out);      // xcall_cases.cpp
-void run_attached(const config& cfg, results& out);   // attached_cases.cpp
-void run_scaling(const config& cfg, results& out);    // scaling.cpp
-void run_footprint(const config& cfg, results& out);  // footprint.cpp
+void run_peers(const config& cfg, results& out);          // peers.cpp
+void run_dpdk(const config& cfg, results& out);           // dpdk_peer.cpp
+void run_xcall(const config& cfg, results& out);          // xcall_cases.cpp
+void run_attached(const config& cfg, results& out);       // attached_cases.cpp
+void run_scaling(const config& cfg, results& out);        // scaling.cpp
+void run_footprint(const config& cfg, results& out);      // footprint.cpp
 
 /// Progress on stderr ("[floors] cache-line ping-pong ... 0.52 us").
 void progress(const char* section, const std::string& text);

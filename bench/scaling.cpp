@@ -52,8 +52,8 @@ scaling_point measure(const config& cfg, results& out, engine e, cpu_t n) {
   std::uint64_t before = runs.total();
   std::uint64_t rung = doorbells_rung(d);
   // A failed call runs nothing: the run count checked below reports it.
-  auto samples = sample_latency(
-      opt, [&] { (void)d.on_each_cpu(&cpu_counters::bump, &runs, true); });
+  auto samples =
+      sample_latency(opt, [&] { (void)d.on_each_cpu(&cpu_counters::bump, &runs, true); });
   p.each_wakes = per_target_call(doorbells_rung(d) - rung, opt.warmup + samples.size(), n);
   const std::uint64_t lat_runs = runs.total() - before;
   if (lat_runs != (opt.warmup + samples.size()) * n) {
@@ -81,8 +81,8 @@ scaling_point measure(const config& cfg, results& out, engine e, cpu_t n) {
     const std::uint64_t expected = run.issued * n;
     const std::uint64_t end = wait_until_done([&] { return runs.total() - before >= expected; });
     if (end == 0) {
-      out.warnings.push_back(fmt::format("scaling {} {} CPUs: call_function_many runs incomplete",
-                                         p.engine, n));
+      out.warnings.push_back(
+          fmt::format("scaling {} {} CPUs: call_function_many runs incomplete", p.engine, n));
     }
     const double wakes = per_target_call(doorbells_rung(d) - rung, run.issued, n);
     const double rate = rate_of(run, end);
@@ -108,7 +108,8 @@ scaling_point measure(const config& cfg, results& out, engine e, cpu_t n) {
 void run_scaling(const config& cfg, results& out) {
   unpin_self();
   for (cpu_t n = 2; n <= cfg.scale_max_cpus && n <= kMaxCpus; n *= 2) {
-    for (engine e : {engine::percpu, engine::classic}) out.scaling.push_back(measure(cfg, out, e, n));
+    for (engine e : {engine::percpu, engine::classic})
+      out.scaling.push_back(measure(cfg, out, e, n));
   }
 }
 

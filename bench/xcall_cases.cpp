@@ -74,9 +74,12 @@ std::string fig_id(engine e, const mode_spec& m, const char* what) {
 
 double gap_ns(const domain_options& o, const mode_spec& m) {
   switch (m.before_call) {
-    case gap::none: return 0;
-    case gap::past_spin: return 2.0 * static_cast<double>(o.idle_spin.count()) + 50e3;
-    case gap::past_sleep_spin: return 20e3;
+    case gap::none:
+      return 0;
+    case gap::past_spin:
+      return 2.0 * static_cast<double>(o.idle_spin.count()) + 50e3;
+    case gap::past_sleep_spin:
+      return 20e3;
   }
   return 0;
 }
@@ -96,8 +99,8 @@ std::uint64_t total_rung(const domain& d) {
 
 void report(results& out, measurement m) {
   if (m.kind == figure_kind::latency) {
-    progress("xcall", fmt::format("{:<46} p50 {:<9} p99 {:<9} p99.9 {}", m.label,
-                                  fmt_ns(m.lat.p50), fmt_ns(m.lat.p99), fmt_ns(m.lat.p999)));
+    progress("xcall", fmt::format("{:<46} p50 {:<9} p99 {:<9} p99.9 {}", m.label, fmt_ns(m.lat.p50),
+                                  fmt_ns(m.lat.p99), fmt_ns(m.lat.p999)));
   } else {
     progress("xcall", fmt::format("{:<46} {}", m.label, fmt_rate(m.rate)));
   }
@@ -147,7 +150,8 @@ void single_wait(const config& cfg, results& out, engine e, const mode_spec& m) 
 // ---- on_each_cpu / call_function_many over all CPUs, with wait ------------------
 
 void multi_wait(const config& cfg, results& out, engine e, const mode_spec& m) {
-  if (!cfg.selected(fig_id(e, m, "on_each_cpu")) && !cfg.selected(fig_id(e, m, "many_wait"))) return;
+  if (!cfg.selected(fig_id(e, m, "on_each_cpu")) && !cfg.selected(fig_id(e, m, "many_wait")))
+    return;
   const double floor_ns = paired_floor(cfg, m);
   unpin_self();
   const cpu_t n = host_cores();
@@ -195,20 +199,21 @@ void multi_wait(const config& cfg, results& out, engine e, const mode_spec& m) {
                (opt.warmup + many.size() - errors) * (n - 1));
     std::string note = fmt::format("caller is CPU 0 of {} attached CPUs", n);
     if (m.mode != idle_mode::poll && n > 1) {
-      note += fmt::format("; {:.0f} sleeps per 100 calls per other CPU",
-                          100.0 * static_cast<double>(each_sleeps) /
-                              static_cast<double>(each_calls * (n - 1)));
+      note += fmt::format(
+          "; {:.0f} sleeps per 100 calls per other CPU",
+          100.0 * static_cast<double>(each_sleeps) / static_cast<double>(each_calls * (n - 1)));
     }
-    measurement each_fig = latency_figure(fig_id(e, m, "on_each_cpu"),
-                                          fmt::format("{} {} on_each_cpu wait ({} CPUs)",
-                                                      engine_name(e), m.label, n),
-                                          std::move(each), note);
+    measurement each_fig =
+        latency_figure(fig_id(e, m, "on_each_cpu"),
+                       fmt::format("{} {} on_each_cpu wait ({} CPUs)", engine_name(e), m.label, n),
+                       std::move(each), note);
     each_fig.paired_floor_ns = floor_ns;
     report(out, std::move(each_fig));
-    measurement many_fig = latency_figure(fig_id(e, m, "many_wait"),
-                               fmt::format("{} {} call_function_many wait ({} other CPU{})",
-                                           engine_name(e), m.label, n - 1, n == 2 ? "" : "s"),
-                               std::move(many), note);
+    measurement many_fig =
+        latency_figure(fig_id(e, m, "many_wait"),
+                       fmt::format("{} {} call_function_many wait ({} other CPU{})", engine_name(e),
+                                   m.label, n - 1, n == 2 ? "" : "s"),
+                       std::move(many), note);
     many_fig.paired_floor_ns = floor_ns;
     report(out, std::move(many_fig));
     stop.store(true, std::memory_order_release);
@@ -229,7 +234,8 @@ void async_throughput(const config& cfg, results& out, engine e, const mode_spec
   domain d(o);
   cpu_counters runs(1);
   std::vector<std::unique_ptr<call_single_data[]>> rings;
-  for (unsigned k = 0; k < producers; ++k) rings.push_back(std::make_unique<call_single_data[]>(kRing));
+  for (unsigned k = 0; k < producers; ++k)
+    rings.push_back(std::make_unique<call_single_data[]>(kRing));
   std::atomic<std::uint64_t> errors{0};
   pin_self(caller_core());
   std::vector<std::uint64_t> next(producers, 0);  // each producer's position in its ring
@@ -258,8 +264,7 @@ void async_throughput(const config& cfg, results& out, engine e, const mode_spec
           next[k] = pos;
           return issued;
         });
-    const std::uint64_t end =
-        wait_until_done([&] { return runs.total() - before >= run.issued; });
+    const std::uint64_t end = wait_until_done([&] { return runs.total() - before >= run.issued; });
     total_issued += run.issued;
     const double rung = static_cast<double>(total_rung(d) - rung0);
     return trial{rate_of(run, end),

@@ -57,9 +57,12 @@ class cpu_counters {
 inline const char* engine_name(engine e) { return e == engine::percpu ? "percpu" : "classic"; }
 inline const char* mode_name(idle_mode m) {
   switch (m) {
-    case idle_mode::poll: return "poll";
-    case idle_mode::adaptive: return "adaptive";
-    case idle_mode::sleep: return "sleep";
+    case idle_mode::poll:
+      return "poll";
+    case idle_mode::adaptive:
+      return "adaptive";
+    case idle_mode::sleep:
+      return "sleep";
   }
   return "?";
 }

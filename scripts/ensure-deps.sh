@@ -19,6 +19,7 @@ packages=(
   nlohmann-json3-dev  # JSON output of xcall-bench and xcall-torture (header-only)
   spin         # the SPIN model checker for model/ (CTest runs the models)
   libbenchmark-dev  # Google Benchmark: bench/micro
+  clang-format # make format / format-check (.clang-format), run by .ci/run
 )
 # Extra packages a target needs beyond the build (make bench: DPDK, gnuplot).
 packages+=("$@")

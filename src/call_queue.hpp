@@ -114,7 +114,6 @@ class call_queue {
   std::atomic<call_single_data*> head_{closed_marker()};
   std::atomic<std::uint64_t> pushed_{0};  ///< senders; same line as head_
   std::atomic<std::uint64_t> taken_{0};   ///< the host; same line, written at take
-
 };
 
 }  // namespace xcall::detail

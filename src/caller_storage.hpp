@@ -31,8 +31,7 @@ struct alignas(kCacheLine) padded_csd {
 static_assert(sizeof(padded_csd) == kCacheLine, "one descriptor per cache line");
 
 struct caller_storage {
-  explicit caller_storage(cpu_t nr_cpus)
-      : targets(nr_cpus), nr_cpus_(nr_cpus) {}
+  explicit caller_storage(cpu_t nr_cpus) : targets(nr_cpus), nr_cpus_(nr_cpus) {}
 
   cpu_t nr_cpus() const noexcept { return nr_cpus_; }
 

@@ -55,7 +55,8 @@ std::error_code domain_impl::call_single_nowait(caller_storage& st, cpu_t cpu, c
   csd_lock(csd, /*sync=*/false);  // our previous no-wait call must be done with it
   csd.func = func;
   csd.info = info;
-  return call_single_queue(cpu, csd) ? std::error_code() : err(std::errc::no_such_device_or_address);
+  return call_single_queue(cpu, csd) ? std::error_code()
+                                     : err(std::errc::no_such_device_or_address);
 }
 
 std::error_code domain_impl::call_single_async(cpu_t cpu, call_single_data& csd) {
@@ -70,11 +71,12 @@ std::error_code domain_impl::call_single_async(cpu_t cpu, call_single_data& csd)
     run_locally(func, info);
     return {};
   }
-  return call_single_queue(cpu, csd) ? std::error_code() : err(std::errc::no_such_device_or_address);
+  return call_single_queue(cpu, csd) ? std::error_code()
+                                     : err(std::errc::no_such_device_or_address);
 }
 
-std::error_code domain_impl::call_many(const cpumask& mask, call_func_t func, void* info,
-                                       bool wait, bool run_self, cond_func_t cond) {
+std::error_code domain_impl::call_many(const cpumask& mask, call_func_t func, void* info, bool wait,
+                                       bool run_self, cond_func_t cond) {
   if (func == nullptr) return err(std::errc::invalid_argument);
   if (mask.size() < nr_cpu_ids()) return err(std::errc::invalid_argument);
   if (wait && irqs_disabled()) return err(std::errc::resource_deadlock_would_occur);

@@ -30,9 +30,8 @@
 
 namespace xcall::detail {
 
-std::error_code domain_impl::classic_queue_many(caller_storage& st, const cpumask& mask,
-                                                cpu_t self, call_func_t func, void* info,
-                                                bool wait) {
+std::error_code domain_impl::classic_queue_many(caller_storage& st, const cpumask& mask, cpu_t self,
+                                                call_func_t func, void* info, bool wait) {
   st.classic.queued = false;
   // Fast path: exactly one other online CPU in the mask -> a single call.
   cpu_t cpu = first_and(mask, online_);
@@ -56,7 +55,7 @@ std::error_code domain_impl::classic_queue_many(caller_storage& st, const cpumas
   if (block == nullptr) return err(std::errc::not_enough_memory);
   call_block& b = *block;
   csd_lock(b.csd, wait, &b.cpumask);  // the block's previous call is complete
-  b.csd.func = func;  // the owner's copy, for stall reports
+  b.csd.func = func;                  // the owner's copy, for stall reports
   b.csd.info = info;
   // "refs = 0 locally", func and info: relaxed; the release stores of the
   // mask below are the kernel's smp_wmb() (classic_engine.hpp).
@@ -116,8 +115,7 @@ unsigned domain_impl::classic_walk(cpu_state& c) noexcept {
   unsigned ran = 0;
   ++c.classic.walking;
   const call_function_list& list = classic_->list;
-  for (list_node* n = list.first(); !list.is_end(n);
-       n = call_function_list::next(n)) {
+  for (list_node* n = list.first(); !list.is_end(n); n = call_function_list::next(n)) {
     call_block& b = static_cast<call_block&>(*n);
     if (!b.cpumask.test(c.id)) continue;  // acquire: pairs with the mask's release stores
     // acquire (the kernel's smp_rmb): pairs with the release store of refs.

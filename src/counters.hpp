@@ -21,17 +21,17 @@
 #include "xcall/stats.hpp"
 
 // X(name, writer, code, description), in format_stats() order.
-#define XCALL_CPU_COUNTERS(X)                                                      \
-  X(calls_run, host, "CFR", "Function call runs")                                  \
-  X(doorbells_rung, others, "DBR", "Doorbells rung (futex wake)")                  \
-  X(doorbells_saved, host, "DBS", "Doorbells saved (host polling)")                \
-  X(sleeps, host, "SLP", "Host sleeps")                                            \
-  X(drained_on_down, host, "DWN", "Calls drained going offline")                   \
-  X(stalls_reported, others, "STL", "Stalls reported")                             \
-  X(signals_sent, others, "SIG", "Doorbell signals sent")                          \
-  X(signals_resent, others, "SRS", "Doorbell signals re-sent (no progress)")       \
-  X(signal_runs, handler, "SHR", "Signal handler runs")                            \
-  X(signals_deferred, handler, "SDF", "Signals deferred (irqs off, running)")      \
+#define XCALL_CPU_COUNTERS(X)                                                 \
+  X(calls_run, host, "CFR", "Function call runs")                             \
+  X(doorbells_rung, others, "DBR", "Doorbells rung (futex wake)")             \
+  X(doorbells_saved, host, "DBS", "Doorbells saved (host polling)")           \
+  X(sleeps, host, "SLP", "Host sleeps")                                       \
+  X(drained_on_down, host, "DWN", "Calls drained going offline")              \
+  X(stalls_reported, others, "STL", "Stalls reported")                        \
+  X(signals_sent, others, "SIG", "Doorbell signals sent")                     \
+  X(signals_resent, others, "SRS", "Doorbell signals re-sent (no progress)")  \
+  X(signal_runs, handler, "SHR", "Signal handler runs")                       \
+  X(signals_deferred, handler, "SDF", "Signals deferred (irqs off, running)") \
   X(proxy_runs, host, "PXY", "Calls run by a proxy (host parked)")
 
 namespace xcall::detail {
@@ -48,7 +48,8 @@ inline constexpr std::size_t kCpuCounters =
     sizeof(cpu_counters) / sizeof(std::atomic<std::uint64_t>);
 
 // The public snapshot has a field for every row, after `cpu` and `online`.
-static_assert(sizeof(cpu_stats) == offsetof(cpu_stats, calls_run) + kCpuCounters * sizeof(std::uint64_t),
+static_assert(sizeof(cpu_stats) ==
+                  offsetof(cpu_stats, calls_run) + kCpuCounters * sizeof(std::uint64_t),
               "xcall/stats.hpp's cpu_stats and XCALL_CPU_COUNTERS disagree");
 
 /// Adds to a counter that only the calling thread writes ("host" rows, and

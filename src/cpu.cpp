@@ -71,13 +71,13 @@ bool idle_wait(std::chrono::nanoseconds timeout) {
     // A proxy sleeps as the borrowed CPU, deaf to the doorbells of the CPUs
     // it holds: it naps, and looks at them between naps.
     if (ctx.proxying()) {
-      nap = std::min(deadline, detail::deadline_after(std::chrono::steady_clock::now(),
-                                                      detail::kProxyNap));
+      nap = std::min(deadline,
+                     detail::deadline_after(std::chrono::steady_clock::now(), detail::kProxyNap));
     }
     // A signal host waits as a polling one: senders ring the futex, not us.
     const bool polled = detail::enter_polling(c);
-    dom.idle_until(c, [&c] { return c.has_calls(); }, nap,
-                   c.host_state.load(std::memory_order_relaxed));
+    dom.idle_until(
+        c, [&c] { return c.has_calls(); }, nap, c.host_state.load(std::memory_order_relaxed));
     if (polled) detail::leave_polling(c);  // the drain below runs what came
     if (detail::drain_acting(ctx, &c) != 0) return true;
     if (std::chrono::steady_clock::now() >= deadline) return false;

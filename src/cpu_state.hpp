@@ -76,14 +76,14 @@ struct alignas(kCacheLine) cpu_state {
   /// What the host runs now (nullptr: nothing), for stall reports.
   std::atomic<call_func_t> running{nullptr};
   std::atomic<bool> irqs_off{false};  ///< the host is inside an irq_guard
-  cpu_counters counters;  ///< counters.hpp: who writes each, and how
-  bool woken = false;  ///< host only: the last sleep ended by a doorbell
+  cpu_counters counters;              ///< counters.hpp: who writes each, and how
+  bool woken = false;                 ///< host only: the last sleep ended by a doorbell
   /// Host only: descriptors taken from the queue and not run yet. Kept here,
   /// not on a drain's stack, so a nested drain (a function that waits)
   /// continues the batch instead of leaving it behind the waiting function.
   call_single_data* batch = nullptr;
-  classic_walks classic;    ///< host only: the classic engine's list walks
-  unsigned call_depth = 0;  ///< host only: calls in progress using `storage`
+  classic_walks classic;           ///< host only: the classic engine's list walks
+  unsigned call_depth = 0;         ///< host only: calls in progress using `storage`
   std::uint32_t control_seen = 0;  ///< host only: the last request word taken up
   bool in_transition = false;      ///< host only: flipping online state (hotplug.cpp)
   /// The run lock (run_lock_value). Host and proxy hand it over with
@@ -94,9 +94,9 @@ struct alignas(kCacheLine) cpu_state {
   alignas(kCacheLine) domain_impl* dom = nullptr;
   cpu_t id = 0;
   bool owned = false;
-  std::thread thread;                 ///< owned CPUs
-  std::mutex hotplug_mutex;           ///< only with the hotplug_mutex fault (the old bug)
-  std::atomic<bool> hosted{false};    ///< attached CPUs: a thread holds it
+  std::thread thread;               ///< owned CPUs
+  std::mutex hotplug_mutex;         ///< only with the hotplug_mutex fault (the old bug)
+  std::atomic<bool> hosted{false};  ///< attached CPUs: a thread holds it
   // How calls reach an attached host (attach_options), set by attach()
   // before the queue opens; read relaxed by senders after their push, whose
   // acquire-release CAS reads from the open (call_queue.hpp).

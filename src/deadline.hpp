@@ -19,7 +19,8 @@ inline std::chrono::steady_clock::time_point deadline_after(
   using clock = std::chrono::steady_clock;
   if (d.count() <= 0) return now;
   const auto room = clock::time_point::max() - now;
-  return d >= room ? clock::time_point::max() : now + std::chrono::duration_cast<clock::duration>(d);
+  return d >= room ? clock::time_point::max()
+                   : now + std::chrono::duration_cast<clock::duration>(d);
 }
 
 /// 2 * d, or nanoseconds::max() when that does not fit.

@@ -75,8 +75,8 @@ struct alignas(kCacheLine) outside_slot {
   std::atomic<bool> busy{false};
   std::unique_ptr<caller_storage> storage;
 };
-static_assert(sizeof(outside_slot) == kCacheLine, "borrowers of neighbouring slots must not share a line");
-
+static_assert(sizeof(outside_slot) == kCacheLine,
+              "borrowers of neighbouring slots must not share a line");
 
 class domain_impl {
  public:
@@ -93,9 +93,10 @@ class domain_impl {
   // calls.cpp
   [[nodiscard]] std::error_code call_single(cpu_t cpu, call_func_t func, void* info, bool wait);
   [[nodiscard]] std::error_code call_single_async(cpu_t cpu, call_single_data& csd);
-  [[nodiscard]] std::error_code call_many(const cpumask& mask, call_func_t func, void* info, bool wait,
-                            bool run_self, cond_func_t cond);
-  [[nodiscard]] std::error_code call_any(const cpumask& mask, call_func_t func, void* info, bool wait);
+  [[nodiscard]] std::error_code call_many(const cpumask& mask, call_func_t func, void* info,
+                                          bool wait, bool run_self, cond_func_t cond);
+  [[nodiscard]] std::error_code call_any(const cpumask& mask, call_func_t func, void* info,
+                                         bool wait);
 
   // hotplug.cpp
   [[nodiscard]] std::error_code cpu_down(cpu_t cpu);
@@ -177,18 +178,21 @@ class domain_impl {
   static void release_run_lock(cpu_state& c) noexcept;
 
   // calls.cpp: a no-wait single call through storage the caller holds.
-  [[nodiscard]] std::error_code call_single_nowait(caller_storage& st, cpu_t cpu, call_func_t func, void* info);
+  [[nodiscard]] std::error_code call_single_nowait(caller_storage& st, cpu_t cpu, call_func_t func,
+                                                   void* info);
 
   // percpu_engine.cpp
   /// not_enough_memory when the per-target descriptors cannot be made.
-  [[nodiscard]] std::error_code queue_many(caller_storage& st, call_func_t func, void* info, bool wait);
+  [[nodiscard]] std::error_code queue_many(caller_storage& st, call_func_t func, void* info,
+                                           bool wait);
   void wait_many(caller_storage& st);
   [[nodiscard]] bool call_single_queue(cpu_t target, call_single_data& csd) noexcept;
 
   // classic_engine.cpp
   /// not_enough_memory when the call block cannot be made.
-  [[nodiscard]] std::error_code classic_queue_many(caller_storage& st, const cpumask& mask, cpu_t self,
-                                     call_func_t func, void* info, bool wait);
+  [[nodiscard]] std::error_code classic_queue_many(caller_storage& st, const cpumask& mask,
+                                                   cpu_t self, call_func_t func, void* info,
+                                                   bool wait);
   void classic_wait_many(caller_storage& st);
   /// Consumes the CPU's "a block may name you" flag (the call-function IPI).
   bool classic_take_pending(cpu_state& c) noexcept;
@@ -200,8 +204,8 @@ class domain_impl {
   void classic_cpu_dying(cpu_state& c) noexcept;
   /// out = mask & online - self, narrowed to the CPUs where cond (if any)
   /// holds; cond is evaluated once per CPU, on the caller.
-  const cpumask& snapshot_targets(cpumask& out, const cpumask& mask, cpu_t self,
-                                  cond_func_t cond, void* info);
+  const cpumask& snapshot_targets(cpumask& out, const cpumask& mask, cpu_t self, cond_func_t cond,
+                                  void* info);
 
   // hosting.cpp
   void start_owned_cpus();
@@ -253,11 +257,10 @@ class domain_impl {
   /// The classic engine's list and barrier; null in a domain of the percpu
   /// engine (the drain path tests only this).
   std::unique_ptr<classic_domain> classic_;
-  std::mutex signal_mutex_;              ///< guards doorbell_signal_
-  int doorbell_signal_ = 0;              ///< 0 until the first signal attach
+  std::mutex signal_mutex_;  ///< guards doorbell_signal_
+  int doorbell_signal_ = 0;  ///< 0 until the first signal attach
   /// Attached CPUs with signal delivery or proxy: waiters nudge only if any.
   std::atomic<unsigned> attention_hosts_{0};
 };
 
 }  // namespace xcall::detail
-

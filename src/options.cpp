@@ -18,8 +18,8 @@ namespace {
 
 cpu_t resolve_nr_cpus(cpu_t requested) {
   if (requested > kMaxCpus) {
-    reject("nr_cpus", std::to_string(requested) + " is above the maximum of " +
-                          std::to_string(kMaxCpus));
+    reject("nr_cpus",
+           std::to_string(requested) + " is above the maximum of " + std::to_string(kMaxCpus));
   }
   if (requested != 0) return requested;
   const unsigned hw = std::thread::hardware_concurrency();
@@ -56,8 +56,7 @@ domain_options validate_options(const domain_options& options) {
       reject("idle", "not a valid idle_mode value");
   }
   if (options.idle_spin.count() < 0 || options.idle_spin > std::chrono::seconds(1)) {
-    reject("idle_spin", std::to_string(options.idle_spin.count()) +
-                            " ns is outside 0 ns .. 1 s");
+    reject("idle_spin", std::to_string(options.idle_spin.count()) + " ns is outside 0 ns .. 1 s");
   }
   if (options.stall_timeout.count() < 0) {
     reject("stall_timeout", std::to_string(options.stall_timeout.count()) +

@@ -30,7 +30,8 @@ cpu_t outside_slot_count(cpu_t nr_cpus) noexcept {
 outside_slot& domain_impl::acquire_slot() noexcept {
   // Each thread starts where it succeeded last, so a steady caller keeps its
   // slot (and its already allocated storage) without contention.
-  thread_local cpu_t hint = static_cast<cpu_t>(std::hash<std::thread::id>{}(std::this_thread::get_id()));
+  thread_local cpu_t hint =
+      static_cast<cpu_t>(std::hash<std::thread::id>{}(std::this_thread::get_id()));
   for (;;) {
     for (cpu_t i = 0; i < nr_slots_; ++i) {
       const cpu_t index = (hint + i) % nr_slots_;

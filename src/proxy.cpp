@@ -80,9 +80,9 @@ void domain_impl::take_run_lock(cpu_state& c) noexcept {
     if (seen == kRunFree) continue;
     // A proxy holds it: ask for a hand-over, then sleep until it comes.
     const std::uint32_t waiting = seen | kRunHostWaiting;
-    if (seen != waiting && !c.run_lock.compare_exchange_weak(seen, waiting,
-                                                             std::memory_order_relaxed,
-                                                             std::memory_order_relaxed)) {
+    if (seen != waiting &&
+        !c.run_lock.compare_exchange_weak(seen, waiting, std::memory_order_relaxed,
+                                          std::memory_order_relaxed)) {
       continue;
     }
     futex_wait(&c.run_lock, waiting);

@@ -231,7 +231,7 @@ doorbell_mask::~doorbell_mask() {
   if (depth != 0 || !ctx_.doorbell_pending.load(std::memory_order_relaxed)) return;
   cpu_state* const c = ctx_.current();
   if (c == nullptr || ctx_.irqs_off()) return;  // the guard's end runs it
-  c->woken = true;  // a deferred signal rang: not a doorbell saved
+  c->woken = true;                              // a deferred signal rang: not a doorbell saved
   c->dom->run_interrupt(*c, ctx_);
   c->woken = false;
 }

@@ -33,11 +33,16 @@ double seconds(std::chrono::nanoseconds ns) { return static_cast<double>(ns.coun
 
 const char* activity_name(host_activity a) {
   switch (a) {
-    case host_activity::running: return "running its own code";
-    case host_activity::polling: return "polling";
-    case host_activity::sleeping: return "sleeping";
-    case host_activity::handler: return "running";
-    case host_activity::parked: return "parked in a blocking_region";
+    case host_activity::running:
+      return "running its own code";
+    case host_activity::polling:
+      return "polling";
+    case host_activity::sleeping:
+      return "sleeping";
+    case host_activity::handler:
+      return "running";
+    case host_activity::parked:
+      return "parked in a blocking_region";
   }
   return "?";
 }
@@ -73,8 +78,8 @@ std::string format_stall_report(const stall_report& r) {
   }
   std::snprintf(head, sizeof(head), "xcall: stall #%u: %s has waited %.3f s for CPU %u to run ",
                 r.report, waiter_name(r).c_str(), seconds(r.waited), r.target);
-  std::string target = std::string(r.target_online ? "online" : "offline") + ", " +
-                       activity_name(r.target_activity);
+  std::string target =
+      std::string(r.target_online ? "online" : "offline") + ", " + activity_name(r.target_activity);
   if (r.target_activity == host_activity::handler) target += " " + r.target_func_name;
   target += r.target_irqs_disabled ? ", irqs off" : ", irqs on";
   target += ", " + std::to_string(r.target_queue_length) + " queued";
@@ -134,7 +139,7 @@ stall_report stall_watch::snapshot(bool unstuck, clock::time_point now) const {
   r.target_online = dom_.online_mask().test(target_);
   r.target_func = t.running.load(std::memory_order_relaxed);
   const std::uint32_t state = t.host_state.load(std::memory_order_relaxed);
-  r.target_activity = r.target_func != nullptr   ? host_activity::handler
+  r.target_activity = r.target_func != nullptr ? host_activity::handler
                       : state == kHostSleeping ? host_activity::sleeping
                       : state == kHostRunning  ? host_activity::running
                       : state == kHostParked   ? host_activity::parked

@@ -61,8 +61,8 @@ std::string format_stats(std::span<const cpu_stats> stats, unsigned columns) {
     const std::size_t last = std::min(stats.size(), first + columns);
     out += "     ";
     for (std::size_t i = first; i < last; ++i) {
-      append(out, " %10s", ("CPU" + std::to_string(stats[i].cpu) +
-                             (stats[i].online ? "" : "-")).c_str());
+      append(out, " %10s",
+             ("CPU" + std::to_string(stats[i].cpu) + (stats[i].online ? "" : "-")).c_str());
     }
     out += '\n';
     for (const counter_row& row : kRows) {

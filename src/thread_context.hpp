@@ -29,11 +29,11 @@ struct thread_context {
   /// left to proxy another; nullptr where it acted as no CPU). The thread
   /// holds every one of them: their waits run their calls too (proxy.cpp).
   cpu_state* held[kMaxProxyDepth] = {};
-  unsigned proxy_depth = 0;     ///< proxies in progress on this thread
-  cpu_state* parked = nullptr;  ///< the CPU this thread hosts, while parked
-  std::atomic<unsigned> irq_depth{0};        ///< live irq_guards
-  std::atomic<unsigned> doorbell_masked{0};  ///< library sections in progress
-  std::atomic<bool> doorbell_pending{false}; ///< a handler deferred its run
+  unsigned proxy_depth = 0;                   ///< proxies in progress on this thread
+  cpu_state* parked = nullptr;                ///< the CPU this thread hosts, while parked
+  std::atomic<unsigned> irq_depth{0};         ///< live irq_guards
+  std::atomic<unsigned> doorbell_masked{0};   ///< library sections in progress
+  std::atomic<bool> doorbell_pending{false};  ///< a handler deferred its run
 
   cpu_state* current() const noexcept { return host.load(std::memory_order_relaxed); }
   bool irqs_off() const noexcept { return irq_depth.load(std::memory_order_relaxed) != 0; }

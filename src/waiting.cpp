@@ -99,8 +99,8 @@ bool domain_impl::spin_until_unlocked(call_single_data& csd, cpu_state* self,
   }
 }
 
-void domain_impl::sleep_until_unlocked(call_single_data& csd, cpu_state& self,
-                                       stall_watch& watch, target_nudge& nudge) noexcept {
+void domain_impl::sleep_until_unlocked(call_single_data& csd, cpu_state& self, stall_watch& watch,
+                                       target_nudge& nudge) noexcept {
   thread_context& ctx = this_thread_context();
   const std::uint32_t resume = self.host_state.load(std::memory_order_relaxed);
   while (mark_sleeper(csd, self.id + 1) != 0) {
@@ -152,7 +152,8 @@ void domain_impl::csd_unlock(call_single_data& csd) noexcept {
     return;
   }
   cpu_state& host = cpus_[waiter - 1];
-  // seq_cst fence: orders the release above before the load of host_state  pairs with the fence in host_sleep() (doorbell.hpp).
+  // seq_cst fence: orders the release above before the load of host_state  pairs with the fence in
+  // host_sleep() (doorbell.hpp).
   store_load_fence();
   if (host.host_state.load(std::memory_order_relaxed) == kHostSleeping) wake_host(host);
 }

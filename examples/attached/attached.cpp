@@ -32,19 +32,19 @@ void check(bool ok, const char* what) {
   failures += ok ? 0 : 1;
 }
 
-int pipe_fd[2];                       // host B reads [0]; main writes [1]
-void poke() {                         // one byte for host B's read()
+int pipe_fd[2];  // host B reads [0]; main writes [1]
+void poke() {    // one byte for host B's read()
   if (write(pipe_fd[1], "x", 1) != 1) std::abort();
 }
-std::atomic<bool> stalled{false};     // the watchdog fired: give up, do not hang
+std::atomic<bool> stalled{false};  // the watchdog fired: give up, do not hang
 
 struct shared {
-  std::atomic<bool> busy{false};      // host A is in its computation (no poll)
-  std::atomic<bool> next{false};      // main: step 1 is done
-  std::atomic<bool> guarded{false};   // host A is inside its irq_guard
-  std::atomic<bool> sent{false};      // main: the step 2 call is queued
+  std::atomic<bool> busy{false};                          // host A is in its computation (no poll)
+  std::atomic<bool> next{false};                          // main: step 1 is done
+  std::atomic<bool> guarded{false};                       // host A is inside its irq_guard
+  std::atomic<bool> sent{false};                          // main: the step 2 call is queued
   bool ran_inside_guard = true, ran_after_guard = false;  // host A's findings
-  std::atomic<bool> parked{false};    // host B is inside its blocking_region
+  std::atomic<bool> parked{false};                        // host B is inside its blocking_region
   std::atomic<bool> read_done{false};
   xcall::cpu_t cpu_in_region = 0;
   ssize_t read_result = -1;
@@ -55,7 +55,7 @@ struct shared {
 // handler, so it is async-signal-safe (lock-free atomics only: no malloc, no
 // locks, no stdio).
 struct note {
-  std::atomic<bool>* host_busy;       // the host's flag, sampled when we run
+  std::atomic<bool>* host_busy;  // the host's flag, sampled when we run
   std::atomic<xcall::cpu_t> cpu{xcall::no_cpu};
   std::atomic<bool> busy_seen{false};
   std::atomic<bool> ran{false};
@@ -91,13 +91,13 @@ void busy_host(xcall::domain& dom, shared& s, note& step2) {
 
 // Host B: CPU 1, signal delivery and proxy, parked in read().
 void parked_host(xcall::domain& dom, shared& s) {
-  xcall::cpu_attachment cpu = dom.attach(1, {.delivery = xcall::delivery_mode::signal,
-                                             .proxy = true});
+  xcall::cpu_attachment cpu =
+      dom.attach(1, {.delivery = xcall::delivery_mode::signal, .proxy = true});
   char byte = 0;
   {
     xcall::blocking_region region;  // read() touches none of CPU 1's state
     s.cpu_in_region = xcall::this_cpu();
-    s.parked.store(true, rel);      // pairs with main's acquire: start step 3
+    s.parked.store(true, rel);  // pairs with main's acquire: start step 3
     s.read_result = read(pipe_fd[0], &byte, 1);
     s.read_errno = errno;
     s.read_done.store(true, rel);

@@ -65,9 +65,9 @@ namespace {
 
 using clock_type = std::chrono::steady_clock;
 
-constexpr unsigned kTlbSlots = 16;      // direct-mapped: page % kTlbSlots
-constexpr unsigned kUsesPerCall = 8;    // translations looked up per `use` call
-constexpr unsigned kIdleOneIn = 8;      // a `use` call goes lazy-idle 1 time in 8
+constexpr unsigned kTlbSlots = 16;    // direct-mapped: page % kTlbSlots
+constexpr unsigned kUsesPerCall = 8;  // translations looked up per `use` call
+constexpr unsigned kIdleOneIn = 8;    // a `use` call goes lazy-idle 1 time in 8
 
 // ---------------------------------------------------------------------------
 // The shared page table. A PTE is one atomic word: version << 20 | frame.
@@ -86,7 +86,8 @@ std::uint32_t pte_frame(std::uint64_t pte) {
 
 struct page_table {
   explicit page_table(unsigned n)
-      : pages(n), pte(std::make_unique<std::atomic<std::uint64_t>[]>(n)),
+      : pages(n),
+        pte(std::make_unique<std::atomic<std::uint64_t>[]>(n)),
         valid_from(std::make_unique<std::atomic<std::uint64_t>[]>(n)) {
     for (unsigned p = 0; p < n; ++p) {
       pte[p].store(make_pte(p, 1), std::memory_order_relaxed);  // before any thread starts
@@ -113,14 +114,14 @@ struct tlb_entry {
 };
 
 struct cpu_counters {
-  std::uint64_t use_calls = 0;     // `use` calls run
-  std::uint64_t uses = 0;          // translations used
-  std::uint64_t stale = 0;         // ...of which stale
-  std::uint64_t fills = 0;         // TLB misses filled from the page table
-  std::uint64_t shootdowns = 0;    // `invalidate` calls run
-  std::uint64_t dropped = 0;       // ...that dropped a cached entry
-  std::uint64_t lazy_idles = 0;    // times the CPU went lazy-idle
-  std::uint64_t wrong_cpu = 0;     // a call ran on a CPU it was not sent to
+  std::uint64_t use_calls = 0;   // `use` calls run
+  std::uint64_t uses = 0;        // translations used
+  std::uint64_t stale = 0;       // ...of which stale
+  std::uint64_t fills = 0;       // TLB misses filled from the page table
+  std::uint64_t shootdowns = 0;  // `invalidate` calls run
+  std::uint64_t dropped = 0;     // ...that dropped a cached entry
+  std::uint64_t lazy_idles = 0;  // times the CPU went lazy-idle
+  std::uint64_t wrong_cpu = 0;   // a call ran on a CPU it was not sent to
 };
 
 struct shared_state;
@@ -129,11 +130,11 @@ struct shared_state;
 struct alignas(64) cpu_state {
   xcall::cpu_t cpu = 0;
   shared_state* shared = nullptr;
-  bool active = false;             // mirror of our bit in shared->active
-  std::uint64_t rng = 0;           // xorshift64
+  bool active = false;    // mirror of our bit in shared->active
+  std::uint64_t rng = 0;  // xorshift64
   tlb_entry tlb[kTlbSlots];
   cpu_counters stats;
-  xcall::call_single_data use_csd; // the driver's async `use` call to this CPU
+  xcall::call_single_data use_csd;  // the driver's async `use` call to this CPU
 
   std::uint64_t next_random() {
     rng ^= rng << 13;
@@ -150,9 +151,9 @@ struct shared_state {
   shared_state(xcall::cpu_t nr_cpus, unsigned pages, bool flush_on_activate)
       : table(pages), active(nr_cpus), cpus(nr_cpus), lazy_flush(flush_on_activate) {}
   page_table table;
-  xcall::cpumask active;           // the live mm_cpumask
+  xcall::cpumask active;  // the live mm_cpumask
   std::vector<cpu_state> cpus;
-  bool lazy_flush;                 // false: the deliberate bug of --no-lazy-flush
+  bool lazy_flush;  // false: the deliberate bug of --no-lazy-flush
 };
 
 // ---------------------------------------------------------------------------
@@ -211,8 +212,8 @@ struct shootdown_info {
   // Relaxed counters: the mapper reads them after call_function_many(wait)
   // returned, which orders every target's function before the return
   // (guarantee 4).
-  std::atomic<unsigned> reached{0};     // CPUs that ran it
-  std::atomic<unsigned> misrouted{0};   // runs on a thread that hosts no CPU
+  std::atomic<unsigned> reached{0};    // CPUs that ran it
+  std::atomic<unsigned> misrouted{0};  // runs on a thread that hosts no CPU
 };
 
 void invalidate(void* info) noexcept {
@@ -263,11 +264,11 @@ struct sampler {
 struct mapper_result {
   explicit mapper_result(std::size_t capacity) : all(capacity), reaching(capacity) {}
   std::uint64_t updates = 0;
-  std::uint64_t empty = 0;         // shootdowns that reached no CPU
-  std::uint64_t reached = 0;       // sum of CPUs reached
+  std::uint64_t empty = 0;    // shootdowns that reached no CPU
+  std::uint64_t reached = 0;  // sum of CPUs reached
   std::uint64_t errors = 0;
-  sampler all;                     // every shootdown
-  sampler reaching;                // shootdowns that ran on at least one CPU
+  sampler all;       // every shootdown
+  sampler reaching;  // shootdowns that ran on at least one CPU
 };
 
 void mapper(xcall::domain& dom, shared_state& shared, const std::atomic<bool>& stop,
@@ -343,9 +344,12 @@ std::uint64_t driver(xcall::domain& dom, shared_state& shared, const std::atomic
 
 const char* idle_name(xcall::idle_mode m) {
   switch (m) {
-    case xcall::idle_mode::poll: return "poll";
-    case xcall::idle_mode::adaptive: return "adaptive";
-    case xcall::idle_mode::sleep: return "sleep";
+    case xcall::idle_mode::poll:
+      return "poll";
+    case xcall::idle_mode::adaptive:
+      return "adaptive";
+    case xcall::idle_mode::sleep:
+      return "sleep";
   }
   return "?";
 }
@@ -366,9 +370,9 @@ struct run_result {
   double elapsed = 0;
   mapper_result mapper;
   std::uint64_t use_calls_sent = 0;
-  std::uint64_t errors = 0;                // failed calls (all forms)
-  std::vector<cpu_counters> cpus;          // the program's counters, per CPU
-  std::vector<xcall::cpu_stats> xcall;     // the library's counters, per CPU
+  std::uint64_t errors = 0;             // failed calls (all forms)
+  std::vector<cpu_counters> cpus;       // the program's counters, per CPU
+  std::vector<xcall::cpu_stats> xcall;  // the library's counters, per CPU
 };
 
 // Runs the domain, the driver and the mapper for o.seconds; fills `out`.
@@ -376,8 +380,7 @@ void run(const run_options& o, xcall::domain& dom, shared_state& shared, run_res
   std::atomic<bool> stop{false};
   std::uint64_t driver_errors = 0;
   const auto start = clock_type::now();
-  std::thread driver_thread(
-      [&] { driver_errors = driver(dom, shared, stop, out.use_calls_sent); });
+  std::thread driver_thread([&] { driver_errors = driver(dom, shared, stop, out.use_calls_sent); });
   std::thread mapper_thread([&] { mapper(dom, shared, stop, out.mapper); });
   std::this_thread::sleep_for(std::chrono::duration<double>(o.seconds));
   // Relaxed: the flag only ends the loops; join() orders their results.
@@ -422,13 +425,12 @@ int report(const run_options& o, run_result& r) {
   // once (guarantee 2), on the CPU it was sent to.
   std::uint64_t errors = r.errors;
   if (total.use_calls != r.use_calls_sent) {
-    std::fprintf(stderr, "use calls: %" PRIu64 " queued but %" PRIu64 " ran\n",
-                 r.use_calls_sent, total.use_calls);
+    std::fprintf(stderr, "use calls: %" PRIu64 " queued but %" PRIu64 " ran\n", r.use_calls_sent,
+                 total.use_calls);
     ++errors;
   }
   if (total.wrong_cpu != 0) {
-    std::fprintf(stderr, "%" PRIu64 " calls ran on a CPU they were not sent to\n",
-                 total.wrong_cpu);
+    std::fprintf(stderr, "%" PRIu64 " calls ran on a CPU they were not sent to\n", total.wrong_cpu);
     errors += total.wrong_cpu;
   }
   const mapper_result& m = r.mapper;
@@ -452,16 +454,16 @@ int report(const run_options& o, run_result& r) {
   std::printf("  call errors        %12" PRIu64 "\n", errors);
 
   std::printf("\nper CPU: this program's counters, then xcall's (domain::stats)\n");
-  std::printf("  %4s %10s %11s %6s %10s %8s %9s | %10s %8s %8s %8s\n", "cpu", "use calls",
-              "uses", "stale", "shootdowns", "dropped", "lazy idle", "calls run", "rung",
-              "saved", "sleeps");
+  std::printf("  %4s %10s %11s %6s %10s %8s %9s | %10s %8s %8s %8s\n", "cpu", "use calls", "uses",
+              "stale", "shootdowns", "dropped", "lazy idle", "calls run", "rung", "saved",
+              "sleeps");
   for (xcall::cpu_t c = 0; c < o.nr_cpus; ++c) {
     const cpu_counters& s = r.cpus[c];
     const xcall::cpu_stats& x = r.xcall.at(c);
     std::printf("  %4u %10" PRIu64 " %11" PRIu64 " %6" PRIu64 " %10" PRIu64 " %8" PRIu64
                 " %9" PRIu64 " | %10" PRIu64 " %8" PRIu64 " %8" PRIu64 " %8" PRIu64 "\n",
-                c, s.use_calls, s.uses, s.stale, s.shootdowns, s.dropped, s.lazy_idles,
-                x.calls_run, x.doorbells_rung, x.doorbells_saved, x.sleeps);
+                c, s.use_calls, s.uses, s.stale, s.shootdowns, s.dropped, s.lazy_idles, x.calls_run,
+                x.doorbells_rung, x.doorbells_saved, x.sleeps);
   }
 
   const bool ok = total.stale == 0 && errors == 0;
@@ -491,10 +493,9 @@ int main(int argc, char** argv) {
   app.add_option("--pages", o.pages, "pages in the shared mapping")
       ->capture_default_str()
       ->check(CLI::Range(1u, 1u << 20));
-  const std::map<std::string, xcall::idle_mode> idle_modes{
-      {"poll", xcall::idle_mode::poll},
-      {"adaptive", xcall::idle_mode::adaptive},
-      {"sleep", xcall::idle_mode::sleep}};
+  const std::map<std::string, xcall::idle_mode> idle_modes{{"poll", xcall::idle_mode::poll},
+                                                           {"adaptive", xcall::idle_mode::adaptive},
+                                                           {"sleep", xcall::idle_mode::sleep}};
   app.add_option("--idle", o.idle, "how idle CPUs wait: poll, adaptive or sleep")
       ->transform(CLI::CheckedTransformer(idle_modes, CLI::ignore_case))
       ->option_text("poll|adaptive|sleep (adaptive)");
@@ -509,18 +510,20 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   std::printf("xcall shootdown: lazy-TLB shootdown over a live cpumask\n");
-  std::printf("  %u CPUs (owned threads, idle %s, engine %s), %u pages, %u-entry TLB per CPU, "
-              "%.3g s\n",
-              o.nr_cpus, idle_name(o.idle),
-              o.engine_kind == xcall::engine::classic ? "classic" : "percpu", o.pages,
-              kTlbSlots, o.seconds);
-  std::printf("  CPUs set their bit in `active` while they use the mapping and clear it\n"
-              "  when they go idle; the mapper bumps a page's version and calls\n"
-              "  call_function_many(active, invalidate, wait=true) while those bits flip.\n"
-              "  Check: once a shootdown returns, no CPU may use the old translation.\n");
+  std::printf(
+      "  %u CPUs (owned threads, idle %s, engine %s), %u pages, %u-entry TLB per CPU, "
+      "%.3g s\n",
+      o.nr_cpus, idle_name(o.idle), o.engine_kind == xcall::engine::classic ? "classic" : "percpu",
+      o.pages, kTlbSlots, o.seconds);
+  std::printf(
+      "  CPUs set their bit in `active` while they use the mapping and clear it\n"
+      "  when they go idle; the mapper bumps a page's version and calls\n"
+      "  call_function_many(active, invalidate, wait=true) while those bits flip.\n"
+      "  Check: once a shootdown returns, no CPU may use the old translation.\n");
   if (o.no_lazy_flush) {
-    std::printf("  --no-lazy-flush: CPUs leaving lazy mode keep their TLB (a bug; expect "
-                "stale uses)\n");
+    std::printf(
+        "  --no-lazy-flush: CPUs leaving lazy mode keep their TLB (a bug; expect "
+        "stale uses)\n");
   }
   std::fflush(stdout);
 

@@ -79,8 +79,8 @@ class blocking_region {
   blocking_region& operator=(const blocking_region&) = delete;
 
  private:
-  void* parked_ = nullptr;        ///< the parked CPU's state, or nullptr
-  unsigned resume_state_ = 0;     ///< the host's state before parking
+  void* parked_ = nullptr;     ///< the parked CPU's state, or nullptr
+  unsigned resume_state_ = 0;  ///< the host's state before parking
 };
 
 }  // namespace xcall

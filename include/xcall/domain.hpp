@@ -12,8 +12,8 @@
 // the single calls addressed to it run the function locally, at once, inside
 // an irq_guard the library takes (the kernel's local_irq_save), even when the
 // caller is inside a guard of its own (unless the call would wait: EDEADLK);
-// such a local copy has run when the call returns, with or without wait. Remote copies run with irqs_disabled()
-// false. Every other thread is an outside caller and never a target.
+// such a local copy has run when the call returns, with or without wait. Remote copies run with
+// irqs_disabled() false. Every other thread is an outside caller and never a target.
 //
 // Guarantees (docs/design.md states them in full):
 //  1. A CPU that is online and set in the mask for the whole call runs the
@@ -213,23 +213,22 @@ class domain {
   [[nodiscard]] std::error_code call_function(call_func_t func, void* info, bool wait);
   /// Runs func(info) on one online CPU of `mask`, the caller's own first.
   /// ENXIO when no CPU of the mask is online.
-  [[nodiscard]] std::error_code call_function_any(const cpumask& mask, call_func_t func,
-                                                  void* info, bool wait);
+  [[nodiscard]] std::error_code call_function_any(const cpumask& mask, call_func_t func, void* info,
+                                                  bool wait);
   /// Runs func(info) on every online CPU, the caller's own included (locally,
   /// inside an irq_guard, after the remote copies are queued: a waiting call
   /// made by that local copy returns EDEADLK, one made by a remote copy
   /// works).
   [[nodiscard]] std::error_code on_each_cpu(call_func_t func, void* info, bool wait);
-  [[nodiscard]] std::error_code on_each_cpu_mask(const cpumask& mask, call_func_t func,
-                                                 void* info, bool wait);
+  [[nodiscard]] std::error_code on_each_cpu_mask(const cpumask& mask, call_func_t func, void* info,
+                                                 bool wait);
   /// As on_each_cpu_mask, on the CPUs for which the caller's cond(cpu, info)
   /// is true; a null cond means every CPU of the mask (as in the kernel).
   /// cond is evaluated on the caller, once per online CPU of the mask, the
   /// caller's own first, and every cond runs before anything is queued: a
   /// cond that throws propagates out of the call with nothing queued or run.
   [[nodiscard]] std::error_code on_each_cpu_cond_mask(cond_func_t cond, call_func_t func,
-                                                      void* info, bool wait,
-                                                      const cpumask& mask);
+                                                      void* info, bool wait, const cpumask& mask);
 
   // Callable forms: always wait, run f() on each target; they allocate as the
   // function-pointer forms do (the single form never). If f throws, the first

@@ -36,20 +36,20 @@ enum class host_activity {
 };
 
 struct stall_report {
-  bool unstuck = false;            ///< false: still waiting; true: the wait ended
-  unsigned report = 0;             ///< 1 for the first report of this wait, 2, ...
-  cpu_t waiter_cpu = no_cpu;       ///< the waiting CPU, or no_cpu (outside caller)
-  pid_t waiter_tid = 0;            ///< the waiting thread
-  cpu_t target = no_cpu;           ///< the CPU that owes the call
+  bool unstuck = false;       ///< false: still waiting; true: the wait ended
+  unsigned report = 0;        ///< 1 for the first report of this wait, 2, ...
+  cpu_t waiter_cpu = no_cpu;  ///< the waiting CPU, or no_cpu (outside caller)
+  pid_t waiter_tid = 0;       ///< the waiting thread
+  cpu_t target = no_cpu;      ///< the CPU that owes the call
   std::chrono::nanoseconds waited{0};
-  call_func_t func = nullptr;      ///< the function the caller waits for
+  call_func_t func = nullptr;  ///< the function the caller waits for
   void* info = nullptr;
-  std::string func_name;           ///< symbol name where the binary has one
+  std::string func_name;  ///< symbol name where the binary has one
   bool target_online = false;
   host_activity target_activity = host_activity::polling;
   call_func_t target_func = nullptr;  ///< what the target runs now (handler)
   std::string target_func_name;
-  bool target_irqs_disabled = false;  ///< target's host is inside an irq_guard
+  bool target_irqs_disabled = false;      ///< target's host is inside an irq_guard
   std::uint64_t target_queue_length = 0;  ///< calls queued to it, not yet taken
   /// Signal delivery: the doorbell signal (0 for poll delivery or owned CPUs)
   /// and whether the target's host thread blocks it (sigprocmask), in which

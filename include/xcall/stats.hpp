@@ -29,15 +29,15 @@ struct cpu_stats {
   /// a hotplug request, a stall report's re-ring, or the release of a call
   /// the host slept waiting for.
   std::uint64_t doorbells_rung = 0;
-  std::uint64_t doorbells_saved = 0;  ///< batches found while polling: no wake needed
-  std::uint64_t sleeps = 0;           ///< times the host went to sleep
-  std::uint64_t drained_on_down = 0;  ///< calls run while going offline (also in calls_run)
-  std::uint64_t stalls_reported = 0;  ///< stall reports naming this CPU as the target
-  std::uint64_t signals_sent = 0;     ///< doorbell signals sent to its host (signal delivery)
-  std::uint64_t signals_resent = 0;   ///< of those, re-sent by a waiter that saw no progress
-  std::uint64_t signal_runs = 0;      ///< doorbell signal handlers that ran the queue
-  std::uint64_t signals_deferred = 0; ///< handlers that found irqs off or the queue running
-  std::uint64_t proxy_runs = 0;       ///< calls run by a proxy while the host was parked
+  std::uint64_t doorbells_saved = 0;   ///< batches found while polling: no wake needed
+  std::uint64_t sleeps = 0;            ///< times the host went to sleep
+  std::uint64_t drained_on_down = 0;   ///< calls run while going offline (also in calls_run)
+  std::uint64_t stalls_reported = 0;   ///< stall reports naming this CPU as the target
+  std::uint64_t signals_sent = 0;      ///< doorbell signals sent to its host (signal delivery)
+  std::uint64_t signals_resent = 0;    ///< of those, re-sent by a waiter that saw no progress
+  std::uint64_t signal_runs = 0;       ///< doorbell signal handlers that ran the queue
+  std::uint64_t signals_deferred = 0;  ///< handlers that found irqs off or the queue running
+  std::uint64_t proxy_runs = 0;        ///< calls run by a proxy while the host was parked
 };
 
 /// Rows like /proc/interrupts: a header of CPU columns ("CPU3-" for a CPU

@@ -49,36 +49,34 @@ TEST_P(AllocFailureTest, EveryFormFromAnOutsideThreadFailsCleanlyThenWorks) {
   domain d(owned_options(3, engine()));
   xcall_test::run_log log(3);
   xcall::call_single_data csd;
-  xcall_test::run_with_deadline(xcall_test::kUnitDeadline, "calls with every allocation failing",
-                                [&] {
-                                  // Outside slots are made on first use: every call that needs
-                                  // one fails, and must give it back. Three rounds over more
-                                  // forms than there are slots would exhaust a leaking pool.
-                                  fault::arm(fault::kind::fail_alloc, 1);
-                                  int nomem = 0;
-                                  for (int round = 0; round < 3; ++round) {
-                                    for (form how : xcall_test::kAllForms) {
-                                      const std::error_code ec = call_in_form(d, how, csd, log);
-                                      if (ec == kNoMem) {
-                                        ++nomem;
-                                      } else {
-                                        EXPECT_FALSE(ec) << how << ": " << ec.message();
-                                      }
-                                    }
-                                  }
-                                  EXPECT_GT(nomem, 0);
-                                  fault::disarm_all();
-                                  // Every slot still works, from many threads at once.
-                                  std::vector<std::thread> callers;
-                                  for (int t = 0; t < 40; ++t) {
-                                    callers.emplace_back([&] {
-                                      EXPECT_FALSE(d.call_function(&xcall_test::noop, nullptr,
-                                                                   false));
-                                    });
-                                  }
-                                  for (auto& t : callers) t.join();
-                                  EXPECT_FALSE(d.call_function(&xcall_test::noop, nullptr, true));
-                                });
+  xcall_test::run_with_deadline(
+      xcall_test::kUnitDeadline, "calls with every allocation failing", [&] {
+        // Outside slots are made on first use: every call that needs
+        // one fails, and must give it back. Three rounds over more
+        // forms than there are slots would exhaust a leaking pool.
+        fault::arm(fault::kind::fail_alloc, 1);
+        int nomem = 0;
+        for (int round = 0; round < 3; ++round) {
+          for (form how : xcall_test::kAllForms) {
+            const std::error_code ec = call_in_form(d, how, csd, log);
+            if (ec == kNoMem) {
+              ++nomem;
+            } else {
+              EXPECT_FALSE(ec) << how << ": " << ec.message();
+            }
+          }
+        }
+        EXPECT_GT(nomem, 0);
+        fault::disarm_all();
+        // Every slot still works, from many threads at once.
+        std::vector<std::thread> callers;
+        for (int t = 0; t < 40; ++t) {
+          callers.emplace_back(
+              [&] { EXPECT_FALSE(d.call_function(&xcall_test::noop, nullptr, false)); });
+        }
+        for (auto& t : callers) t.join();
+        EXPECT_FALSE(d.call_function(&xcall_test::noop, nullptr, true));
+      });
 }
 
 TEST_P(AllocFailureTest, AHostsNestingDepthIsGivenBack) {
@@ -132,10 +130,10 @@ TEST_P(AllocFailureTest, SomeAllocationsFailingUnderLoad) {
         xcall::cpumask mask(4);
         for (int i = 0; i < 200; ++i) {
           mask.set(static_cast<cpu_t>((t + i) % 4));
-          const std::error_code ec = (i % 2 == 0)
-                                         ? d.call_function_many(mask, &xcall_test::noop, nullptr, i % 4 == 0)
-                                         : d.call_function_single(static_cast<cpu_t>(i % 4),
-                                                                  &xcall_test::noop, nullptr, false);
+          const std::error_code ec =
+              (i % 2 == 0) ? d.call_function_many(mask, &xcall_test::noop, nullptr, i % 4 == 0)
+                           : d.call_function_single(static_cast<cpu_t>(i % 4), &xcall_test::noop,
+                                                    nullptr, false);
           (ec == kNoMem ? nomem : ec ? other : ok).fetch_add(1);
         }
       });

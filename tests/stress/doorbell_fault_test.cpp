@@ -44,8 +44,8 @@ TEST(DoorbellFault, TheWatchdogReRingRescuesEveryCall) {
   }
   fault::disarm_all();
   EXPECT_EQ(runs.load(), 5);
-  EXPECT_GE(stuck.load(), 5);     // each call stalled and was reported
-  EXPECT_EQ(unstuck.load(), 5);   // and each got unstuck by the re-ring
+  EXPECT_GE(stuck.load(), 5);    // each call stalled and was reported
+  EXPECT_EQ(unstuck.load(), 5);  // and each got unstuck by the re-ring
 }
 
 TEST(DoorbellFault, WithoutTheWatchdogALostDoorbellHangs) {
@@ -109,6 +109,6 @@ TEST(DoorbellFault, LostSignalsAreReSentByTheWaiter) {
   EXPECT_EQ(runs.load(), 5);
   const xcall::cpu_stats s = dom.stats()[1];
   EXPECT_GE(s.signals_resent, 5u) << "every call's first signal was dropped; sent "
-                                   << s.signals_sent << ", handler runs " << s.signal_runs;
+                                  << s.signals_sent << ", handler runs " << s.signal_runs;
   EXPECT_EQ(s.signals_sent, s.signals_resent) << "only re-sends reached the host";
 }

@@ -65,7 +65,8 @@ struct record {
   }
   static void run(void* p) noexcept {
     auto* r = static_cast<record*>(p);
-    if (std::this_thread::get_id() == r->caller) r->on_caller.fetch_add(1, std::memory_order_relaxed);
+    if (std::this_thread::get_id() == r->caller)
+      r->on_caller.fetch_add(1, std::memory_order_relaxed);
     const cpu_t c = xcall::this_cpu();
     if (c >= kN) {
       g_stray.fetch_add(1, std::memory_order_relaxed);
@@ -77,11 +78,11 @@ struct record {
 
 // The forms a caller picks from: every form but single_async, any_nowait,
 // each_mask_nowait and cond_nowait.
-constexpr form kForms[] = {
-    form::single_wait,   form::single_nowait,  form::many_wait,      form::many_nowait,
-    form::function_wait, form::function_nowait, form::any_wait,      form::each_wait,
-    form::each_nowait,   form::each_mask_wait, form::cond_wait,      form::fn_single,
-    form::fn_many,       form::fn_each,        form::fn_each_mask};
+constexpr form kForms[] = {form::single_wait,    form::single_nowait, form::many_wait,
+                           form::many_nowait,    form::function_wait, form::function_nowait,
+                           form::any_wait,       form::each_wait,     form::each_nowait,
+                           form::each_mask_wait, form::cond_wait,     form::fn_single,
+                           form::fn_many,        form::fn_each,       form::fn_each_mask};
 
 form random_form(rng& r) { return kForms[r.below(static_cast<std::uint32_t>(std::size(kForms)))]; }
 
@@ -122,11 +123,13 @@ void one_call(world& w, form f, cpu_t self, rng& r) {
 
   const cpumask& online = d.online_mask();  // the live online mask, as scftorture passes it
   const std::error_code ec = xcall_test::call_in_form(
-      d, f, {.target = target, .mask = online, .func = &record::run, .info = rec, .cond = &cond_true});
+      d, f,
+      {.target = target, .mask = online, .func = &record::run, .info = rec, .cond = &cond_true});
   w.calls.fetch_add(1, std::memory_order_relaxed);
 
-  const std::string what = std::string(name_of(f)) + " by " +
-                           (self == no_cpu ? std::string("outside") : "CPU " + std::to_string(self));
+  const std::string what =
+      std::string(name_of(f)) + " by " +
+      (self == no_cpu ? std::string("outside") : "CPU " + std::to_string(self));
   const bool single = f == form::single_wait || f == form::single_nowait || f == form::fn_single;
   if (ec == kNxio && (single || f == form::any_wait)) {
     w.nxio.fetch_add(1, std::memory_order_relaxed);
@@ -134,7 +137,8 @@ void one_call(world& w, form f, cpu_t self, rng& r) {
     w.fails.add(what + ": returned " + ec.message());
     return;
   }
-  if (rec->on_caller.load() != 0 && self == no_cpu) w.fails.add(what + ": ran on the outside caller");
+  if (rec->on_caller.load() != 0 && self == no_cpu)
+    w.fails.add(what + ": ran on the outside caller");
   if (!waits(f)) return;  // checked at the end
 
   std::uint64_t after[kN];
@@ -143,7 +147,8 @@ void one_call(world& w, form f, cpu_t self, rng& r) {
   for (cpu_t c = 0; c < kN; ++c) {
     const int n = rec->runs[c].load(std::memory_order_acquire);
     total += n;
-    if (n > 1) w.fails.add(what + ": CPU " + std::to_string(c) + " ran it " + std::to_string(n) + " times");
+    if (n > 1)
+      w.fails.add(what + ": CPU " + std::to_string(c) + " ran it " + std::to_string(n) + " times");
     const bool stayed_online = before[c] % 2 == 0 && before[c] == after[c];
     const bool local_form = f == form::each_wait || f == form::each_mask_wait ||
                             f == form::cond_wait || f == form::fn_each || f == form::fn_each_mask;
@@ -163,7 +168,8 @@ void one_call(world& w, form f, cpu_t self, rng& r) {
       w.fails.add(what + ": ran on the caller's own CPU");
     }
   }
-  if (single && !ec && total != 1) w.fails.add(what + ": succeeded but ran " + std::to_string(total) + " times");
+  if (single && !ec && total != 1)
+    w.fails.add(what + ": succeeded but ran " + std::to_string(total) + " times");
   if (single && ec && total != 0) w.fails.add(what + ": ENXIO but ran anyway");
   if (single && ec == kNxio && before[target] % 2 == 0 && before[target] == after[target]) {
     w.fails.add(what + ": ENXIO for CPU " + std::to_string(target) + ", online for the whole call");
@@ -198,7 +204,9 @@ void check_nowait_records(world& w) {
   for (auto& rec : w.nowait_records) {
     for (cpu_t c = 0; c < kN; ++c) {
       const int n = rec->runs[c].load();
-      if (n > 1) w.fails.add("no-wait call: CPU " + std::to_string(c) + " ran it " + std::to_string(n) + " times");
+      if (n > 1)
+        w.fails.add("no-wait call: CPU " + std::to_string(c) + " ran it " + std::to_string(n) +
+                    " times");
     }
   }
 }
@@ -323,8 +331,8 @@ TEST_P(HotplugStressTest, AttachDetachChurnDuringCallsOfEveryForm) {
           {
             auto att = w.d.attach(h);
             w.gen[h].fetch_add(1, std::memory_order_seq_cst);  // even: online
-            const auto until = std::chrono::steady_clock::now() +
-                               std::chrono::microseconds(50 + r.below(500));
+            const auto until =
+                std::chrono::steady_clock::now() + std::chrono::microseconds(50 + r.below(500));
             while (std::chrono::steady_clock::now() < until) {
               pb.at(h, "serving");
               if (r.below(4) == 0) {

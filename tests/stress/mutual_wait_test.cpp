@@ -117,7 +117,9 @@ TEST_P(MutualWaitTest, TwoHandlersCallEachOtherWithWait) {
     const cpu_t other = 1 - me;
     for (int i = 0; i < kInner; ++i) {
       const std::error_code ec = d.call_function_single(other, &counters::bump, &cnt, true);
-      if (ec) k.fails.add("CPU " + std::to_string(me) + " -> " + std::to_string(other) + ": " + ec.message());
+      if (ec)
+        k.fails.add("CPU " + std::to_string(me) + " -> " + std::to_string(other) + ": " +
+                    ec.message());
     }
   };
   long rounds = 0;
@@ -150,7 +152,8 @@ TEST_P(MutualWaitTest, EveryHandlerCallsOnEachCpuWithWaitAtOnce) {
     cpumask all(kN);
     all.set_all();
     auto check = [&](const char* what, std::error_code ec) {
-      if (ec) k.fails.add(std::string(what) + " from CPU " + std::to_string(me) + ": " + ec.message());
+      if (ec)
+        k.fails.add(std::string(what) + " from CPU " + std::to_string(me) + ": " + ec.message());
     };
     // Each adds to every CPU: on_each_cpu kN, call_function kN-1, many kN-1,
     // callable on_each_cpu kN, on_each_cpu_mask kN.

@@ -76,7 +76,8 @@ struct call_record {
   static void run(void* p) noexcept {
     auto* r = static_cast<call_record*>(p);
     const cpu_t c = xcall::this_cpu();
-    if (std::this_thread::get_id() == r->caller) r->on_caller.fetch_add(1, std::memory_order_relaxed);
+    if (std::this_thread::get_id() == r->caller)
+      r->on_caller.fetch_add(1, std::memory_order_relaxed);
     if (c >= kMaxTrack) {
       g_stray.fetch_add(1, std::memory_order_relaxed);
       return;
@@ -159,7 +160,9 @@ struct world {
 
 std::string describe(const call_record& r) {
   std::string s = r.wait ? "wait" : "no-wait";
-  s += r.set == target_set::live ? " live" : r.set == target_set::churn_only ? " churn-only" : " nothing";
+  s += r.set == target_set::live         ? " live"
+       : r.set == target_set::churn_only ? " churn-only"
+                                         : " nothing";
   s += " call by ";
   s += r.self == no_cpu ? std::string("an outside thread") : "CPU " + std::to_string(r.self);
   return s;
@@ -181,8 +184,8 @@ void check_record(world& w, const call_record& r, bool final) {
     if (n != 0 && r.set == target_set::nothing) {
       w.fails.add(describe(r) + ": CPU " + std::to_string(c) + " ran a call with no target");
     }
-    const bool required = r.set == target_set::live && w.pinned.test(c) && c != r.self &&
-                          w.online_all_along.test(c);
+    const bool required =
+        r.set == target_set::live && w.pinned.test(c) && c != r.self && w.online_all_along.test(c);
     if (required && n != 1 && (final || r.wait)) {
       w.fails.add(describe(r) + ": pinned online CPU " + std::to_string(c) + " ran it " +
                   std::to_string(n) + " times, expected once");
@@ -218,7 +221,9 @@ void do_call(world& w, cpu_t self, bool wait, target_set set, const cpumask& mas
   const std::error_code ec = w.d.call_function_many(mask, &call_record::run, rec, wait);
   if (ec) w.fails.add(describe(*rec) + ": returned " + ec.message());
   if (wait) check_record(w, *rec, /*final=*/true);
-  (set == target_set::nothing ? w.calls_nothing : wait ? w.calls_wait : w.calls_nowait)
+  (set == target_set::nothing ? w.calls_nothing
+   : wait                     ? w.calls_wait
+                              : w.calls_nowait)
       .fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -249,10 +254,18 @@ void churn(world& w, unsigned seed, progress_board& pb, std::size_t slot) {
     const cpu_t c = w.churned_list[r.below(static_cast<std::uint32_t>(w.churned_list.size()))];
     cpumask& m = r.below(3) == 0 ? w.churn_only : w.live;
     switch (r.below(8)) {
-      case 0: m.set(c); break;
-      case 1: m.reset(c); break;
-      case 2: (void)m.test_and_set(c); break;
-      case 3: (void)m.test_and_reset(c); break;
+      case 0:
+        m.set(c);
+        break;
+      case 1:
+        m.reset(c);
+        break;
+      case 2:
+        (void)m.test_and_set(c);
+        break;
+      case 3:
+        (void)m.test_and_reset(c);
+        break;
       case 4:
         keep.reset_all();
         keep |= w.pinned;
@@ -440,85 +453,86 @@ TEST_P(SeedMaskTest, AttachedHostsAcrossMaskWords) {
   w.offline_only.set(100);
   xcall_test::scoped_hang_diagnostic diag([&] { return pb.render() + "\n" + scenario_report(w); });
 
-  xcall_test::run_with_deadline(xcall_test::stress_deadline(), "seed scenario (attached hosts)", [&] {
-    xcall_test::start_gate all_attached;
-    std::atomic<int> attached{0}, callers_done{0};
-    stopwatch* sw = nullptr;
-    std::vector<std::thread> ts;
-    std::size_t slot = 0;
-    for (cpu_t h : hosts) {
-      pb.name(slot, "host of CPU " + std::to_string(h));
-      ts.emplace_back([&, h, slot] {
-        auto att = dom->attach(h);
-        attached.fetch_add(1);
-        all_attached.wait();
-        rng r(4000 + h);
-        cpumask self_only(kN);
-        self_only.set(h);
-        while (!sw->expired()) {
-          pb.at(slot, "call_function_many");
-          caller_step(w, h, wait_policy::mixed, r);
-          if (r.below(8) == 0) {
-            pb.at(slot, "self-only mask");
-            do_call(w, h, r.below(2) == 0, target_set::nothing, self_only);
-          }
-          pb.at(slot, "poll");
-          xcall::poll();
-          if (r.below(16) == 0) {
-            pb.at(slot, "idle_wait");
-            (void)xcall::idle_wait(50us);
-          }
-          pb.tick(slot);
+  xcall_test::run_with_deadline(
+      xcall_test::stress_deadline(), "seed scenario (attached hosts)", [&] {
+        xcall_test::start_gate all_attached;
+        std::atomic<int> attached{0}, callers_done{0};
+        stopwatch* sw = nullptr;
+        std::vector<std::thread> ts;
+        std::size_t slot = 0;
+        for (cpu_t h : hosts) {
+          pb.name(slot, "host of CPU " + std::to_string(h));
+          ts.emplace_back([&, h, slot] {
+            auto att = dom->attach(h);
+            attached.fetch_add(1);
+            all_attached.wait();
+            rng r(4000 + h);
+            cpumask self_only(kN);
+            self_only.set(h);
+            while (!sw->expired()) {
+              pb.at(slot, "call_function_many");
+              caller_step(w, h, wait_policy::mixed, r);
+              if (r.below(8) == 0) {
+                pb.at(slot, "self-only mask");
+                do_call(w, h, r.below(2) == 0, target_set::nothing, self_only);
+              }
+              pb.at(slot, "poll");
+              xcall::poll();
+              if (r.below(16) == 0) {
+                pb.at(slot, "idle_wait");
+                (void)xcall::idle_wait(50us);
+              }
+              pb.tick(slot);
+            }
+            callers_done.fetch_add(1);
+            // Keep serving until nobody calls any more (others' calls target us)
+            // and the no-wait records were checked: kCallers, then the checker.
+            pb.at(slot, "serving until every caller is done");
+            while (callers_done.load() < kCallers + 1) (void)xcall::idle_wait(1ms);
+            pb.at(slot, "detaching");
+          });
+          ++slot;
         }
-        callers_done.fetch_add(1);
-        // Keep serving until nobody calls any more (others' calls target us)
-        // and the no-wait records were checked: kCallers, then the checker.
-        pb.at(slot, "serving until every caller is done");
-        while (callers_done.load() < kCallers + 1) (void)xcall::idle_wait(1ms);
-        pb.at(slot, "detaching");
-      });
-      ++slot;
-    }
-    unsigned i = 0;
-    while (attached.load() != static_cast<int>(hosts.size())) xcall_test::backoff(i);
-    stopwatch watch;
-    sw = &watch;
-    all_attached.open();
+        unsigned i = 0;
+        while (attached.load() != static_cast<int>(hosts.size())) xcall_test::backoff(i);
+        stopwatch watch;
+        sw = &watch;
+        all_attached.open();
 
-    for (int k = 0; k < kChurners; ++k, ++slot) {
-      pb.name(slot, "churner " + std::to_string(k));
-      ts.emplace_back([&, k, slot] { churn(w, 5000 + k, pb, slot); });
-    }
-    std::vector<std::thread> others;
-    for (int k = 0; k < kOutside; ++k, ++slot) {
-      pb.name(slot, "outside caller " + std::to_string(k));
-      others.emplace_back([&, k, slot] {
-        rng r(6000 + k);
-        while (!watch.expired()) {
-          pb.at(slot, "call_function_many");
-          caller_step(w, no_cpu, wait_policy::mixed, r);
-          pb.tick(slot);
+        for (int k = 0; k < kChurners; ++k, ++slot) {
+          pb.name(slot, "churner " + std::to_string(k));
+          ts.emplace_back([&, k, slot] { churn(w, 5000 + k, pb, slot); });
         }
-        pb.at(slot, "done");
-        callers_done.fetch_add(1);
+        std::vector<std::thread> others;
+        for (int k = 0; k < kOutside; ++k, ++slot) {
+          pb.name(slot, "outside caller " + std::to_string(k));
+          others.emplace_back([&, k, slot] {
+            rng r(6000 + k);
+            while (!watch.expired()) {
+              pb.at(slot, "call_function_many");
+              caller_step(w, no_cpu, wait_policy::mixed, r);
+              pb.tick(slot);
+            }
+            pb.at(slot, "done");
+            callers_done.fetch_add(1);
+          });
+        }
+        pb.name(slot, "nothing spinner");
+        others.emplace_back([&, slot] {
+          nothing_spinner(w, watch, pb, slot);
+          callers_done.fetch_add(1);
+        });
+        for (auto& t : others) t.join();
+        // The hosts are done calling too: their count (seq_cst) orders the
+        // records they filled before this thread reads them.
+        i = 0;
+        while (callers_done.load() < kCallers) xcall_test::backoff(i);
+        // Pinned CPUs must have run every no-wait call while still attached.
+        check_arena(w, /*final=*/false);
+        callers_done.fetch_add(1);  // the checker: hosts may detach now
+        w.stop_churn.store(true);
+        for (auto& t : ts) t.join();  // hosts detach: each runs what is queued for it
       });
-    }
-    pb.name(slot, "nothing spinner");
-    others.emplace_back([&, slot] {
-      nothing_spinner(w, watch, pb, slot);
-      callers_done.fetch_add(1);
-    });
-    for (auto& t : others) t.join();
-    // The hosts are done calling too: their count (seq_cst) orders the
-    // records they filled before this thread reads them.
-    i = 0;
-    while (callers_done.load() < kCallers) xcall_test::backoff(i);
-    // Pinned CPUs must have run every no-wait call while still attached.
-    check_arena(w, /*final=*/false);
-    callers_done.fetch_add(1);  // the checker: hosts may detach now
-    w.stop_churn.store(true);
-    for (auto& t : ts) t.join();  // hosts detach: each runs what is queued for it
-  });
   dom.reset();
   check_arena(w, /*final=*/true);
 

@@ -294,8 +294,10 @@ inline constexpr xcall::engine kEngines[] = {xcall::engine::percpu, xcall::engin
 /// "percpu" or "classic": test-name suffixes and messages.
 inline const char* engine_name(xcall::engine e) noexcept {
   switch (e) {
-    case xcall::engine::percpu: return "percpu";
-    case xcall::engine::classic: return "classic";
+    case xcall::engine::percpu:
+      return "percpu";
+    case xcall::engine::classic:
+      return "classic";
   }
   return "unknown_engine";
 }
@@ -341,7 +343,7 @@ namespace xcall_test {
 
 /// Instantiates every TEST_P of `suite` (an engine_test) once per engine,
 /// named suite.Test/percpu and suite.Test/classic.
-#define XCALL_TEST_ON_EVERY_ENGINE(suite)                                            \
+#define XCALL_TEST_ON_EVERY_ENGINE(suite)                                        \
   INSTANTIATE_TEST_SUITE_P(, suite, ::testing::ValuesIn(::xcall_test::kEngines), \
                            ::xcall_test::engine_param_name{})
 
@@ -450,10 +452,10 @@ struct run_log {
   const cpu_t nr;
   std::vector<std::atomic<int>> runs;      // runs per CPU (this_cpu() in the handler)
   std::vector<std::atomic<int>> irqs_off;  // of those, runs with irqs_disabled()
-  std::atomic<int> stray{0};       // runs where this_cpu() was no_cpu or out of range
-  std::atomic<int> on_caller{0};   // runs on the thread that made the call
+  std::atomic<int> stray{0};               // runs where this_cpu() was no_cpu or out of range
+  std::atomic<int> on_caller{0};           // runs on the thread that made the call
   std::atomic<int> total{0};
-  std::thread::id caller;          // written by the caller before the call
+  std::thread::id caller;  // written by the caller before the call
 
   void record_here() noexcept {
     // seq_cst, before any count: whoever sees a count also sees inside_ > 0

@@ -175,9 +175,9 @@ TEST_P(BlockingRegionTest, PollInAProxiedFunctionRunsTheProxysOwnCpu) {
       domain* d;
       xcall::call_single_data csd;
       std::atomic<bool> flag{false};
-    } pl{&d, xcall::call_single_data(
-                 [](void* f) noexcept { static_cast<std::atomic<bool>*>(f)->store(true); },
-                 nullptr)};
+    } pl{&d,
+         xcall::call_single_data(
+             [](void* f) noexcept { static_cast<std::atomic<bool>*>(f)->store(true); }, nullptr)};
     pl.csd.info = &pl.flag;
     ASSERT_FALSE(d.call_function_single(
         0,

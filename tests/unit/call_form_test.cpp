@@ -58,9 +58,12 @@ enum class caller_kind { outside, attached, handler };
 
 const char* name_of(caller_kind k) {
   switch (k) {
-    case caller_kind::outside: return "outside";
-    case caller_kind::attached: return "attached";
-    case caller_kind::handler: return "handler";
+    case caller_kind::outside:
+      return "outside";
+    case caller_kind::attached:
+      return "attached";
+    case caller_kind::handler:
+      return "handler";
   }
   return "?";
 }
@@ -90,10 +93,11 @@ void with_world(caller_kind kind, xcall::engine e, Body&& body) {
       ASSERT_EQ(d.cpu_down(kOffline), kOk);
       body(d, kSelf, [&d](auto&& fn) {
         bool ran = false;
-        ASSERT_EQ(d.call_function_single(kSelf, [&] {
-          ran = true;
-          fn();
-        }),
+        ASSERT_EQ(d.call_function_single(kSelf,
+                                         [&] {
+                                           ran = true;
+                                           fn();
+                                         }),
                   kOk);
         ASSERT_TRUE(ran);
       });
@@ -178,8 +182,8 @@ struct result {
 };
 
 // One invocation, made in the caller's context.
-result invoke_once(domain& d, form f, cpu_t self, cpu_t target, const cpumask& mask,
-                   cond_log& log, call_single_data& csd) {
+result invoke_once(domain& d, form f, cpu_t self, cpu_t target, const cpumask& mask, cond_log& log,
+                   call_single_data& csd) {
   log.reset();
   log.reset_cond();
   result r;
@@ -220,8 +224,7 @@ struct form_case {
 
 // gtest prints a case as "{single_wait, outside, percpu}".
 void PrintTo(const form_case& c, std::ostream* os) {
-  *os << '{' << name_of(c.f) << ", " << name_of(c.k) << ", " << xcall_test::engine_name(c.e)
-      << '}';
+  *os << '{' << name_of(c.f) << ", " << name_of(c.k) << ", " << xcall_test::engine_name(c.e) << '}';
 }
 
 std::string case_name(const testing::TestParamInfo<form_case>& info) {

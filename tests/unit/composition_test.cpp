@@ -47,10 +47,14 @@ enum class nested_drain {
 
 const char* name_of(nested_drain n) {
   switch (n) {
-    case nested_drain::waiting_call: return "waiting_call";
-    case nested_drain::poll: return "poll";
-    case nested_drain::idle_wait: return "idle_wait";
-    case nested_drain::guard_end: return "guard_end";
+    case nested_drain::waiting_call:
+      return "waiting_call";
+    case nested_drain::poll:
+      return "poll";
+    case nested_drain::idle_wait:
+      return "idle_wait";
+    case nested_drain::guard_end:
+      return "guard_end";
   }
   return "?";
 }
@@ -125,8 +129,8 @@ TEST_P(NestedDrainTest, EachTargetRunsTheCallOnce) {
 std::vector<nested_drain_param> nested_drain_params() {
   std::vector<nested_drain_param> v;
   for (xcall::engine e : xcall_test::kEngines) {
-    for (nested_drain n : {nested_drain::waiting_call, nested_drain::poll,
-                           nested_drain::idle_wait, nested_drain::guard_end}) {
+    for (nested_drain n : {nested_drain::waiting_call, nested_drain::poll, nested_drain::idle_wait,
+                           nested_drain::guard_end}) {
       v.push_back({e, n});
     }
   }
@@ -272,13 +276,13 @@ TEST_P(StorageReuseTest, ANoWaitCallsFunctionWaitingForTheNextCallOfItsCaller) {
       r.tail_ran.store(0);
       // F on CPU 0: a no-wait multi-CPU call of G (which waits for H on
       // CPU 0), then F returns; CPU 0 runs H at F's depth.
-      ASSERT_EQ(d.call_function_single(0,
-                                       [&] {
-                                         ASSERT_EQ(d.call_function_many(make_mask(3, {1, 2}),
-                                                                        &reuse_g, &r, false),
-                                                   kOk);
-                                       }),
-                kOk);
+      ASSERT_EQ(
+          d.call_function_single(
+              0,
+              [&] {
+                ASSERT_EQ(d.call_function_many(make_mask(3, {1, 2}), &reuse_g, &r, false), kOk);
+              }),
+          kOk);
       // G on CPUs 1 and 2, so H twice, each reaching CPUs 1 and 2.
       ASSERT_TRUE(xcall_test::eventually([&] { return r.tail_ran.load() == 4; }))
           << "round " << round << ": H ran " << r.h_ran.load() << " times";
@@ -559,8 +563,7 @@ void detach_inside_local_run() {
   std::thread([&d] {
     xcall::cpu_attachment att = d.attach(0);
     (void)d.call_function_single(
-        0, [](void* a) noexcept { static_cast<xcall::cpu_attachment*>(a)->detach(); }, &att,
-        false);
+        0, [](void* a) noexcept { static_cast<xcall::cpu_attachment*>(a)->detach(); }, &att, false);
   }).join();
 }
 

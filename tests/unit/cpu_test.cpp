@@ -166,10 +166,11 @@ TEST_P(CpuTest, PollOnAnOwnedCpuHandlerIsHarmless) {
   run_with_deadline(kUnitDeadline, "poll in owned handler", [&] {
     domain d(owned_options(2, engine()));
     bool ran = false;
-    ASSERT_EQ(d.call_function_single(0, [&] {
-      xcall::poll();
-      ran = true;
-    }),
+    ASSERT_EQ(d.call_function_single(0,
+                                     [&] {
+                                       xcall::poll();
+                                       ran = true;
+                                     }),
               kOk);
     EXPECT_TRUE(ran);
   });
@@ -345,8 +346,7 @@ void expect_every_waiting_form_deadlocks(domain& d, run_log& log) {
   EXPECT_EQ(d.call_function_any(others, f, info, true), kDeadlk) << "any";
   EXPECT_EQ(d.on_each_cpu(f, info, true), kDeadlk) << "on_each_cpu";
   EXPECT_EQ(d.on_each_cpu_mask(all, f, info, true), kDeadlk) << "on_each_cpu_mask";
-  EXPECT_EQ(d.on_each_cpu_cond_mask([](cpu_t, void*) { return true; }, f, info, true, all),
-            kDeadlk)
+  EXPECT_EQ(d.on_each_cpu_cond_mask([](cpu_t, void*) { return true; }, f, info, true, all), kDeadlk)
       << "on_each_cpu_cond_mask";
   EXPECT_EQ(d.call_function_single(other, [&] { log.record_here(); }), kDeadlk)
       << "callable single";

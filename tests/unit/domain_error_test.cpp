@@ -148,9 +148,9 @@ TEST_P(DomainErrorTest, NullFuncIsInvalidForEveryForm) {
       EXPECT_EQ(d.call_function_any(all, nullptr, &info, wait), kInval) << "any";
       EXPECT_EQ(d.on_each_cpu(nullptr, &info, wait), kInval) << "on_each_cpu";
       EXPECT_EQ(d.on_each_cpu_mask(all, nullptr, &info, wait), kInval) << "on_each_cpu_mask";
-      EXPECT_EQ(d.on_each_cpu_cond_mask([](cpu_t, void*) { return true; }, nullptr, &info, wait,
-                                        all),
-                kInval)
+      EXPECT_EQ(
+          d.on_each_cpu_cond_mask([](cpu_t, void*) { return true; }, nullptr, &info, wait, all),
+          kInval)
           << "on_each_cpu_cond_mask";
     }
     call_single_data csd;
@@ -188,9 +188,9 @@ TEST_P(DomainErrorTest, MaskSmallerThanNrCpuIdsIsInvalid) {
         EXPECT_EQ(d.call_function_many(small, rec, &log, wait), kInval) << "many";
         EXPECT_EQ(d.call_function_any(small, rec, &log, wait), kInval) << "any";
         EXPECT_EQ(d.on_each_cpu_mask(small, rec, &log, wait), kInval) << "on_each_cpu_mask";
-        EXPECT_EQ(d.on_each_cpu_cond_mask([](cpu_t, void*) { return true; }, rec, &log, wait,
-                                          small),
-                  kInval)
+        EXPECT_EQ(
+            d.on_each_cpu_cond_mask([](cpu_t, void*) { return true; }, rec, &log, wait, small),
+            kInval)
             << "on_each_cpu_cond_mask";
       }
       EXPECT_EQ(d.call_function_many(small, lambda), kInval) << "callable many";
@@ -267,8 +267,14 @@ TEST_P(DomainErrorTest, AttachingFromAThreadThatHostsACpuIsBusy) {
     EXPECT_FALSE(other.cpu_online(0));
     // After detaching, the thread may attach again, here or elsewhere.
     att.detach();
-    { auto again = d.attach(1); EXPECT_EQ(xcall::this_cpu(), 1u); }
-    { auto again = other.attach(0); EXPECT_EQ(xcall::this_cpu(), 0u); }
+    {
+      auto again = d.attach(1);
+      EXPECT_EQ(xcall::this_cpu(), 1u);
+    }
+    {
+      auto again = other.attach(0);
+      EXPECT_EQ(xcall::this_cpu(), 0u);
+    }
   });
 }
 

@@ -56,8 +56,7 @@ TEST_P(DomainTest, NoOnlineTargetIsSuccessWithNothingRun) {
       for (const cpumask& m : {make_mask(kN, {}), make_mask(kN, {2, 3})}) {
         EXPECT_EQ(d.call_function_many(m, rec, &log, wait), kOk);
         EXPECT_EQ(d.on_each_cpu_mask(m, rec, &log, wait), kOk);
-        EXPECT_EQ(d.on_each_cpu_cond_mask(never, rec, &log, wait, make_mask(kN, {0, 1})),
-                  kOk);
+        EXPECT_EQ(d.on_each_cpu_cond_mask(never, rec, &log, wait, make_mask(kN, {0, 1})), kOk);
         EXPECT_EQ(d.on_each_cpu_cond_mask([](cpu_t, void*) { return true; }, rec, &log, wait, m),
                   kOk);
       }
@@ -146,9 +145,15 @@ TEST_P(DomainTest, CallsFromManyOutsideThreadsAtOnce) {
       ts.emplace_back([&, t] {
         for (int i = 0; i < kRounds; ++i) {
           switch ((t + i) % 3) {
-            case 0: EXPECT_EQ(d.on_each_cpu(&run_log::record, &log, true), kOk); break;
-            case 1: EXPECT_EQ(d.on_each_cpu(&run_log::record, &log, false), kOk); break;
-            case 2: EXPECT_EQ(d.call_function_single(i % 3, &run_log::record, &log, i % 2), kOk); break;
+            case 0:
+              EXPECT_EQ(d.on_each_cpu(&run_log::record, &log, true), kOk);
+              break;
+            case 1:
+              EXPECT_EQ(d.on_each_cpu(&run_log::record, &log, false), kOk);
+              break;
+            case 2:
+              EXPECT_EQ(d.call_function_single(i % 3, &run_log::record, &log, i % 2), kOk);
+              break;
           }
         }
       });

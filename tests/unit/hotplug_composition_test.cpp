@@ -51,11 +51,8 @@ TEST_P(HotplugFromFunctionTest, CpuDownOfTheCpuThatWaitsForTheFunction) {
   run_with_deadline(kUnitDeadline, "cpu_down of a CPU waiting for its caller", [&] {
     for (int round = 0; round < 10; ++round) {
       // CPU 0 waits for CPU 1, whose function takes CPU 0 down.
-      ASSERT_EQ(d.call_function_single(0,
-                                       [&] {
-                                         (void)d.call_function_single(
-                                             1, [&] { h.note(d.cpu_down(0)); });
-                                       }),
+      ASSERT_EQ(d.call_function_single(
+                    0, [&] { (void)d.call_function_single(1, [&] { h.note(d.cpu_down(0)); }); }),
                 kOk);
       EXPECT_FALSE(d.cpu_online(0)) << "round " << round;
       ASSERT_EQ(d.cpu_up(0), kOk);
@@ -82,9 +79,8 @@ TEST_P(HotplugFromFunctionTest, SecondCpuDownFromACpuADyingFunctionWaitsFor) {
                                       1,
                                       [](void* p) noexcept {
                                         auto* cc = static_cast<chain*>(p);
-                                        (void)cc->d->call_function_single(2, [cc] {
-                                          cc->h.note(cc->d->cpu_down(1));
-                                        });
+                                        (void)cc->d->call_function_single(
+                                            2, [cc] { cc->h.note(cc->d->cpu_down(1)); });
                                         cc->done.fetch_add(1);
                                       },
                                       &c, false),

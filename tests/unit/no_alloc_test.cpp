@@ -207,7 +207,9 @@ TEST(AllocCounterTest, CountingAllocatorSeesAllocations) {
   escape(p);
   auto* q = new (std::nothrow) long[3];
   escape(q);
-  struct alignas(64) wide { char c[64]; };
+  struct alignas(64) wide {
+    char c[64];
+  };
   auto* w = new wide;
   escape(w);
   alloc_count::close_window();

@@ -30,8 +30,8 @@ void expect_rejected(const domain_options& o, const std::string& option) {
     EXPECT_NE(std::string(e.what()).find(option), std::string::npos)
         << "message does not name the option '" << option << "': " << e.what();
   } catch (const std::exception& e) {
-    ADD_FAILURE() << "expected std::invalid_argument for " << option << ", got another exception: "
-                  << e.what();
+    ADD_FAILURE() << "expected std::invalid_argument for " << option
+                  << ", got another exception: " << e.what();
   }
 }
 
@@ -150,8 +150,8 @@ TEST(OptionsTest, GoodOptionsConstruct) {
         domain_options o = owned_options(3, idle);
         o.start_threads = start;
         o.pin_threads = pin;
-        SCOPED_TRACE(testing::Message() << "idle=" << static_cast<int>(idle) << " start=" << start
-                                        << " pin=" << pin);
+        SCOPED_TRACE(testing::Message()
+                     << "idle=" << static_cast<int>(idle) << " start=" << start << " pin=" << pin);
         domain d(o);
         EXPECT_EQ(d.nr_cpu_ids(), 3u);
         EXPECT_EQ(d.online_mask().size(), 3u);

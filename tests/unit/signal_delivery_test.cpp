@@ -72,8 +72,7 @@ TEST_P(SignalDeliveryTest, ManyCallsReachEveryBusyHost) {
     for (int i = 0; i < 20; ++i) {
       std::atomic<int> runs{0};
       ASSERT_FALSE(d.on_each_cpu(
-          [](void* p) noexcept { static_cast<std::atomic<int>*>(p)->fetch_add(1); }, &runs,
-          true));
+          [](void* p) noexcept { static_cast<std::atomic<int>*>(p)->fetch_add(1); }, &runs, true));
       ASSERT_EQ(runs.load(), 3);
     }
   });
@@ -99,8 +98,7 @@ TEST_P(SignalDeliveryTest, IrqGuardDefersTheCallToTheGuardsEnd) {
         // Compute until the doorbell has been deferred by the guard at
         // least once (the signal came and was refused), then a little more.
         h.compute([&] {
-          return call_sent.load(std::memory_order_acquire) &&
-                 d.stats()[0].signals_deferred >= 1;
+          return call_sent.load(std::memory_order_acquire) && d.stats()[0].signals_deferred >= 1;
         });
         in_guard.store(false, std::memory_order_relaxed);
       }
@@ -302,8 +300,8 @@ TEST(SignalDeliveryErrors, NoFreeRealTimeSignalIsEAGAIN) {
         try {
           auto att = d.attach(0, kSignal);
         } catch (const std::system_error& e) {
-          const bool named = std::string(e.what()).find("no free real-time signal") !=
-                             std::string::npos;
+          const bool named =
+              std::string(e.what()).find("no free real-time signal") != std::string::npos;
           std::_Exit(e.code() == std::errc::resource_unavailable_try_again && named ? 0 : 2);
         }
         std::_Exit(3);

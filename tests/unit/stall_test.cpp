@@ -88,7 +88,8 @@ TEST(StallWatchdog, ShortWaitsReportNothing) {
   opts.on_stall = [&](const xcall::stall_report&) { reports.fetch_add(1); };
   xcall::domain dom(opts);
   for (int i = 0; i < 200; ++i) {
-    ASSERT_FALSE(dom.call_function_single(1, [](void*) {}, nullptr, true));
+    ASSERT_FALSE(dom.call_function_single(
+        1, [](void*) {}, nullptr, true));
   }
   EXPECT_EQ(reports.load(), 0);
 }

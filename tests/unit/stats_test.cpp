@@ -59,7 +59,8 @@ TEST(Stats, CallsDrainedOnTheWayDownAreCounted) {
   } busy;
   // Keep CPU 1 busy so the next calls queue up behind it.
   ASSERT_FALSE(dom.call_function_single(
-      1, [](void* p) {
+      1,
+      [](void* p) {
         auto* b = static_cast<busy_state*>(p);
         b->started.store(true);
         while (!b->release.load()) std::this_thread::yield();

@@ -142,9 +142,8 @@ call_record::call_record(run_state& r, op_kind k, bool w, freed_by f, unsigned i
       ran(std::make_unique<std::atomic<std::uint32_t>[]>(r.nr_cpus)),
       out(std::make_unique<std::uint64_t[]>(r.nr_cpus)) {}
 
-std::string describe_call(const run_state& run, op_kind kind, unsigned invoker,
-                          std::uint64_t op_id, cpu_t caller_cpu, cpu_t target, unsigned depth,
-                          std::uint64_t sub) {
+std::string describe_call(const run_state& run, op_kind kind, unsigned invoker, std::uint64_t op_id,
+                          cpu_t caller_cpu, cpu_t target, unsigned depth, std::uint64_t sub) {
   fixed_text t;
   append_call(t, run, kind, invoker, op_id, caller_cpu, target, depth, sub);
   return t.str();
@@ -229,7 +228,8 @@ void verify_kept() {
     } else {
       fail(check::exception, rec->describe() + ": " + std::to_string(total) +
                                  " CPUs ran it by the end of the run, although its predicate "
-                                 "threw for CPU " + std::to_string(rec->throw_cpu) +
+                                 "threw for CPU " +
+                                 std::to_string(rec->throw_cpu) +
                                  " (nothing may be queued before every predicate ran)");
     }
     delete rec;  // not free_record(): it left the no-wait books when kept
@@ -366,8 +366,8 @@ void handle_call(void* info) noexcept {
 bool cond_predicate(cpu_t cpu, void* info) noexcept {
   auto* rec = static_cast<call_record*>(info);
   if (cpu >= rec->run.nr_cpus) {
-    fail(check::cond, rec->describe() + ": predicate asked about CPU " + std::to_string(cpu) +
-                          ", out of range");
+    fail(check::cond,
+         rec->describe() + ": predicate asked about CPU " + std::to_string(cpu) + ", out of range");
     return false;
   }
   rec->cond_calls[cpu].fetch_add(1, std::memory_order_relaxed);
@@ -468,8 +468,8 @@ void verify_runs(const call_record& rec, const expect* expected) {
       if (rec.out[c] == rec.out_value(c)) {
         pass(check::handler_write);
       } else {
-        fail(check::handler_write, rec.describe() + ": the caller did not see the write of " +
-                                       cpu_str(c) + "'s handler");
+        fail(check::handler_write,
+             rec.describe() + ": the caller did not see the write of " + cpu_str(c) + "'s handler");
       }
     }
     switch (expected[c]) {

@@ -71,7 +71,7 @@ struct call_record {
 
   run_state& run;
   const op_kind kind;
-  const bool wait;        ///< the caller waits (for the call, or for `done`)
+  const bool wait;  ///< the caller waits (for the call, or for `done`)
   const freed_by who;
   const unsigned invoker;
   const std::uint64_t op_id;
@@ -89,10 +89,10 @@ struct call_record {
   // order them). Handlers check stamp_check == ~stamp == the expected value.
   std::uint64_t stamp = 0;
   std::uint64_t stamp_check = 0;
-  std::unique_ptr<expect[]> expected;        ///< no-wait multi calls: exact targets
-  std::unique_ptr<bool[]> cond_true;         ///< cond calls: the predicate's answers
+  std::unique_ptr<expect[]> expected;  ///< no-wait multi calls: exact targets
+  std::unique_ptr<bool[]> cond_true;   ///< cond calls: the predicate's answers
   std::unique_ptr<std::atomic<std::uint32_t>[]> cond_calls;
-  const live_mask* mask = nullptr;           ///< no-wait any: the live mask ...
+  const live_mask* mask = nullptr;                 ///< no-wait any: the live mask ...
   std::unique_ptr<live_mask::view[]> mask_before;  ///< ... and its bracket's first half
 
   // The handlers' writes.
@@ -115,9 +115,9 @@ struct call_record {
 /// "many-wait #12 of invoker 1 from CPU 2 to CPU 3 (seed 42)": names one
 /// operation in failure messages (from its seed, invoker and number it can be
 /// found again in a rerun).
-std::string describe_call(const run_state& run, op_kind kind, unsigned invoker,
-                          std::uint64_t op_id, xcall::cpu_t caller_cpu, xcall::cpu_t target,
-                          unsigned depth = 0, std::uint64_t sub = 0);
+std::string describe_call(const run_state& run, op_kind kind, unsigned invoker, std::uint64_t op_id,
+                          xcall::cpu_t caller_cpu, xcall::cpu_t target, unsigned depth = 0,
+                          std::uint64_t sub = 0);
 
 /// Allocates a record (counting no-wait ones) and frees it (counting those).
 /// Inside the doorbell handler free_record() retires it instead (async-

@@ -37,11 +37,12 @@ void churn::join() {
 
 bool churn::nap(double seconds) const {
   using clock = std::chrono::steady_clock;
-  const auto end =
-      clock::now() + std::chrono::duration_cast<clock::duration>(std::chrono::duration<double>(seconds));
+  const auto end = clock::now() + std::chrono::duration_cast<clock::duration>(
+                                      std::chrono::duration<double>(seconds));
   for (auto now = clock::now(); now < end; now = clock::now()) {
     if (run_.stop_churn.load(std::memory_order_relaxed)) return false;
-    std::this_thread::sleep_for(std::min<clock::duration>(end - now, std::chrono::milliseconds(10)));
+    std::this_thread::sleep_for(
+        std::min<clock::duration>(end - now, std::chrono::milliseconds(10)));
   }
   return !run_.stop_churn.load(std::memory_order_relaxed);
 }

@@ -32,9 +32,8 @@ void crowd_call(void* info) noexcept {
   static_cast<std::atomic<unsigned>*>(info)->fetch_add(1, std::memory_order_relaxed);
 }
 
-constexpr const char* kForms[] = {"call_function_many", "on_each_cpu_mask",
-                                  "call_function_single", "call_function_any",
-                                  "call_function_single (wait)"};
+constexpr const char* kForms[] = {"call_function_many", "on_each_cpu_mask", "call_function_single",
+                                  "call_function_any", "call_function_single (wait)"};
 
 }  // namespace
 
@@ -79,11 +78,21 @@ void crowd::member(unsigned index) {
     slot.begin(kForms[form], target);
     std::error_code ec;
     switch (form) {
-      case 0: ec = dom.call_function_many(one, crowd_call, nullptr, false); break;
-      case 1: ec = dom.on_each_cpu_mask(one, crowd_call, nullptr, false); break;
-      case 2: ec = dom.call_function_single(target, crowd_call, nullptr, false); break;
-      case 3: ec = dom.call_function_any(one, crowd_call, nullptr, false); break;
-      default: ec = dom.call_function_single(target, crowd_call, &waited_runs, true); break;
+      case 0:
+        ec = dom.call_function_many(one, crowd_call, nullptr, false);
+        break;
+      case 1:
+        ec = dom.on_each_cpu_mask(one, crowd_call, nullptr, false);
+        break;
+      case 2:
+        ec = dom.call_function_single(target, crowd_call, nullptr, false);
+        break;
+      case 3:
+        ec = dom.call_function_any(one, crowd_call, nullptr, false);
+        break;
+      default:
+        ec = dom.call_function_single(target, crowd_call, &waited_runs, true);
+        break;
     }
     slot.end();
     run_.hotplug.unread();
@@ -91,8 +100,8 @@ void crowd::member(unsigned index) {
     // The many/mask forms succeed even for an offline target (nothing runs);
     // the single and any forms say ENXIO then.
     const bool enxio_form = form >= 2;
-    const std::string what = std::string("crowd ") + std::to_string(index) + ": " +
-                             kForms[form] + " to CPU " + std::to_string(target) + " (seed " +
+    const std::string what = std::string("crowd ") + std::to_string(index) + ": " + kForms[form] +
+                             " to CPU " + std::to_string(target) + " (seed " +
                              std::to_string(run_.opt.seed) + ")";
     if (enomem_allowed(run_, ec)) continue;
     if (ec && !(enxio_form && ec == std::errc::no_such_device_or_address)) {

@@ -74,9 +74,8 @@ void arm_faults(const std::vector<std::string>& specs) {
     std::string why;
     if (!parse(spec, f, why)) continue;  // checked when parsed
     constexpr fault::kind kinds[] = {
-        fault::kind::skip_seed_fix,   fault::kind::widen_mask_window,
-        fault::kind::drop_doorbell,   fault::kind::clear_after_run,
-        fault::kind::borrow_second_slot, fault::kind::hotplug_mutex,
+        fault::kind::skip_seed_fix,   fault::kind::widen_mask_window,  fault::kind::drop_doorbell,
+        fault::kind::clear_after_run, fault::kind::borrow_second_slot, fault::kind::hotplug_mutex,
         fault::kind::fail_alloc,
     };
     static_assert(std::size(kinds) == std::size(kNames), "one kind per name");

@@ -31,11 +31,11 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 
-constexpr unsigned kCallOneIn = 8;        // loop turns per call of the host's own
-constexpr unsigned kSleepOneIn = 8;       // safe points that are an idle_wait (else poll)
+constexpr unsigned kCallOneIn = 8;             // loop turns per call of the host's own
+constexpr unsigned kSleepOneIn = 8;            // safe points that are an idle_wait (else poll)
 constexpr unsigned kSignalSafePointOneIn = 4;  // signal delivery: turns per safe point
-constexpr unsigned kGuardOneIn = 4;       // signal delivery: computations inside an irq_guard
-constexpr unsigned kGuardedBlockOneIn = 8;  // blocking waits made inside an irq_guard
+constexpr unsigned kGuardOneIn = 4;            // signal delivery: computations inside an irq_guard
+constexpr unsigned kGuardedBlockOneIn = 8;     // blocking waits made inside an irq_guard
 
 /// "Application work" between safe points.
 void work(rng& r) {
@@ -94,11 +94,10 @@ void attached_hosts::join() {
   threads_.clear();
 }
 
-bool attached_hosts::try_attach(xcall::cpu_t cpu, xcall::cpu_attachment& att,
-                                std::string& why) {
+bool attached_hosts::try_attach(xcall::cpu_t cpu, xcall::cpu_attachment& att, std::string& why) {
   try {
-    att = run_.dom->attach(cpu, xcall::attach_options{.delivery = run_.opt.delivery,
-                                                      .proxy = run_.opt.proxy});
+    att = run_.dom->attach(
+        cpu, xcall::attach_options{.delivery = run_.opt.delivery, .proxy = run_.opt.proxy});
     return true;
   } catch (const std::system_error& e) {
     why = e.what();
@@ -121,7 +120,7 @@ bool attached_hosts::attach_raced(xcall::cpu_t cpu, xcall::cpu_attachment& att) 
   bool racer_won = false;
   std::string racer_why;
   std::thread racer([&] {
-    prepare_thread();  // a doorbell handler may run on it
+    prepare_thread();        // a doorbell handler may run on it
     host_marks::claim(cpu);  // while it hosts the CPU, it is its host thread
     ready.fetch_add(1, std::memory_order_relaxed);
     while (ready.load(std::memory_order_relaxed) < 2) {
@@ -148,7 +147,8 @@ bool attached_hosts::attach_raced(xcall::cpu_t cpu, xcall::cpu_attachment& att) 
     if (run_.enomem_ok && (why == "bad_alloc" || racer_why == "bad_alloc")) {
       pass(check::attach_race);  // allocation failure; the retry below decides
     } else {
-      fail(check::attach_race, what + ": neither won (host: " + why + "; racer: " + racer_why + ")");
+      fail(check::attach_race,
+           what + ": neither won (host: " + why + "; racer: " + racer_why + ")");
     }
   } else {
     const std::string& loser = won ? racer_why : why;
@@ -182,7 +182,8 @@ bool attached_hosts::attach(xcall::cpu_t cpu, xcall::cpu_attachment& att, bool r
     if (online && xcall::this_cpu() == cpu) {
       pass(check::hotplug);
     } else {
-      fail(check::hotplug, "CPU " + std::to_string(cpu) + " is not online (or not ours) after attach");
+      fail(check::hotplug,
+           "CPU " + std::to_string(cpu) + " is not online (or not ours) after attach");
     }
   }
   return ok;
@@ -216,7 +217,7 @@ void attached_hosts::compute(xcall::cpu_t cpu, rng& r) {
   run_.marks.set_guarded(cpu, true);
   spin_for(r, us);  // calls arriving now wait for the guard's end
   run_.marks.set_guarded(cpu, false);
-  guard.reset();    // runs them, here, outside the mark
+  guard.reset();  // runs them, here, outside the mark
 }
 
 void attached_hosts::blocking_wait(xcall::cpu_t cpu, rng& r, int pipe_fd, activity& slot) {
@@ -286,8 +287,7 @@ void attached_hosts::host_main(xcall::cpu_t cpu, invoker& inv) {
     } else {
       work(r);
     }
-    if (!run_.stopping() && !run_.paused.load(std::memory_order_relaxed) &&
-        r.one_in(kCallOneIn)) {
+    if (!run_.stopping() && !run_.paused.load(std::memory_order_relaxed) && r.one_in(kCallOneIn)) {
       inv.run_one();
     }
     if (blocks && clock::now() >= next_block) {
@@ -306,8 +306,8 @@ void attached_hosts::host_main(xcall::cpu_t cpu, invoker& inv) {
     if (interval <= 0 || run_.stopping() || clock::now() < next_onoff) continue;
     next_onoff = clock::now() + jitter(interval);
     int online = run_.online_count.load(std::memory_order_relaxed);
-    if (online <= 1 || !run_.online_count.compare_exchange_strong(
-                           online, online - 1, std::memory_order_relaxed)) {
+    if (online <= 1 ||
+        !run_.online_count.compare_exchange_strong(online, online - 1, std::memory_order_relaxed)) {
       continue;  // keep one CPU online (the count was taken down for us)
     }
     slot.begin("detach", cpu);

@@ -105,17 +105,19 @@ std::string describe_setup(const torture_options& o, const xcall::domain& dom) {
   if (o.stutter_s > 0) std::snprintf(stutter, sizeof(stutter), "%g s", o.stutter_s);
   char hosts[64] = "owned threads";
   if (o.attached) {
-    std::snprintf(hosts, sizeof(hosts), "attached hosts, delivery %s%s",
-                  delivery_name(o.delivery), o.proxy ? ", proxy" : "");
+    std::snprintf(hosts, sizeof(hosts), "attached hosts, delivery %s%s", delivery_name(o.delivery),
+                  o.proxy ? ", proxy" : "");
   }
   std::snprintf(buf, sizeof(buf),
                 "xcall-torture: %u CPUs (%s, idle %s), engine %s, %u invoker thread%s, %g s; "
                 "hotplug %s, %u mask churners, stutter %s, handler delay up to %u us, "
                 "stall timeout %lld ms%s",
-                o.cpus, hosts, idle_name(o.idle),
-                engine_name(o.engine), o.threads, o.threads == 1 ? "" : "s", o.duration_s, onoff, o.mask_churn, stutter,
+                o.cpus, hosts, idle_name(o.idle), engine_name(o.engine), o.threads,
+                o.threads == 1 ? "" : "s", o.duration_s, onoff, o.mask_churn, stutter,
                 o.handler_delay_us, static_cast<long long>(stall_ms),
-                stall_ms != static_cast<long long>(o.stall_timeout_ms) ? " (from XCALL_STALL_TIMEOUT_MS)" : "");
+                stall_ms != static_cast<long long>(o.stall_timeout_ms)
+                    ? " (from XCALL_STALL_TIMEOUT_MS)"
+                    : "");
   std::string line = buf;
   if (o.nesting > 0) {
     std::snprintf(buf, sizeof(buf), "; nesting %u deep (a function acts 1 in %u)", o.nesting,

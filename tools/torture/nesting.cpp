@@ -49,8 +49,8 @@ std::string thread_label() {
 activity& frame_slot(unsigned frame) {
   thread_local std::vector<activity*> slots;
   while (slots.size() <= frame) {
-    slots.push_back(&new_activity(thread_label() + ", nested frame " +
-                                  std::to_string(slots.size() + 1)));
+    slots.push_back(
+        &new_activity(thread_label() + ", nested frame " + std::to_string(slots.size() + 1)));
   }
   return *slots[frame];
 }
@@ -84,8 +84,12 @@ class lease {
   }
   lease(const lease&) = delete;
   lease& operator=(const lease&) = delete;
-  xcall::call_single_data* async() noexcept { return index_ >= 0 ? &pool_->async(index_) : nullptr; }
-  xcall::call_single_data* probe() noexcept { return index_ >= 0 ? &pool_->probe(index_) : nullptr; }
+  xcall::call_single_data* async() noexcept {
+    return index_ >= 0 ? &pool_->async(index_) : nullptr;
+  }
+  xcall::call_single_data* probe() noexcept {
+    return index_ >= 0 ? &pool_->probe(index_) : nullptr;
+  }
 
  private:
   descriptor_pool* pool_;
@@ -206,8 +210,7 @@ void step_idle_forever(run_state& run, cpu_t self, rng& r, activity& slot) {
   } while (enomem_allowed(run, ec));
   if (ec) {
     fail(check::enxio, "a boomerang call from CPU " + std::to_string(self) + " to CPU " +
-                           std::to_string(other) + ", online all along, returned " +
-                           ec.message());
+                           std::to_string(other) + ", online all along, returned " + ec.message());
     run.hotplug.unread();
     return;
   }
@@ -228,14 +231,12 @@ void step_idle_forever(run_state& run, cpu_t self, rng& r, activity& slot) {
 
 // --- region ------------------------------------------------------------------
 
-void step_region(run_state& run, const nest_origin& origin, cpu_t self, rng& r,
-                 activity& slot) {
+void step_region(run_state& run, const nest_origin& origin, cpu_t self, rng& r, activity& slot) {
   // Parks only the host of a --proxy CPU, on its own thread, outside a
   // guard, not inside its own region already (running its CPU's calls
   // there, it is a proxy of itself), and not beneath a proxy run.
   const bool parks = run.opt.attached && run.opt.proxy && host_marks::mine() == self &&
-                     !xcall::irqs_disabled() && !host_marks::in_region() &&
-                     !host_marks::proxying();
+                     !xcall::irqs_disabled() && !host_marks::in_region() && !host_marks::proxying();
   slot.begin("blocking_region", self);
   if (parks) run.marks.set_parked(self, true);  // before the region: see host_marks.hpp
   {
@@ -273,18 +274,24 @@ void step_region(run_state& run, const nest_origin& origin, cpu_t self, rng& r,
 
 // The waiting forms (and, for owned CPUs, hotplug, which waits too).
 constexpr const char* kGuardedForms[] = {
-    "call_function_single",      "call_function_many",
-    "call_function",             "call_function_any",
-    "on_each_cpu",               "on_each_cpu_mask",
-    "on_each_cpu_cond_mask",     "call_function_single (callable)",
-    "call_function_many (callable)", "on_each_cpu (callable)",
-    "on_each_cpu_mask (callable)",   "cpu_down",
+    "call_function_single",
+    "call_function_many",
+    "call_function",
+    "call_function_any",
+    "on_each_cpu",
+    "on_each_cpu_mask",
+    "on_each_cpu_cond_mask",
+    "call_function_single (callable)",
+    "call_function_many (callable)",
+    "on_each_cpu (callable)",
+    "on_each_cpu_mask (callable)",
+    "cpu_down",
     "cpu_up",
 };
 constexpr op_kind kGuardedKinds[] = {
     op_kind::single_wait, op_kind::many_wait, op_kind::all_wait, op_kind::any,
     op_kind::all_wait,    op_kind::many_wait, op_kind::cond,     op_kind::callable,
-    op_kind::callable,    op_kind::callable,  op_kind::callable,  op_kind::count,
+    op_kind::callable,    op_kind::callable,  op_kind::callable, op_kind::count,
     op_kind::count,
 };
 constexpr unsigned kGuardedHotplugForms = 2;  // the last ones
@@ -295,9 +302,10 @@ void guarded_waiting_call(run_state& run, const nest_origin& origin, cpu_t self,
   const auto forms =
       std::size(kGuardedForms) - (run.opt.attached || run.nr_cpus < 2 ? kGuardedHotplugForms : 0);
   const auto form = static_cast<unsigned>(r.below(forms));
-  const op_kind kind = kGuardedKinds[form] == op_kind::count ? op_kind::all_wait : kGuardedKinds[form];
-  call_record* rec = new_record(run, kind, true, freed_by::caller,
-                                origin.invoker, origin.op, origin.depth, ++t_guard_calls);
+  const op_kind kind =
+      kGuardedKinds[form] == op_kind::count ? op_kind::all_wait : kGuardedKinds[form];
+  call_record* rec = new_record(run, kind, true, freed_by::caller, origin.invoker, origin.op,
+                                origin.depth, ++t_guard_calls);
   xcall::cpumask mask(run.nr_cpus);
   for (cpu_t c = 0; c < run.nr_cpus; ++c) {
     if (r.coin()) mask.set(c);
@@ -316,19 +324,45 @@ void guarded_waiting_call(run_state& run, const nest_origin& origin, cpu_t self,
   rec->seal();
   std::error_code ec;
   switch (form) {
-    case 0: ec = dom.call_function_single(target, handle_call, rec, true); break;
-    case 1: ec = dom.call_function_many(mask, handle_call, rec, true); break;
-    case 2: ec = dom.call_function(handle_call, rec, true); break;
-    case 3: ec = dom.call_function_any(mask, handle_call, rec, true); break;
-    case 4: ec = dom.on_each_cpu(handle_call, rec, true); break;
-    case 5: ec = dom.on_each_cpu_mask(mask, handle_call, rec, true); break;
-    case 6: ec = dom.on_each_cpu_cond_mask(cond_predicate, handle_call, rec, true, mask); break;
-    case 7: ec = dom.call_function_single(target, body); break;
-    case 8: ec = dom.call_function_many(mask, body); break;
-    case 9: ec = dom.on_each_cpu(body); break;
-    case 10: ec = dom.on_each_cpu_mask(mask, body); break;
-    case 11: ec = dom.cpu_down(other); break;
-    default: ec = dom.cpu_up(other); break;
+    case 0:
+      ec = dom.call_function_single(target, handle_call, rec, true);
+      break;
+    case 1:
+      ec = dom.call_function_many(mask, handle_call, rec, true);
+      break;
+    case 2:
+      ec = dom.call_function(handle_call, rec, true);
+      break;
+    case 3:
+      ec = dom.call_function_any(mask, handle_call, rec, true);
+      break;
+    case 4:
+      ec = dom.on_each_cpu(handle_call, rec, true);
+      break;
+    case 5:
+      ec = dom.on_each_cpu_mask(mask, handle_call, rec, true);
+      break;
+    case 6:
+      ec = dom.on_each_cpu_cond_mask(cond_predicate, handle_call, rec, true, mask);
+      break;
+    case 7:
+      ec = dom.call_function_single(target, body);
+      break;
+    case 8:
+      ec = dom.call_function_many(mask, body);
+      break;
+    case 9:
+      ec = dom.on_each_cpu(body);
+      break;
+    case 10:
+      ec = dom.on_each_cpu_mask(mask, body);
+      break;
+    case 11:
+      ec = dom.cpu_down(other);
+      break;
+    default:
+      ec = dom.cpu_up(other);
+      break;
   }
 
   const std::string what = rec->describe() + " (" + kGuardedForms[form] + ", wait)";
@@ -345,8 +379,8 @@ void guarded_waiting_call(run_state& run, const nest_origin& origin, cpu_t self,
   if (runs == 0 || ec != errc::resource_deadlock_would_occur) {
     pass(check::deadlock);
   } else {
-    fail(check::deadlock, what + ": failed with EDEADLK, but " + std::to_string(runs) +
-                              " CPUs ran it");
+    fail(check::deadlock,
+         what + ": failed with EDEADLK, but " + std::to_string(runs) + " CPUs ran it");
   }
   free_record(rec);
 }
@@ -357,8 +391,8 @@ void step_guard(run_state& run, const nest_origin& origin, cpu_t self, rng& r, a
     if (xcall::irqs_disabled()) {
       pass(check::deadlock);
     } else {
-      fail(check::deadlock, "irqs_disabled() is false inside an irq_guard on CPU " +
-                                std::to_string(self));
+      fail(check::deadlock,
+           "irqs_disabled() is false inside an irq_guard on CPU " + std::to_string(self));
     }
     if (r.coin()) {
       guarded_waiting_call(run, origin, self, r, slot);
@@ -397,8 +431,9 @@ void step_hotplug(run_state& run, cpu_t self, rng& r, activity& slot) {
       fail(check::deadlock, std::string(down ? "cpu_down(" : "cpu_up(") + std::to_string(self) +
                                 ") from a function on that CPU returned '" +
                                 (ec ? ec.message() : std::string("success")) + "'" +
-                                (ok ? " but changed whether it is online"
-                                    : down ? "; expected EDEADLK" : "; expected success"));
+                                (ok     ? " but changed whether it is online"
+                                 : down ? "; expected EDEADLK"
+                                        : "; expected success"));
     }
     return;
   }
@@ -433,18 +468,31 @@ void step(run_state& run, nest_kind kind, const nest_origin& origin, cpu_t self,
           activity& slot, bool irqs_off) {
   const nest_limit limit = irqs_off ? nest_limit::guarded : nest_limit::none;
   switch (kind) {
-    case nest_kind::call: step_call(run, origin, slot, limit); break;
+    case nest_kind::call:
+      step_call(run, origin, slot, limit);
+      break;
     case nest_kind::poll:
       slot.begin("poll", self);
       xcall::poll();
       check_same_cpu(self, "poll()");
       break;
-    case nest_kind::idle: step_idle(self, r, slot, irqs_off); break;
-    case nest_kind::idle_forever: step_idle_forever(run, self, r, slot); break;
-    case nest_kind::region: step_region(run, origin, self, r, slot); break;
-    case nest_kind::guard: step_guard(run, origin, self, r, slot); break;
-    case nest_kind::hotplug: step_hotplug(run, self, r, slot); break;
-    case nest_kind::count: break;
+    case nest_kind::idle:
+      step_idle(self, r, slot, irqs_off);
+      break;
+    case nest_kind::idle_forever:
+      step_idle_forever(run, self, r, slot);
+      break;
+    case nest_kind::region:
+      step_region(run, origin, self, r, slot);
+      break;
+    case nest_kind::guard:
+      step_guard(run, origin, self, r, slot);
+      break;
+    case nest_kind::hotplug:
+      step_hotplug(run, self, r, slot);
+      break;
+    case nest_kind::count:
+      break;
   }
 }
 
@@ -495,8 +543,8 @@ void maybe_act(const call_record& rec, cpu_t cpu) {
   try {
     step(run, kind, origin, cpu, r, f.slot(), irqs_off);
   } catch (const std::exception& e) {
-    fail(check::error_code, rec.describe() + ": a nested " + nest_name(kind) + " step threw " +
-                                e.what());
+    fail(check::error_code,
+         rec.describe() + ": a nested " + nest_name(kind) + " step threw " + e.what());
   }
 }
 

@@ -20,9 +20,9 @@
 namespace xcall_torture {
 namespace {
 
+using std::errc;
 using xcall::cpu_t;
 using xcall::no_cpu;
-using std::errc;
 
 /// How long a tool-side wait (RPC flag, descriptor in flight) may take before
 /// it is reported; the library's own waits have the stall watchdog.
@@ -84,8 +84,8 @@ bool check_single_result(const run_state& run, const call_window& window, op_kin
   if (!accepted) add(event::enxio);
   if (target >= run.nr_cpus) {
     if (accepted) {
-      fail(check::enxio, desc() + ": a call to out-of-range CPU " + std::to_string(target) +
-                             " was accepted");
+      fail(check::enxio,
+           desc() + ": a call to out-of-range CPU " + std::to_string(target) + " was accepted");
     } else {
       pass(check::enxio);
     }
@@ -241,12 +241,24 @@ void invoker::run_one_nowait() {
   add(event::from_cpu);
   add(event::nested_ops);
   switch (kind) {
-    case op_kind::single: op_single(kind, false); break;
-    case op_kind::many: op_multi_exact(kind, false, false); break;
-    case op_kind::all: op_multi_exact(kind, true, false); break;
-    case op_kind::async: op_async(); break;
-    case op_kind::any: op_any(false); break;
-    default: op_multi_exact(kind, false, true); break;
+    case op_kind::single:
+      op_single(kind, false);
+      break;
+    case op_kind::many:
+      op_multi_exact(kind, false, false);
+      break;
+    case op_kind::all:
+      op_multi_exact(kind, true, false);
+      break;
+    case op_kind::async:
+      op_async();
+      break;
+    case op_kind::any:
+      op_any(false);
+      break;
+    default:
+      op_multi_exact(kind, false, true);
+      break;
   }
   slot_->end();
 }
@@ -288,23 +300,41 @@ void invoker::perform(op_kind kind) {
     // The calls report errors as codes; an exception out of one (other than
     // the callables' and predicates' own, caught where they are made) is
     // the library breaking its contract.
-    fail(check::error_code, describe_op(run_, kind, id_, op_id_, no_cpu, depth_, sub_) +
-                                ": threw " + e.what());
+    fail(check::error_code,
+         describe_op(run_, kind, id_, op_id_, no_cpu, depth_, sub_) + ": threw " + e.what());
   }
   slot_->end();
 }
 
 void invoker::dispatch(op_kind kind) {
   switch (kind) {
-    case op_kind::single: op_single(kind, false); break;
-    case op_kind::single_wait: op_single(kind, true); break;
-    case op_kind::single_rpc: op_rpc(); break;
-    case op_kind::many: op_multi_exact(kind, false, false); break;
-    case op_kind::many_wait: op_multi(kind, false, false); break;
-    case op_kind::all: op_multi_exact(kind, true, false); break;
-    case op_kind::all_wait: op_multi(kind, true, false); break;
-    case op_kind::async: op_async(); break;
-    case op_kind::any: op_any(rng_.coin()); break;
+    case op_kind::single:
+      op_single(kind, false);
+      break;
+    case op_kind::single_wait:
+      op_single(kind, true);
+      break;
+    case op_kind::single_rpc:
+      op_rpc();
+      break;
+    case op_kind::many:
+      op_multi_exact(kind, false, false);
+      break;
+    case op_kind::many_wait:
+      op_multi(kind, false, false);
+      break;
+    case op_kind::all:
+      op_multi_exact(kind, true, false);
+      break;
+    case op_kind::all_wait:
+      op_multi(kind, true, false);
+      break;
+    case op_kind::async:
+      op_async();
+      break;
+    case op_kind::any:
+      op_any(rng_.coin());
+      break;
     case op_kind::cond:
       if (rng_.coin()) {
         op_multi(kind, false, true);
@@ -312,9 +342,14 @@ void invoker::dispatch(op_kind kind) {
         op_multi_exact(kind, false, true);
       }
       break;
-    case op_kind::callable: op_callable(); break;
-    case op_kind::cond_throw: op_cond_throw(); break;
-    case op_kind::count: break;
+    case op_kind::callable:
+      op_callable();
+      break;
+    case op_kind::cond_throw:
+      op_cond_throw();
+      break;
+    case op_kind::count:
+      break;
   }
 }
 
@@ -492,7 +527,8 @@ void invoker::op_multi_exact(op_kind kind, bool all, bool cond) {
   if (cond) verify_cond_calls(*rec);
   run_.hotplug.unread();
   if (ec) {
-    if (!enomem_allowed(run_, ec)) fail(check::error_code, rec->describe() + ": returned " + ec.message());
+    if (!enomem_allowed(run_, ec))
+      fail(check::error_code, rec->describe() + ": returned " + ec.message());
     free_record(rec);  // nothing was queued
     return;
   }
@@ -609,8 +645,7 @@ void invoker::op_any(bool wait) {
     if (c == self) {
       const held h = window_.in_mask(c);
       expect_[c] = h == held::set ? expect::once : h == held::clear ? expect::never : expect::maybe;
-    } else if (self_held || window_.in_mask(c) == held::clear ||
-               window_.online(c) == held::clear) {
+    } else if (self_held || window_.in_mask(c) == held::clear || window_.online(c) == held::clear) {
       expect_[c] = expect::never;  // the caller's own CPU comes first when in the mask
     } else {
       expect_[c] = expect::maybe;
@@ -624,8 +659,8 @@ void invoker::op_any(bool wait) {
   if (total == want) {
     pass(check::exactly_once);
   } else {
-    fail(check::exactly_once, desc() + ": " + std::to_string(total) + " CPUs ran it, expected " +
-                                  std::to_string(want));
+    fail(check::exactly_once,
+         desc() + ": " + std::to_string(total) + " CPUs ran it, expected " + std::to_string(want));
   }
   free_record(rec);
 }
@@ -653,10 +688,18 @@ void invoker::op_callable() {
   bool caught = false;
   try {
     switch (form) {
-      case 0: ec = dom.call_function_single(rec->target, body); break;
-      case 1: ec = dom.call_function_many(mask_->mask(), body); break;
-      case 2: ec = dom.on_each_cpu(body); break;
-      default: ec = dom.on_each_cpu_mask(mask_->mask(), body); break;
+      case 0:
+        ec = dom.call_function_single(rec->target, body);
+        break;
+      case 1:
+        ec = dom.call_function_many(mask_->mask(), body);
+        break;
+      case 2:
+        ec = dom.on_each_cpu(body);
+        break;
+      default:
+        ec = dom.on_each_cpu_mask(mask_->mask(), body);
+        break;
     }
   } catch (const callable_error& e) {
     caught = true;
@@ -723,9 +766,8 @@ void invoker::op_cond_throw() {
     }
   }
   // Mostly a CPU the predicate will be asked about; sometimes any CPU.
-  rec->throw_cpu = !asked.empty() && !rng_.one_in(4)
-                       ? asked[rng_.below(asked.size())]
-                       : static_cast<cpu_t>(rng_.below(run_.nr_cpus));
+  rec->throw_cpu = !asked.empty() && !rng_.one_in(4) ? asked[rng_.below(asked.size())]
+                                                     : static_cast<cpu_t>(rng_.below(run_.nr_cpus));
   bool must_throw = false;
   for (cpu_t c : asked) must_throw = must_throw || c == rec->throw_cpu;
   exact_expectations(run_, &private_mask_, self, true, rec->cond_true.get(), rec->expected.get());
@@ -737,8 +779,7 @@ void invoker::op_cond_throw() {
   std::error_code ec;
   bool caught = false;
   try {
-    ec = run_.dom->on_each_cpu_cond_mask(throwing_predicate, handle_call, rec, wait,
-                                         private_mask_);
+    ec = run_.dom->on_each_cpu_cond_mask(throwing_predicate, handle_call, rec, wait, private_mask_);
   } catch (const predicate_error&) {
     caught = true;
     add(event::exceptions);
@@ -746,10 +787,11 @@ void invoker::op_cond_throw() {
   run_.hotplug.unread();
   const bool threw = rec->threw.load(std::memory_order_relaxed);  // set on this thread
   if (caught != threw) {
-    fail(check::exception, rec->describe() + (threw ? ": the predicate threw for CPU " +
-                                                          std::to_string(rec->throw_cpu) +
-                                                          " but the call did not pass it on"
-                                                    : ": the call threw, but the predicate did not"));
+    fail(check::exception,
+         rec->describe() +
+             (threw ? ": the predicate threw for CPU " + std::to_string(rec->throw_cpu) +
+                          " but the call did not pass it on"
+                    : ": the call threw, but the predicate did not"));
   } else if (threw != must_throw) {
     fail(check::cond, rec->describe() + ": the predicate was " + (threw ? "" : "not ") +
                           "asked about CPU " + std::to_string(rec->throw_cpu) + ", which was " +

@@ -119,19 +119,19 @@ class invoker {
   activity* slot_ = nullptr;  ///< what this invoker does, for the tool's watchdog
   const unsigned id_;
   const xcall::cpu_t host_cpu_;
-  const unsigned depth_ = 0;        ///< depth of the records it makes (nested: 1 or more)
+  const unsigned depth_ = 0;  ///< depth of the records it makes (nested: 1 or more)
   const nest_limit limit_ = nest_limit::none;
   rng rng_;
-  std::uint64_t op_id_ = 0;         ///< nested: the top-level operation's, fixed
-  std::uint64_t sub_ = 0;           ///< nested: its operations, counted
+  std::uint64_t op_id_ = 0;  ///< nested: the top-level operation's, fixed
+  std::uint64_t sub_ = 0;    ///< nested: its operations, counted
   std::uint64_t weight_total_ = 0;
   std::unique_ptr<live_mask> own_mask_;  ///< top-level invokers: the mask churners flip
   live_mask* mask_;                      ///< own, or (nested) a top-level invoker's
-  xcall::cpumask private_mask_;  ///< no-wait multi calls: nobody else touches it
+  xcall::cpumask private_mask_;          ///< no-wait multi calls: nobody else touches it
   call_window window_;
   std::unique_ptr<expect[]> expect_;
-  xcall::call_single_data own_async_;  ///< top-level: carries a record its handler frees
-  xcall::call_single_data own_probe_;  ///< top-level: fixed function, exercises EBUSY
+  xcall::call_single_data own_async_;   ///< top-level: carries a record its handler frees
+  xcall::call_single_data own_probe_;   ///< top-level: fixed function, exercises EBUSY
   xcall::call_single_data* async_csd_;  ///< own, or (nested) from the pool, or null
   xcall::call_single_data* probe_csd_;
 };

@@ -17,8 +17,8 @@ namespace xcall_torture {
 namespace {
 
 constexpr const char* kOpNames[kOpKinds] = {
-    "single", "single-wait", "single-rpc", "many",  "many-wait",
-    "all",    "all-wait",    "async",      "any",   "cond",  "callable", "cond-throw",
+    "single",   "single-wait", "single-rpc", "many", "many-wait", "all",
+    "all-wait", "async",       "any",        "cond", "callable",  "cond-throw",
 };
 
 constexpr const char* kNestNames[kNestKinds] = {
@@ -92,9 +92,12 @@ const char* engine_name(xcall::engine engine) noexcept {
 
 const char* idle_name(xcall::idle_mode idle) noexcept {
   switch (idle) {
-    case xcall::idle_mode::poll: return "poll";
-    case xcall::idle_mode::sleep: return "sleep";
-    case xcall::idle_mode::adaptive: break;
+    case xcall::idle_mode::poll:
+      return "poll";
+    case xcall::idle_mode::sleep:
+      return "sleep";
+    case xcall::idle_mode::adaptive:
+      break;
   }
   return "adaptive";
 }
@@ -155,8 +158,9 @@ parse_result parse_options(int argc, char** argv) {
   app.add_option("--cpus", o.cpus, "CPUs in the domain")
       ->check(CLI::Range(xcall::cpu_t{1}, xcall::kMaxCpus));
   app.add_option("--threads", o.threads, "outside invoker threads")->check(CLI::Range(1u, 1024u));
-  app.add_option("--duration", duration, "seconds to run")
-      ->check([](const std::string& s) { return check_seconds(s, false); });
+  app.add_option("--duration", duration, "seconds to run")->check([](const std::string& s) {
+    return check_seconds(s, false);
+  });
   app.add_option("--engine", engine, "engine for multi-CPU calls: percpu or classic")
       ->check([](const std::string& s) -> std::string {
         return s == "percpu" || s == "classic"
@@ -262,8 +266,7 @@ parse_result parse_options(int argc, char** argv) {
   }
 
   auto bad = [](const std::string& why) {
-    std::fprintf(stderr, "xcall-torture: %s\nRun with --help for more information.\n",
-                 why.c_str());
+    std::fprintf(stderr, "xcall-torture: %s\nRun with --help for more information.\n", why.c_str());
     return parse_result{std::nullopt, kExitBadOptions};
   };
 

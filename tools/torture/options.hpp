@@ -61,31 +61,31 @@ inline constexpr int kExitBadOptions = 2;
 
 struct torture_options {
   xcall::cpu_t cpus = 4;
-  unsigned threads = 2;            ///< outside invoker threads
+  unsigned threads = 2;  ///< outside invoker threads
   double duration_s = 30;
   xcall::engine engine = xcall::engine::percpu;
   xcall::idle_mode idle = xcall::idle_mode::adaptive;
-  std::uint64_t seed = 0;          ///< 0 on the command line: pick one at random
+  std::uint64_t seed = 0;  ///< 0 on the command line: pick one at random
   std::array<unsigned, kOpKinds> weights{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
-  unsigned nesting = 0;            ///< functions act up to this many levels deep; 0: never
-  unsigned nest_one_in = 3;        ///< a function that may act does so one time in this many
+  unsigned nesting = 0;      ///< functions act up to this many levels deep; 0: never
+  unsigned nest_one_in = 3;  ///< a function that may act does so one time in this many
   std::array<unsigned, kNestKinds> nest_weights{8, 2, 1, 1, 2, 2, 1};
   /// --crowd: outside threads making no-wait calls to one-CPU masks; when
   /// `crowd_over_slots`, that many *more* than the library's outside slots.
   unsigned crowd = 0;
   bool crowd_over_slots = false;
-  bool attach_race = false;        ///< --attached: a second thread races each re-attach
-  double hang_timeout_s = 10;      ///< an activity busy this long is a hang; 0: off
-  double onoff_interval_s = 0;     ///< 0: no hotplug (owned) / no detach (attached)
-  unsigned mask_churn = 0;         ///< threads flipping bits of the invokers' masks
-  double stutter_s = 0;            ///< run this long, pause this long, repeat
-  bool attached = false;           ///< CPUs hosted by attached application threads
+  bool attach_race = false;     ///< --attached: a second thread races each re-attach
+  double hang_timeout_s = 10;   ///< an activity busy this long is a hang; 0: off
+  double onoff_interval_s = 0;  ///< 0: no hotplug (owned) / no detach (attached)
+  unsigned mask_churn = 0;      ///< threads flipping bits of the invokers' masks
+  double stutter_s = 0;         ///< run this long, pause this long, repeat
+  bool attached = false;        ///< CPUs hosted by attached application threads
   /// --attached: how calls reach a host running its own code (attach_options).
   xcall::delivery_mode delivery = xcall::delivery_mode::poll;
-  bool proxy = false;              ///< --attached: waiting callers may run a parked host's calls
-  unsigned handler_delay_us = 0;   ///< handlers delay up to this long (busy or asleep)
-  double stat_interval_s = 5;      ///< 0: no periodic statistics lines
-  std::string json_file;           ///< empty: no JSON summary
+  bool proxy = false;                ///< --attached: waiting callers may run a parked host's calls
+  unsigned handler_delay_us = 0;     ///< handlers delay up to this long (busy or asleep)
+  double stat_interval_s = 5;        ///< 0: no periodic statistics lines
+  std::string json_file;             ///< empty: no JSON summary
   unsigned stall_timeout_ms = 5000;  ///< 0: the library's stall watchdog is off
   std::vector<std::string> faults;   ///< --fault NAME[=PARAM] (xcall-torture-faults only)
 

@@ -19,19 +19,20 @@ namespace {
 using clock = std::chrono::steady_clock;
 
 constexpr const char* kEventNames[] = {
-    "from-cpu",   "enxio",     "ebusy",         "fallback",  "handler-runs",     "mask-flips",
-    "cpu-down",   "cpu-up",    "detach",        "attach",    "nowait-allocated", "nowait-freed",
-    "probe-sent", "probe-ran", "stall-reports", "in-signal", "by-proxy",         "tramp-declined",
-    "guarded-work", "blocking-waits", "nested-ops", "skipped", "enomem",   "exceptions",
-    "crowd-calls",  "crowd-sent",     "crowd-ran",  "attach-races",   "racer-won",  "idle-early",
+    "from-cpu",         "enxio",        "ebusy",          "fallback",     "handler-runs",
+    "mask-flips",       "cpu-down",     "cpu-up",         "detach",       "attach",
+    "nowait-allocated", "nowait-freed", "probe-sent",     "probe-ran",    "stall-reports",
+    "in-signal",        "by-proxy",     "tramp-declined", "guarded-work", "blocking-waits",
+    "nested-ops",       "skipped",      "enomem",         "exceptions",   "crowd-calls",
+    "crowd-sent",       "crowd-ran",    "attach-races",   "racer-won",    "idle-early",
 };
 static_assert(sizeof(kEventNames) / sizeof(kEventNames[0]) ==
                   static_cast<unsigned>(event::nest_first) - static_cast<unsigned>(event::from_cpu),
               "one name per event between the per-operation and the per-nest-kind counters");
 
 constexpr const char* kNestEventNames[kNestKinds] = {
-    "nest-call", "nest-poll", "nest-idle", "nest-idle-forever", "nest-region", "nest-guard",
-    "nest-hotplug",
+    "nest-call",   "nest-poll",  "nest-idle",    "nest-idle-forever",
+    "nest-region", "nest-guard", "nest-hotplug",
 };
 
 const char* event_name(event e) {
@@ -120,8 +121,7 @@ reporter::reporter(const run_state& run) : run_(run) {
 }
 
 bool reporter::shows_delivery() const noexcept {
-  return run_.opt.attached &&
-         (run_.opt.delivery == xcall::delivery_mode::signal || run_.opt.proxy);
+  return run_.opt.attached && (run_.opt.delivery == xcall::delivery_mode::signal || run_.opt.proxy);
 }
 
 std::string reporter::stat_line(const totals& t, const std::vector<xcall::cpu_stats>& cpus) const {
@@ -192,13 +192,12 @@ void reporter::final_report(const std::vector<xcall::cpu_stats>& cpus, bool succ
   char buf[256];
   if (shows_delivery() && !cpus.empty()) {
     const delivery_totals d(cpus);
-    std::snprintf(buf, sizeof(buf), "--- delivery (%s%s) ---\n",
-                  delivery_name(run_.opt.delivery), run_.opt.proxy ? ", proxy" : "");
+    std::snprintf(buf, sizeof(buf), "--- delivery (%s%s) ---\n", delivery_name(run_.opt.delivery),
+                  run_.opt.proxy ? ", proxy" : "");
     out += buf;
     const std::pair<const char*, std::uint64_t> rows[] = {
-        {"signals-sent", d.sent},         {"signals-resent", d.resent},
-        {"signal-runs", d.runs},          {"signals-deferred", d.deferred},
-        {"proxy-runs", d.proxied},
+        {"signals-sent", d.sent},         {"signals-resent", d.resent}, {"signal-runs", d.runs},
+        {"signals-deferred", d.deferred}, {"proxy-runs", d.proxied},
     };
     for (const auto& [name, v] : rows) {
       std::snprintf(buf, sizeof(buf), "  %-16s %12" PRIu64 "\n", name, v);
@@ -234,8 +233,8 @@ void reporter::final_report(const std::vector<xcall::cpu_stats>& cpus, bool succ
   if (!run_.opt.json_file.empty()) write_json(t, cpus, success, note);
 }
 
-void reporter::write_json(const totals& t, const std::vector<xcall::cpu_stats>& cpus,
-                          bool success, const std::string& note) const {
+void reporter::write_json(const totals& t, const std::vector<xcall::cpu_stats>& cpus, bool success,
+                          const std::string& note) const {
   // ordered_json keeps the keys in the order written: the order of the report.
   using json = nlohmann::ordered_json;
   const torture_options& o = run_.opt;

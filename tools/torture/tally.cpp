@@ -81,11 +81,10 @@ std::string further_line(check c) {
 }
 
 constexpr const char* kCheckNames[kChecks] = {
-    "caller-write", "handler-write", "right-cpu", "exactly-once", "at-most-once",
-    "enxio",        "freed",         "cond",      "rpc",          "async",
-    "error-code",   "stall",         "hotplug",   "irq-guard",    "proxy",
-    "delivery",     "deadlock",      "exception", "region",       "attach-race",
-    "hang",         "idle",
+    "caller-write", "handler-write", "right-cpu", "exactly-once", "at-most-once", "enxio",
+    "freed",        "cond",          "rpc",       "async",        "error-code",   "stall",
+    "hotplug",      "irq-guard",     "proxy",     "delivery",     "deadlock",     "exception",
+    "region",       "attach-race",   "hang",      "idle",
 };
 
 constexpr const char* kCheckDescriptions[kChecks] = {
@@ -139,8 +138,12 @@ std::uint64_t totals::checks_failed() const noexcept {
 
 void prepare_thread() { (void)my_block(); }
 
-void add(event e, std::uint64_t n) noexcept { bump(my_block().events[static_cast<unsigned>(e)], n); }
-void pass(check c, std::uint64_t n) noexcept { bump(my_block().passed[static_cast<unsigned>(c)], n); }
+void add(event e, std::uint64_t n) noexcept {
+  bump(my_block().events[static_cast<unsigned>(e)], n);
+}
+void pass(check c, std::uint64_t n) noexcept {
+  bump(my_block().passed[static_cast<unsigned>(c)], n);
+}
 
 void fail(check c, const std::string& what) {
   const unsigned n = count_failure(c);
@@ -194,7 +197,8 @@ totals sum_totals() {
   registry& r = the_registry();
   std::lock_guard<std::mutex> g(r.lock);
   for (const auto& b : r.blocks) {
-    for (unsigned i = 0; i < kEvents; ++i) t.events[i] += b->events[i].load(std::memory_order_relaxed);
+    for (unsigned i = 0; i < kEvents; ++i)
+      t.events[i] += b->events[i].load(std::memory_order_relaxed);
     for (unsigned i = 0; i < kChecks; ++i) {
       t.passed[i] += b->passed[i].load(std::memory_order_relaxed);
       t.failed[i] += b->failed[i].load(std::memory_order_relaxed);

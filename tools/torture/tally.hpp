@@ -53,12 +53,12 @@ enum class check : unsigned {
   irq_guard,      ///< no call ran for a CPU while its host was inside its guarded computation
   proxy,          ///< calls ran on their CPU's host thread, or by a proxy while it was parked
   delivery,       ///< --delivery signal / --proxy were exercised: handlers / proxies ran calls
-  deadlock,       ///< EDEADLK exactly where a composition cannot work (guard + wait, own CPU hotplug)
-  exception,      ///< thrown callables / predicates reached the caller; a thrown predicate ran nothing
-  region,         ///< inside a blocking_region a thread is an outside caller exactly when it parked
-  attach_race,    ///< of two threads attaching one CPU one won, the other got EBUSY and a message
-  hang,           ///< no thread stayed in one activity longer than --hang-timeout
-  idle,           ///< idle_wait inside an irq_guard returned false at once
+  deadlock,   ///< EDEADLK exactly where a composition cannot work (guard + wait, own CPU hotplug)
+  exception,  ///< thrown callables / predicates reached the caller; a thrown predicate ran nothing
+  region,     ///< inside a blocking_region a thread is an outside caller exactly when it parked
+  attach_race,  ///< of two threads attaching one CPU one won, the other got EBUSY and a message
+  hang,         ///< no thread stayed in one activity longer than --hang-timeout
+  idle,         ///< idle_wait inside an irq_guard returned false at once
   count
 };
 inline constexpr unsigned kChecks = static_cast<unsigned>(check::count);
@@ -68,45 +68,44 @@ const char* check_description(check c) noexcept;
 
 /// Events and counts that are not checks.
 enum class event : unsigned {
-  op_first,                                  // one counter per op_kind, from here
-  from_cpu = op_first + kOpKinds,            ///< operations issued from a CPU (handler or host)
-  enxio,                                     ///< ENXIO returns (offline / out-of-range targets)
-  ebusy,                                     ///< async descriptor found in flight (EBUSY or busy)
-  fallback,                                  ///< no-wait multi call done with wait (hotplug busy)
-  handler_runs,                              ///< functions run for the tool's calls
-  mask_flips,                                ///< bits flipped in the invokers' live masks
+  op_first,                        // one counter per op_kind, from here
+  from_cpu = op_first + kOpKinds,  ///< operations issued from a CPU (handler or host)
+  enxio,                           ///< ENXIO returns (offline / out-of-range targets)
+  ebusy,                           ///< async descriptor found in flight (EBUSY or busy)
+  fallback,                        ///< no-wait multi call done with wait (hotplug busy)
+  handler_runs,                    ///< functions run for the tool's calls
+  mask_flips,                      ///< bits flipped in the invokers' live masks
   cpu_down,
   cpu_up,
   detach,
   attach,
-  nowait_allocated,                          ///< no-wait records handed to the library
-  nowait_freed,                              ///< of those, freed (by the handler, or at ENXIO)
-  probe_sent,                                ///< async probe descriptors accepted
-  probe_ran,                                 ///< async probe functions run
-  stall_reports,                             ///< reports from the library's stall watchdog
-  in_signal,                                 ///< tool functions run inside the doorbell handler
-  by_proxy,                                  ///< tool functions run by a proxy (another thread)
-  declined,                                  ///< trampolines declined inside the doorbell handler
-  guarded_work,                              ///< hosts' computations inside an irq_guard
-  blocking_waits,                            ///< hosts' blocking calls (in a region: --proxy)
-  nested_ops,                                ///< operations made by functions (depth >= 1)
-  skipped,                                   ///< operations / nested steps left out (lock busy, ...)
-  enomem,                                    ///< ENOMEM / bad_alloc with --fault fail_alloc armed
-  exceptions,                                ///< thrown callables / predicates caught by their caller
-  crowd_calls,                               ///< calls made by --crowd threads
-  crowd_sent,                                ///< of those, no-wait ones to an online CPU
-  crowd_ran,                                 ///< of those, run
-  attach_races,                              ///< re-attaches raced by a second thread
-  racer_won,                                 ///< of those, won by the racer (then it detached)
-  idle_early,                                ///< idle_wait(forever) returned with nothing run
-  nest_first,                                // one counter per nest_kind, from here
+  nowait_allocated,  ///< no-wait records handed to the library
+  nowait_freed,      ///< of those, freed (by the handler, or at ENXIO)
+  probe_sent,        ///< async probe descriptors accepted
+  probe_ran,         ///< async probe functions run
+  stall_reports,     ///< reports from the library's stall watchdog
+  in_signal,         ///< tool functions run inside the doorbell handler
+  by_proxy,          ///< tool functions run by a proxy (another thread)
+  declined,          ///< trampolines declined inside the doorbell handler
+  guarded_work,      ///< hosts' computations inside an irq_guard
+  blocking_waits,    ///< hosts' blocking calls (in a region: --proxy)
+  nested_ops,        ///< operations made by functions (depth >= 1)
+  skipped,           ///< operations / nested steps left out (lock busy, ...)
+  enomem,            ///< ENOMEM / bad_alloc with --fault fail_alloc armed
+  exceptions,        ///< thrown callables / predicates caught by their caller
+  crowd_calls,       ///< calls made by --crowd threads
+  crowd_sent,        ///< of those, no-wait ones to an online CPU
+  crowd_ran,         ///< of those, run
+  attach_races,      ///< re-attaches raced by a second thread
+  racer_won,         ///< of those, won by the racer (then it detached)
+  idle_early,        ///< idle_wait(forever) returned with nothing run
+  nest_first,        // one counter per nest_kind, from here
   count = nest_first + kNestKinds
 };
 inline constexpr unsigned kEvents = static_cast<unsigned>(event::count);
 
 inline event nest_event(nest_kind kind) noexcept {
-  return static_cast<event>(static_cast<unsigned>(event::nest_first) +
-                            static_cast<unsigned>(kind));
+  return static_cast<event>(static_cast<unsigned>(event::nest_first) + static_cast<unsigned>(kind));
 }
 
 inline event op_event(op_kind kind) noexcept {

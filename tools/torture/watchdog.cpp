@@ -18,8 +18,8 @@ namespace {
 
 using clock = std::chrono::steady_clock;
 
-constexpr double kGraceS = 60;          // after the duration, before we call it a hang
-constexpr double kFailedGraceS = 10;    // once stopping with failures already seen
+constexpr double kGraceS = 60;        // after the duration, before we call it a hang
+constexpr double kFailedGraceS = 10;  // once stopping with failures already seen
 
 std::int64_t now_ns(clock::time_point t = clock::now()) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
@@ -127,8 +127,8 @@ void watchdog::main() {
     if (hang_limit.count() > 0) {
       for (const std::string& line : find_hangs(hang_limit)) {
         char head[64];
-        std::snprintf(head, sizeof(head), "no progress for more than %g s: ",
-                      run_.opt.hang_timeout_s);
+        std::snprintf(head, sizeof(head),
+                      "no progress for more than %g s: ", run_.opt.hang_timeout_s);
         fail(check::hang, head + line);
       }
     }
@@ -141,8 +141,8 @@ void watchdog::main() {
       why = buf;
     } else if (stop != 0 && any_failure() && now_ns(now) - stop > kFailedGraceS * 1e9) {
       char buf[128];
-      std::snprintf(buf, sizeof(buf),
-                    "failures were seen and the run did not stop within %.0f s", kFailedGraceS);
+      std::snprintf(buf, sizeof(buf), "failures were seen and the run did not stop within %.0f s",
+                    kFailedGraceS);
       why = buf;
     }
     if (why.empty()) continue;
