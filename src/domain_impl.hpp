@@ -137,7 +137,9 @@ class domain_impl {
   /// Parks the host (blocking_region); returns the state to resume in.
   std::uint32_t park(cpu_state& c) noexcept;
   void unpark(cpu_state& c, std::uint32_t resume) noexcept;
-  /// Runs a parked proxy CPU's calls as that CPU, if its run lock is free.
+  /// Runs a parked proxy CPU's calls as that CPU, if its run lock is free;
+  /// after releasing the lock, again while calls arrived meanwhile (a no-wait
+  /// sender that found the lock taken left them to us). Whether any ran.
   [[nodiscard]] bool try_proxy(cpu_state& target) noexcept;
   /// After a no-wait call to `c`: if its host is parked with proxy on, run
   /// its calls now as its proxy (calls.cpp).
@@ -175,7 +177,10 @@ class domain_impl {
 
   // proxy.cpp
   void take_run_lock(cpu_state& c) noexcept;
-  static void release_run_lock(cpu_state& c) noexcept;
+  /// Frees the run lock (true) or hands it to the host leaving its region.
+  static bool release_run_lock(cpu_state& c) noexcept;
+  /// One proxy run of `target`'s calls, the run lock held; how many ran.
+  unsigned proxy_once(thread_context& ctx, cpu_state& target) noexcept;
 
   // calls.cpp: a no-wait single call through storage the caller holds.
   [[nodiscard]] std::error_code call_single_nowait(caller_storage& st, cpu_t cpu, call_func_t func,

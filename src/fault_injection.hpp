@@ -30,6 +30,14 @@
 //                      storage, descriptors, call blocks, signal storage):
 //                      the call reports not_enough_memory, attach throws
 //                      std::bad_alloc
+//   widen_proxy_window a proxy sleeps `param` microseconds between its last
+//                      drain of a parked CPU and its release of the run lock
+//                      (the window in which a no-wait sender finds the lock
+//                      taken and leaves its call to the proxy)
+//   skip_proxy_recheck a proxy releases a parked CPU's run lock without
+//                      looking at its queue again: a no-wait call pushed
+//                      while it held the lock waits for the host to leave its
+//                      region, which may be waiting for that very call
 //
 // Ordering: the fault words are relaxed atomics; tests arm them before the
 // threads that read them start, or do not care which call sees them first.
@@ -47,6 +55,8 @@ enum class kind : unsigned {
   borrow_second_slot,
   hotplug_mutex,
   fail_alloc,
+  widen_proxy_window,
+  skip_proxy_recheck,
   count
 };
 

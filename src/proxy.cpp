@@ -18,7 +18,16 @@
 //    queue; pairs with the fence in ring_doorbell(): a sender that pushed
 //    before the fence is seen by the re-check, a later one sees "parked"
 //    (and, if it waits, proxies). unpark() runs the same handshake back.
+//  - A proxy's release: it frees the run lock, fences (seq_cst) and looks at
+//    the queue again, the same handshake as park(): a no-wait sender pushes,
+//    fences in ring_doorbell() and tries the lock (help_parked). Either the
+//    sender takes the lock, or the proxy sees its call and runs it; without
+//    the re-check the call would wait for the host to leave its region,
+//    which may be waiting for that very call.
 #include "xcall/cpu.hpp"
+
+#include <chrono>
+#include <thread>
 
 #include "barriers.hpp"
 #include "domain_impl.hpp"
@@ -89,7 +98,7 @@ void domain_impl::take_run_lock(cpu_state& c) noexcept {
   }
 }
 
-void domain_impl::release_run_lock(cpu_state& c) noexcept {
+bool domain_impl::release_run_lock(cpu_state& c) noexcept {
   std::uint32_t held = kRunProxy;
   for (;;) {
     if ((held & kRunHostWaiting) != 0) {
@@ -98,12 +107,12 @@ void domain_impl::release_run_lock(cpu_state& c) noexcept {
       // in take_run_lock().
       c.run_lock.store(kRunHost, std::memory_order_release);
       futex_wake(&c.run_lock);
-      return;
+      return false;
     }
     // release: pairs with take_run_lock() or the next try_proxy().
     if (c.run_lock.compare_exchange_weak(held, kRunFree, std::memory_order_release,
                                          std::memory_order_relaxed)) {
-      return;
+      return true;
     }
   }
 }
@@ -145,26 +154,42 @@ bool domain_impl::try_proxy(cpu_state& target) noexcept {
       !target.proxy.load(std::memory_order_relaxed)) {
     return false;
   }
-  if (target.host_state.load(std::memory_order_relaxed) != kHostParked) return false;
-  std::uint32_t expected = kRunFree;
-  // acquire: pairs with park()'s release store.
-  if (!target.run_lock.compare_exchange_strong(expected, kRunProxy, std::memory_order_acquire,
-                                               std::memory_order_relaxed)) {
-    return false;
-  }
   unsigned ran = 0;
-  {
-    doorbell_mask mask;  // our own doorbell waits until we are ourselves again
-    ctx.held[ctx.proxy_depth++] = ctx.current();
-    ctx.host.store(&target, std::memory_order_relaxed);  // this_cpu() is the target
-    target.woken = true;  // run by a proxy, not found by the host's polling
-    ran = drain(target);
-    target.woken = false;
-    bump(target.counters.proxy_runs, ran);
-    ctx.host.store(ctx.held[--ctx.proxy_depth], std::memory_order_relaxed);
-    release_run_lock(target);
+  for (;;) {
+    if (target.host_state.load(std::memory_order_relaxed) != kHostParked) break;
+    std::uint32_t expected = kRunFree;
+    // acquire: pairs with park()'s release store, or with the previous
+    // proxy's release in release_run_lock().
+    if (!target.run_lock.compare_exchange_strong(expected, kRunProxy, std::memory_order_acquire,
+                                                 std::memory_order_relaxed)) {
+      break;
+    }
+    ran += proxy_once(ctx, target);
+    if (!release_run_lock(target)) break;  // handed to the host, which drains on its way out
+    if (XCALL_FAULT(skip_proxy_recheck)) break;
+    // seq_cst fence: a no-wait sender whose help_parked() found the lock
+    // ours left its call to us. Pairs with the fence in ring_doorbell() on
+    // the sender's path (push, fence, then the CAS in try_proxy): either it
+    // takes the lock now free, or we see its call here and run it.
+    store_load_fence();
+    if (!target.has_queued()) break;
   }
   return ran != 0;
+}
+
+unsigned domain_impl::proxy_once(thread_context& ctx, cpu_state& target) noexcept {
+  doorbell_mask mask;  // our own doorbell waits until we are ourselves again
+  ctx.held[ctx.proxy_depth++] = ctx.current();
+  ctx.host.store(&target, std::memory_order_relaxed);  // this_cpu() is the target
+  target.woken = true;  // run by a proxy, not found by the host's polling
+  const unsigned ran = drain(target);
+  target.woken = false;
+  bump(target.counters.proxy_runs, ran);
+  ctx.host.store(ctx.held[--ctx.proxy_depth], std::memory_order_relaxed);
+  if (const unsigned us = XCALL_FAULT_PARAM(widen_proxy_window)) {
+    std::this_thread::sleep_for(std::chrono::microseconds(us));
+  }
+  return ran;
 }
 
 }  // namespace detail

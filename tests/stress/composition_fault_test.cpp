@@ -16,6 +16,7 @@
 #include <thread>
 #include <vector>
 
+#include "app_host.hpp"
 #include "fault_injection.hpp"
 #include "test_support.hpp"
 #include "xcall/xcall.hpp"
@@ -151,5 +152,54 @@ TEST(CompositionFault, WithoutTheFaultTheFlipsFinish) {
   fault::disarm_all();
   flips_from_two_callers();
 }
+
+// ---------------------------------------------------------------------------
+// A no-wait call sent to a parked host while a proxy still holds its run lock:
+// the sender's help finds the lock taken and leaves the call to the proxy,
+// which must look at the queue again after its release (skip_proxy_recheck
+// skips that look; widen_proxy_window holds the proxy between its drain and
+// its release long enough for the sender to come).
+
+class ProxyReleaseFault : public xcall_test::engine_test {
+ protected:
+  void TearDown() override { fault::disarm_all(); }
+};
+
+/// Whether a no-wait call sent inside a proxy's release window runs while
+/// the host stays parked (within 2 s).
+bool no_wait_call_in_a_proxy_window_runs(xcall::engine e) {
+  domain d(xcall_test::attached_domain_options(1, e));
+  xcall_test::parked_cpu0 host(d, {xcall::delivery_mode::poll, true});
+  xcall_test::run_record proxied;
+  std::thread proxy([&] {
+    // Its wait proxies CPU 0 and then sits in the widened window.
+    EXPECT_FALSE(d.call_function_single(0, &xcall_test::run_record::record, &proxied, true));
+  });
+  EXPECT_TRUE(xcall_test::eventually([&] { return proxied.runs.load() == 1; }, 2s));
+  std::this_thread::sleep_for(20ms);  // well inside the proxy's 500 ms window
+  xcall_test::run_record late;
+  EXPECT_FALSE(d.call_function_single(0, &xcall_test::run_record::record, &late, false));
+  const bool ran = xcall_test::eventually([&] { return late.runs.load() == 1; }, 2s);
+  EXPECT_FALSE(host.reader.left_region.load()) << "the host left its region too early";
+  host.release();
+  proxy.join();
+  EXPECT_EQ(late.runs.load(), 1) << "the host's way out of its region runs it at the latest";
+  return ran;
+}
+
+TEST_P(ProxyReleaseFault, ANoWaitCallLeftToAReleasingProxyRuns) {
+  fault::arm(fault::kind::widen_proxy_window, 500'000);
+  EXPECT_TRUE(no_wait_call_in_a_proxy_window_runs(engine()))
+      << "the call waited for the host to leave its region";
+}
+
+TEST_P(ProxyReleaseFault, WithoutTheRecheckTheCallWaitsForTheHost) {
+  fault::arm(fault::kind::widen_proxy_window, 500'000);
+  fault::arm(fault::kind::skip_proxy_recheck, 1);
+  EXPECT_FALSE(no_wait_call_in_a_proxy_window_runs(engine()))
+      << "the scenario no longer reaches the proxy's release window";
+}
+
+XCALL_TEST_ON_EVERY_ENGINE(ProxyReleaseFault);
 
 }  // namespace

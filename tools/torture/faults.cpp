@@ -21,7 +21,7 @@ struct fault_spec {
 
 constexpr const char* kNames[] = {"skip_seed_fix",   "widen_mask_window",  "drop_doorbell",
                                   "clear_after_run", "borrow_second_slot", "hotplug_mutex",
-                                  "fail_alloc"};
+                                  "fail_alloc",      "widen_proxy_window", "skip_proxy_recheck"};
 
 bool parse(const std::string& spec, fault_spec& out, std::string& why) {
   const auto eq = spec.find('=');
@@ -31,7 +31,8 @@ bool parse(const std::string& spec, fault_spec& out, std::string& why) {
   if (!known) {
     why = "unknown fault '" + out.name +
           "' (skip_seed_fix, widen_mask_window, drop_doorbell, clear_after_run, "
-          "borrow_second_slot, hotplug_mutex, fail_alloc)";
+          "borrow_second_slot, hotplug_mutex, fail_alloc, widen_proxy_window, "
+          "skip_proxy_recheck)";
     return false;
   }
   if (eq != std::string::npos) {
@@ -74,9 +75,11 @@ void arm_faults(const std::vector<std::string>& specs) {
     std::string why;
     if (!parse(spec, f, why)) continue;  // checked when parsed
     constexpr fault::kind kinds[] = {
-        fault::kind::skip_seed_fix,   fault::kind::widen_mask_window,  fault::kind::drop_doorbell,
-        fault::kind::clear_after_run, fault::kind::borrow_second_slot, fault::kind::hotplug_mutex,
-        fault::kind::fail_alloc,
+        fault::kind::skip_seed_fix,      fault::kind::widen_mask_window,
+        fault::kind::drop_doorbell,      fault::kind::clear_after_run,
+        fault::kind::borrow_second_slot, fault::kind::hotplug_mutex,
+        fault::kind::fail_alloc,         fault::kind::widen_proxy_window,
+        fault::kind::skip_proxy_recheck,
     };
     static_assert(std::size(kinds) == std::size(kNames), "one kind per name");
     for (std::size_t i = 0; i < std::size(kNames); ++i) {

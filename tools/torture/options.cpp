@@ -250,9 +250,10 @@ parse_result parse_options(int argc, char** argv) {
       ->check([](const std::string& s) { return check_seconds(s, true); });
   app.add_option("--fault", o.faults,
                  "arm a fault of the library: skip_seed_fix, widen_mask_window=US, "
-                 "drop_doorbell=N, clear_after_run, borrow_second_slot, hotplug_mutex or "
-                 "fail_alloc=N (only in xcall-torture-faults; the run must then fail, except "
-                 "with fail_alloc)")
+                 "drop_doorbell=N, clear_after_run, borrow_second_slot, hotplug_mutex, "
+                 "fail_alloc=N, widen_proxy_window=US or skip_proxy_recheck (only in "
+                 "xcall-torture-faults; the run must then fail, except with fail_alloc or "
+                 "widen_proxy_window alone)")
       ->type_name("NAME[=PARAM]")
       ->allow_extra_args(false)  // one value per --fault; repeat the option for more
       ->check([](const std::string& s) { return check_fault(s); });
