@@ -32,7 +32,8 @@
   X(signals_resent, others, "SRS", "Doorbell signals re-sent (no progress)")  \
   X(signal_runs, handler, "SHR", "Signal handler runs")                       \
   X(signals_deferred, handler, "SDF", "Signals deferred (irqs off, running)") \
-  X(proxy_runs, host, "PXY", "Calls run by a proxy (host parked)")
+  X(proxy_runs, host, "PXY", "Calls run by a proxy (host parked)")            \
+  X(doorbell_fd_writes, others, "DFW", "Doorbell fd writes (host in its loop)")
 
 namespace xcall::detail {
 

@@ -41,6 +41,12 @@ enum host_state_value : std::uint32_t {
   kHostPolling = 1,   ///< draining or spinning on the queue: no ring needed
   kHostSleeping = 2,  ///< asleep on host_state: a sender must futex-wake it
   kHostParked = 3,    ///< attached host in a blocking_region: a waiter may proxy
+  /// fd-delivery host inside a loop_wait, about to block in its event loop:
+  /// a sender must write its doorbell fd (fd_doorbell.cpp)
+  kHostLoopBlocked = 4,
+  /// ... and a sender claimed the wake-up and writes (wrote) the fd: later
+  /// senders ring nothing, as for polling
+  kHostLoopWoken = 5,
 };
 
 /// Who may touch a CPU's host-only state (batch, storage, counters, ...):
@@ -102,7 +108,10 @@ struct alignas(kCacheLine) cpu_state {
   // acquire-release CAS reads from the open (call_queue.hpp).
   std::atomic<int> doorbell_signo{0};  ///< signal delivery: the signal; 0: poll
   std::atomic<bool> proxy{false};      ///< attach_options::proxy
-  std::atomic<pid_t> host_pid{0};      ///< for tgkill
+  /// fd delivery: the eventfd, else -1. Written only while no sender can
+  /// write it (fd_doorbell.cpp): before the queue opens and after it closed.
+  std::atomic<int> doorbell_fd{-1};
+  std::atomic<pid_t> host_pid{0};  ///< for tgkill
   std::atomic<pid_t> host_tid{0};
   /// Caller storage by call nesting depth; host thread only.
   std::vector<std::unique_ptr<caller_storage>> storage;

@@ -103,6 +103,10 @@ cpu_attachment& cpu_attachment::operator=(cpu_attachment&& other) noexcept {
 
 cpu_attachment::~cpu_attachment() { detach(); }
 
+int cpu_attachment::doorbell_fd() const noexcept {
+  return impl_ == nullptr ? -1 : impl_->cpu(cpu_).doorbell_fd.load(std::memory_order_relaxed);
+}
+
 void cpu_attachment::detach() {
   if (impl_ == nullptr) return;
   impl_->detach(cpu_);

@@ -23,6 +23,10 @@
 // leaves "running" for "polling" while the library works for it, and going
 // back runs the same handshake (leave_polling): store running ; seq_cst
 // fence ; load queue.
+//
+// File-descriptor delivery (fd_doorbell.cpp) adds the other: a host inside a
+// loop_wait is "loop-blocked", and a sender writes its eventfd instead of a
+// futex wake; the same handshake, with the host's may_block() as its load.
 #pragma once
 
 #include <atomic>
@@ -33,6 +37,7 @@
 #include "domain_impl.hpp"
 #include "fault_injection.hpp"
 #include "barriers.hpp"
+#include "fd_doorbell.hpp"
 #include "futex.hpp"
 #include "signal_doorbell.hpp"
 
@@ -60,6 +65,11 @@ inline void ring_doorbell(cpu_state& cpu, bool may_be_lost = true) noexcept {
   // the fence in host_sleep().
   store_load_fence();
   const std::uint32_t state = cpu.host_state.load(std::memory_order_relaxed);
+  if (state == kHostLoopBlocked) {
+    if (may_be_lost && XCALL_FAULT(drop_doorbell) && fault::drop_this_doorbell()) return;
+    write_doorbell_fd(cpu);
+    return;
+  }
   if (state != kHostSleeping && state != kHostRunning) return;  // polling, parked
   // A running host hears only signals; one reached by polling is not rung.
   if (state == kHostRunning && cpu.doorbell_signo.load(std::memory_order_relaxed) == 0) return;

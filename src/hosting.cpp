@@ -22,6 +22,7 @@
 #include "doorbell.hpp"
 #include "domain_impl.hpp"
 #include "error.hpp"
+#include "fd_doorbell.hpp"
 #include "futex.hpp"
 #include "signal_doorbell.hpp"
 #include "thread_context.hpp"
@@ -168,7 +169,8 @@ void domain_impl::attach(cpu_t id, const attach_options& how) {
     attach_failed(id, std::errc::no_such_device_or_address,
                   "no such CPU; the domain has CPUs 0.." + std::to_string(nr_cpu_ids() - 1));
   }
-  if (how.delivery != delivery_mode::poll && how.delivery != delivery_mode::signal) {
+  if (how.delivery != delivery_mode::poll && how.delivery != delivery_mode::signal &&
+      how.delivery != delivery_mode::fd) {
     attach_failed(id, std::errc::invalid_argument,
                   "attach_options::delivery is not a valid delivery_mode value");
   }
@@ -178,13 +180,16 @@ void domain_impl::attach(cpu_t id, const attach_options& how) {
                   "this thread already hosts CPU " + std::to_string(mine->id) +
                       (mine->dom == this ? "" : " of another domain"));
   }
-  // Before claiming the CPU: a signal that cannot be installed leaves it free.
+  // Before claiming the CPU: a signal that cannot be installed, or an
+  // eventfd that cannot be made, leaves it free.
   const int signo = how.delivery == delivery_mode::signal ? doorbell_signal() : 0;
+  const int fd = how.delivery == delivery_mode::fd ? open_doorbell_fd(id) : -1;
   cpu_state& c = cpus_[id];
   bool expected = false;
   // acquire: pairs with the release store in detach().
   if (!c.hosted.compare_exchange_strong(expected, true, std::memory_order_acquire,
                                         std::memory_order_relaxed)) {
+    if (fd >= 0) ::close(fd);
     attach_failed(id, std::errc::device_or_resource_busy,
                   "CPU " + std::to_string(id) + " is already hosted by " + host_name(c));
   }
@@ -194,6 +199,7 @@ void domain_impl::attach(cpu_t id, const attach_options& how) {
     c.hosted.store(false, std::memory_order_release);
     throw;
   }
+  c.doorbell_fd.store(fd, std::memory_order_relaxed);
   c.host_pid.store(getpid(), std::memory_order_relaxed);
   c.host_tid.store(static_cast<pid_t>(syscall(SYS_gettid)), std::memory_order_relaxed);
   c.doorbell_signo.store(signo, std::memory_order_relaxed);
@@ -215,6 +221,13 @@ void domain_impl::detach(cpu_t id) {
                  "an attachment must end on the thread that attached, outside any "
                  "blocking_region\n",
                  id, ctx.parked == &c ? " (it is inside a blocking_region)" : "");
+    std::abort();
+  }
+  if (ctx.loop_waiting == &c) {
+    std::fprintf(stderr,
+                 "xcall: cpu_attachment of CPU %u ended inside a loop_wait; end the loop_wait "
+                 "first (a sender may be writing the doorbell fd the attachment closes)\n",
+                 id);
     std::abort();
   }
   if (ctx.doorbell_masked.load(std::memory_order_relaxed) != 0) {
@@ -241,6 +254,11 @@ void domain_impl::detach(cpu_t id) {
     c.proxy.store(false, std::memory_order_relaxed);
     c.host_tid.store(0, std::memory_order_relaxed);
     c.irqs_off.store(false, std::memory_order_relaxed);  // a guard may outlive the attachment
+    // Offline, the queue is closed and the host is not in a loop_wait: no
+    // sender can claim a wake-up, so nobody writes the descriptor any more.
+    if (const int fd = c.doorbell_fd.exchange(-1, std::memory_order_relaxed); fd >= 0) {
+      ::close(fd);
+    }
   }
   // release: pairs with the acquire CAS in attach().
   c.hosted.store(false, std::memory_order_release);

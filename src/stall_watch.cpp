@@ -43,6 +43,8 @@ const char* activity_name(host_activity a) {
       return "running";
     case host_activity::parked:
       return "parked in a blocking_region";
+    case host_activity::loop_blocked:
+      return "blocked in its event loop";
   }
   return "?";
 }
@@ -143,7 +145,9 @@ stall_report stall_watch::snapshot(bool unstuck, clock::time_point now) const {
                       : state == kHostSleeping ? host_activity::sleeping
                       : state == kHostRunning  ? host_activity::running
                       : state == kHostParked   ? host_activity::parked
-                                               : host_activity::polling;
+                      : state == kHostLoopBlocked || state == kHostLoopWoken
+                          ? host_activity::loop_blocked
+                          : host_activity::polling;
   r.target_func_name = function_name(r.target_func);
   r.target_irqs_disabled = t.irqs_off.load(std::memory_order_relaxed);
   r.target_queue_length = t.queue.length();

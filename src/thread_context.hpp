@@ -31,6 +31,7 @@ struct thread_context {
   cpu_state* held[kMaxProxyDepth] = {};
   unsigned proxy_depth = 0;                   ///< proxies in progress on this thread
   cpu_state* parked = nullptr;                ///< the CPU this thread hosts, while parked
+  cpu_state* loop_waiting = nullptr;          ///< the CPU of a live announcing loop_wait
   std::atomic<unsigned> irq_depth{0};         ///< live irq_guards
   std::atomic<unsigned> doorbell_masked{0};   ///< library sections in progress
   std::atomic<bool> doorbell_pending{false};  ///< a handler deferred its run

@@ -83,4 +83,42 @@ class blocking_region {
   unsigned resume_state_ = 0;  ///< the host's state before parking
 };
 
+/// Around the kernel wait of a host's event loop (epoll_wait, poll(2),
+/// io_uring_wait_cqe), on a CPU attached with delivery_mode::fd: the start
+/// announces "about to block", so a sender that queues a call meanwhile
+/// makes the CPU's doorbell_fd() readable (one write per burst); the end says
+/// "back", reads the descriptor if it was written, and runs what is queued
+/// (a safe point, as poll()). may_block() is false when calls were already
+/// queued at the start: then wait with a zero timeout, or not at all.
+///
+///   for (;;) {
+///     xcall::loop_wait w;
+///     int n = epoll_wait(ep, events, 64, w.may_block() ? -1 : 0);
+///     ...  // the doorbell fd's own events need no handling
+///   }
+///
+/// Changes nothing (and may_block() is true) on a thread that hosts no CPU
+/// or another delivery mode, inside an irq_guard (calls run at its end),
+/// while parked in a blocking_region or proxying, and inside another
+/// loop_wait. The end may wait for a sender that is between its claim of
+/// the wake-up and its write (a few microseconds), so that no write can land
+/// after the attachment closed the descriptor. Ending the attachment inside
+/// a loop_wait is a contract violation (abort, naming the CPU).
+/// Not movable; must end on the thread that made it.
+class loop_wait {
+ public:
+  loop_wait() noexcept;
+  ~loop_wait();
+  loop_wait(const loop_wait&) = delete;
+  loop_wait& operator=(const loop_wait&) = delete;
+
+  /// False when calls were queued before the announcement.
+  bool may_block() const noexcept { return may_block_; }
+
+ private:
+  void* cpu_ = nullptr;  ///< the announcing CPU's state, or nullptr: inert
+  unsigned resume_state_ = 0;
+  bool may_block_ = true;
+};
+
 }  // namespace xcall

@@ -144,6 +144,12 @@ class cpu_attachment {
   explicit operator bool() const noexcept { return impl_ != nullptr; }
   /// Drains the CPU and takes it offline now; the handle becomes empty.
   void detach();
+  /// With delivery_mode::fd, the CPU's doorbell file descriptor (an eventfd,
+  /// non-blocking, close-on-exec, owned by the attachment and closed by its
+  /// end, after the CPU ran what was queued): add it to the host's epoll set,
+  /// poll(2) array or io_uring. Readable only between a loop_wait's start and
+  /// end; the library reads it itself. -1 for other modes or an empty handle.
+  int doorbell_fd() const noexcept;
 
  private:
   friend class domain;

@@ -40,6 +40,13 @@ enum class delivery_mode {
   /// calls (then they run when that ends). Functions sent to such a CPU may
   /// run in signal context and must be async-signal-safe.
   signal,
+  /// As poll, and the CPU has a doorbell file descriptor (an eventfd,
+  /// cpu_attachment::doorbell_fd()) for the host's event loop: it becomes
+  /// readable when a call is queued while the host is inside a loop_wait
+  /// (xcall/cpu.hpp), about to block in epoll_wait, poll(2) or io_uring.
+  /// Senders write it only then, once per burst; a host running its own code
+  /// costs them no system call.
+  fd,
 };
 
 /// How an application thread hosts the CPU it attaches (domain::attach).

@@ -28,11 +28,12 @@ namespace xcall {
 
 /// What a target's host was doing when the report was taken.
 enum class host_activity {
-  running,   ///< an attached host in its own code (calls wait for poll())
-  polling,   ///< spinning on its queue or draining it
-  sleeping,  ///< asleep, waiting for a doorbell
-  handler,   ///< running a cross-call function (see stall_report::target_func)
-  parked,    ///< an attached host inside a blocking_region
+  running,       ///< an attached host in its own code (calls wait for poll())
+  polling,       ///< spinning on its queue or draining it
+  sleeping,      ///< asleep, waiting for a doorbell
+  handler,       ///< running a cross-call function (see stall_report::target_func)
+  parked,        ///< an attached host inside a blocking_region
+  loop_blocked,  ///< an fd-delivery host blocked in its event loop (loop_wait)
 };
 
 struct stall_report {

@@ -38,6 +38,9 @@ struct cpu_stats {
   std::uint64_t signal_runs = 0;       ///< doorbell signal handlers that ran the queue
   std::uint64_t signals_deferred = 0;  ///< handlers that found irqs off or the queue running
   std::uint64_t proxy_runs = 0;        ///< calls run by a proxy while the host was parked
+  /// Doorbell fd writes (delivery_mode::fd): a sender, a hotplug request or a
+  /// stall report's re-ring found the host blocked in its event loop.
+  std::uint64_t doorbell_fd_writes = 0;
 };
 
 /// Rows like /proc/interrupts: a header of CPU columns ("CPU3-" for a CPU
@@ -45,8 +48,8 @@ struct cpu_stats {
 /// and a description, in this order: CFR calls_run, DBR doorbells_rung, DBS
 /// doorbells_saved, SLP sleeps, DWN drained_on_down, STL stalls_reported, SIG
 /// signals_sent, SRS signals_resent, SHR signal_runs, SDF signals_deferred,
-/// PXY proxy_runs. Wraps to several blocks of `columns` CPUs (0 counts as 1)
-/// for wide domains.
+/// PXY proxy_runs, DFW doorbell_fd_writes. Wraps to several blocks of `columns` CPUs (0 counts as
+/// 1) for wide domains.
 std::string format_stats(std::span<const cpu_stats> stats, unsigned columns = 16);
 
 }  // namespace xcall

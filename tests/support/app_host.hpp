@@ -40,6 +40,7 @@ class app_host {
         return;
       }
       tid_.store(static_cast<pid_t>(syscall(SYS_gettid)), std::memory_order_relaxed);
+      doorbell_fd_.store(att.doorbell_fd(), std::memory_order_relaxed);
       state_.store(kRunning, std::memory_order_release);
       body_(*this);
     });
@@ -63,6 +64,8 @@ class app_host {
   }
   /// The host thread's kernel thread id.
   pid_t tid() const noexcept { return tid_.load(std::memory_order_relaxed); }
+  /// The attachment's doorbell_fd() (delivery_mode::fd), else -1.
+  int doorbell_fd() const noexcept { return doorbell_fd_.load(std::memory_order_relaxed); }
 
   /// A computation that never polls: spins until stop_requested() or
   /// until(), whichever first. Returns the number of turns.
@@ -81,6 +84,7 @@ class app_host {
   std::exception_ptr error_;
   std::atomic<bool> stop_{false};
   std::atomic<pid_t> tid_{0};
+  std::atomic<int> doorbell_fd_{-1};
 };
 
 /// The kernel thread id of the calling thread.
