@@ -20,6 +20,7 @@ packages=(
   spin         # the SPIN model checker for model/ (CTest runs the models)
   libbenchmark-dev  # Google Benchmark: bench/micro
   clang-format # make format / format-check (.clang-format), run by .ci/run
+  liburing-dev # examples/io_uring: a host blocked in io_uring_wait_cqe
 )
 # Extra packages a target needs beyond the build (make bench: DPDK, gnuplot).
 packages+=("$@")
