@@ -4,7 +4,9 @@
 // Ordering: outside_slots.cpp (the slot pool's acquire/release).
 #pragma once
 
+#include <memory>
 #include <system_error>
+#include <vector>
 
 #include "domain_impl.hpp"
 #include "thread_context.hpp"
@@ -12,7 +14,8 @@
 namespace xcall::detail {
 
 /// The caller storage a call may use: the host's at the current nesting
-/// depth, or a borrowed outside slot. RAII: gives it back at scope end.
+/// depth (a host parked in a blocking_region: its parked storage), or a
+/// borrowed outside slot. RAII: gives it back at scope end.
 /// False when there is none (error() says why; nothing is held then).
 ///
 /// A host's call must not wait for ever for an earlier no-wait call through
@@ -39,12 +42,15 @@ class caller_scope {
   caller_storage& storage() noexcept { return *storage_; }
 
  private:
-  void use_host_storage(domain_impl& dom, cpu_state& host, bool guarded) noexcept;
+  using storage_stack = std::vector<std::unique_ptr<caller_storage>>;
+  /// Uses `stack` at depth `depth_now` (raised for the scope), or a spare.
+  void use_stack(domain_impl& dom, storage_stack& stack, unsigned& depth_now,
+                 bool guarded) noexcept;
 
   doorbell_mask mask_;  ///< first in, last out: covers every use of storage_
   outside_slot* slot_ = nullptr;
-  cpu_state* host_ = nullptr;  ///< whose call_depth we raised
-  unsigned saved_depth_ = 0;   ///< host_->call_depth before us
+  unsigned* depth_ = nullptr;  ///< the depth we raised (a CPU's call or parked depth)
+  unsigned saved_depth_ = 0;   ///< *depth_ before us
   caller_storage* storage_ = nullptr;
   std::error_code error_;
 };

@@ -115,6 +115,12 @@ struct alignas(kCacheLine) cpu_state {
   std::atomic<pid_t> host_tid{0};
   /// Caller storage by call nesting depth; host thread only.
   std::vector<std::unique_ptr<caller_storage>> storage;
+  /// The host's own calls while it is parked in a blocking_region (a proxy
+  /// may be using `storage` then), by nesting depth; host thread only. Not a
+  /// borrowed outside slot: the callers holding those may be waiting for
+  /// this very CPU, whose host would then wait for them.
+  std::vector<std::unique_ptr<caller_storage>> parked_storage;
+  unsigned parked_depth = 0;  ///< host thread only: parked calls in progress
 
   /// Whether calls may wait for this CPU: a peek, for the host's idle and
   /// wait loops (it reads host-only fields).

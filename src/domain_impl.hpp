@@ -252,7 +252,13 @@ class domain_impl {
 
   /// The host's caller storage at `depth`, made on first use; nullptr when
   /// that allocation fails.
-  caller_storage* host_storage(cpu_state& c, unsigned depth) noexcept;
+  caller_storage* host_storage(cpu_state& c, unsigned depth) noexcept {
+    return storage_at(c.storage, depth);
+  }
+  /// The storage at `depth` of a stack of storages, made on first use;
+  /// nullptr when it cannot be allocated.
+  caller_storage* storage_at(std::vector<std::unique_ptr<caller_storage>>& stack,
+                             unsigned depth) noexcept;
 
   const domain_options options_;
   cpumask online_;

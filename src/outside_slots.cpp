@@ -50,24 +50,35 @@ void domain_impl::release_slot(outside_slot& slot) noexcept {
   slot.busy.store(false, std::memory_order_release);
 }
 
-caller_storage* domain_impl::host_storage(cpu_state& c, unsigned depth) noexcept {
-  while (c.storage.size() <= depth) {
+caller_storage* domain_impl::storage_at(std::vector<std::unique_ptr<caller_storage>>& stack,
+                                        unsigned depth) noexcept {
+  while (stack.size() <= depth) {
     std::unique_ptr<caller_storage> st = try_make<caller_storage>(nr_cpu_ids());
     if (!st) return nullptr;
     try {
-      c.storage.push_back(std::move(st));
+      stack.push_back(std::move(st));
     } catch (const std::bad_alloc&) {
       return nullptr;
     }
   }
-  return c.storage[depth].get();
+  return stack[depth].get();
 }
 
 caller_scope::caller_scope(domain_impl& dom) noexcept {
   const thread_context& ctx = this_thread_context();
   cpu_state* const host = ctx.current();
   if (host != nullptr && host->dom == &dom) {
-    use_host_storage(dom, *host, ctx.irqs_off());
+    // The depth is the CPU's, not the thread's: a proxy continues the
+    // parked host's nesting.
+    use_stack(dom, host->storage, host->call_depth, ctx.irqs_off());
+    return;
+  }
+  if (ctx.parked != nullptr && ctx.parked->dom == &dom) {
+    // A parked host calls as an outside caller, but from storage of its own:
+    // it may be running, further down its stack, a function of a call from
+    // an outside slot (a classic block stays in flight while its functions
+    // run), and the callers holding the slots may be waiting for its CPU.
+    use_stack(dom, ctx.parked->parked_storage, ctx.parked->parked_depth, ctx.irqs_off());
     return;
   }
   // An outside thread runs no calls of its own: waiting for its slot's
@@ -82,11 +93,11 @@ caller_scope::caller_scope(domain_impl& dom) noexcept {
   }
 }
 
-void caller_scope::use_host_storage(domain_impl& dom, cpu_state& host, bool guarded) noexcept {
-  // The depth is the CPU's, not the thread's: a proxy continues the parked
-  // host's nesting. Counted only once the storage is there.
-  const unsigned first = host.call_depth;
-  caller_storage* const base = dom.host_storage(host, first);
+void caller_scope::use_stack(domain_impl& dom, storage_stack& stack, unsigned& depth_now,
+                             bool guarded) noexcept {
+  // Counted only once the storage is there.
+  const unsigned first = depth_now;
+  caller_storage* const base = dom.storage_at(stack, first);
   if (base == nullptr) {
     error_ = err(std::errc::not_enough_memory);
     return;
@@ -104,7 +115,7 @@ void caller_scope::use_host_storage(domain_impl& dom, cpu_state& host, bool guar
   if (may_cycle && !dom.await_idle(*base, guarded)) {
     chosen = nullptr;
     for (unsigned d = first + 1; d <= first + kSpareDepths; ++d) {
-      caller_storage* const st = dom.host_storage(host, d);
+      caller_storage* const st = dom.storage_at(stack, d);
       if (st == nullptr) {
         error_ = err(std::errc::not_enough_memory);
         return;
@@ -126,9 +137,9 @@ void caller_scope::use_host_storage(domain_impl& dom, cpu_state& host, bool guar
     chosen = base;
   }
   storage_ = chosen;
-  host_ = &host;
+  depth_ = &depth_now;
   saved_depth_ = first;
-  host.call_depth = depth + 1;
+  depth_now = depth + 1;
 }
 
 bool domain_impl::await_idle(const caller_storage& st, bool guarded) noexcept {
@@ -155,8 +166,8 @@ bool domain_impl::await_idle(const caller_storage& st, bool guarded) noexcept {
 caller_scope::~caller_scope() {
   if (slot_ != nullptr) {
     domain_impl::release_slot(*slot_);
-  } else if (host_ != nullptr) {
-    host_->call_depth = saved_depth_;
+  } else if (depth_ != nullptr) {
+    *depth_ = saved_depth_;
   }
 }
 

@@ -356,6 +356,65 @@ TEST_P(NoWaitToParkedHostTest, RunsWithoutTheHostLeavingItsRegion) {
 XCALL_TEST_ON_EVERY_ENGINE(NoWaitToParkedHostTest);
 
 // ---------------------------------------------------------------------------
+// A host parks inside a function of an outside caller's no-wait call and
+// calls from there, as an outside caller: the slot it borrows may be the one
+// whose call it is running (released by its owner, its call still in flight
+// because another target has not run it yet). Waiting for that call is
+// waiting for itself.
+
+struct park_and_call {
+  domain* d;
+  std::atomic<int> runs{0};
+  static void run(void* p) noexcept {
+    auto* self = static_cast<park_and_call*>(p);
+    if (xcall::this_cpu() == 0) {
+      xcall::blocking_region region;  // parks CPU 0: we call as an outside caller
+      (void)self->d->call_function_many(make_mask(3, {1, 2}), &xcall_test::noop, nullptr, false);
+    }
+    self->runs.fetch_add(1);
+  }
+};
+
+class ParkedCallerSlotTest : public xcall_test::engine_test {};
+
+TEST_P(ParkedCallerSlotTest, AParkedHostDoesNotWaitForTheCallItIsRunning) {
+  domain d(attached_domain_options(3, engine()));
+  park_and_call f{&d};
+  // CPU 0 runs every call at once and parks inside each; CPUs 1 and 2 run
+  // theirs late, so the senders' call blocks stay in flight meanwhile.
+  app_host h0(d, 0, {delivery_mode::poll, true}, [](app_host& h) {
+    while (!h.stop_requested()) (void)xcall::idle_wait(1ms);
+  });
+  auto slow = [](app_host& h) {
+    while (!h.stop_requested()) {
+      std::this_thread::sleep_for(200us);
+      xcall::poll();
+    }
+  };
+  app_host h1(d, 1, {}, slow);
+  app_host h2(d, 2, {}, slow);
+  // Senders spread over the outside slots, so that one of them shares the
+  // slot that CPU 0's host borrows.
+  constexpr int kSenders = 24;
+  constexpr int kRounds = 40;
+  run_with_deadline(kUnitDeadline, "no-wait calls whose function parks and calls", [&] {
+    std::vector<std::thread> senders;
+    for (int s = 0; s < kSenders; ++s) {
+      senders.emplace_back([&] {
+        for (int i = 0; i < kRounds; ++i) {
+          EXPECT_EQ(d.call_function_many(make_mask(3, {0, 1}), &park_and_call::run, &f, false),
+                    std::error_code());
+        }
+      });
+    }
+    for (auto& t : senders) t.join();
+    EXPECT_TRUE(xcall_test::eventually([&] { return f.runs.load() == 2 * kSenders * kRounds; }));
+  });
+}
+
+XCALL_TEST_ON_EVERY_ENGINE(ParkedCallerSlotTest);
+
+// ---------------------------------------------------------------------------
 // Two threads attaching one CPU at once.
 
 TEST(AttachRaceTest, TheLoserGetsEbusyNamingTheCpu) {
