@@ -42,9 +42,9 @@ TORTURE_ARGS ?= --duration 60 --cpus 4 --threads 3 --onoff-interval 0.2 --mask-c
 BENCH := build/release/bench/xcall-bench
 MICRO := build/release/bench/micro/xcall-micro
 BENCH_ARGS ?=
-# Optional peers of the bench: without them the DPDK rows say so and the
-# charts are skipped.
-BENCH_PACKAGES := libdpdk-dev gnuplot-nox
+# Optional peers of the bench: without them the DPDK and libuv rows say so
+# and the charts are skipped.
+BENCH_PACKAGES := libdpdk-dev libuv1-dev gnuplot-nox
 
 .PHONY: help deps build run test test-asan test-tsan torture bench bench-deps bench-quick bench-micro format format-check clean
 

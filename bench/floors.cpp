@@ -1,20 +1,23 @@
 // floors.cpp — the floors every xcall figure is compared with, measured in
 // the same run: what a round trip between two cores costs when nothing but
-// one cache line moves, when the far side sleeps in a futex or an eventfd,
-// when it is interrupted by a signal, and what the kernel pays to run a
-// function on every CPU of the process (membarrier, which is
+// one cache line moves, when the far side sleeps in a futex or an eventfd
+// (read(), or epoll_wait as an event loop does), when it is interrupted by a signal, and what the
+// kernel pays to run a function on every CPU of the process (membarrier, which is
 // smp_call_function_many inside the kernel).
 //
 // Every two-party floor puts the answering thread on target_core() and the
 // timing thread on caller_core() (affinity.hpp), as the xcall cases do.
-// cacheline_samples() and tgkill_samples() are also measured again just
-// before the xcall series they are paired with (results.hpp).
+// cacheline_samples(), tgkill_samples() and eventfd_epoll_samples() are also
+// measured again just before the xcall series they are paired with
+// (results.hpp).
 //
 // Ordering: each ping-pong publishes its "ping" with a release store and
 // reads the "pong" with an acquire load; the two sides' stores and loads pair
 // one to one. The futex/eventfd/signal paths add the kernel's own ordering.
+#include <cerrno>
 #include <csignal>
 #include <cstring>
+#include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -148,6 +151,86 @@ measurement eventfd_pingpong(const config& cfg) {
   close(to_caller);
   return latency_figure("floor.eventfd", "eventfd ping-pong (both sides block in read)",
                         std::move(samples), "a write() and a blocking read() each way");
+}
+
+// ---- eventfd ping-pong through epoll (an event loop's doorbell) ------------
+
+/// An eventfd (non-blocking, as event loops use it) in an epoll set of its
+/// own: block in wait() until it is readable, then read it.
+class epoll_doorbell {
+ public:
+  epoll_doorbell()
+      : fd_(eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)), ep_(epoll_create1(EPOLL_CLOEXEC)) {
+    if (fd_ < 0 || ep_ < 0) return;
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = fd_;
+    ok_ = epoll_ctl(ep_, EPOLL_CTL_ADD, fd_, &ev) == 0;
+  }
+  ~epoll_doorbell() {
+    if (fd_ >= 0) close(fd_);
+    if (ep_ >= 0) close(ep_);
+  }
+  epoll_doorbell(const epoll_doorbell&) = delete;
+  epoll_doorbell& operator=(const epoll_doorbell&) = delete;
+
+  bool ok() const noexcept { return ok_; }
+  bool ring(std::uint64_t v = 1) const noexcept { return write(fd_, &v, sizeof v) == sizeof v; }
+  /// epoll_wait(-1), then the read: the value written (0 on error).
+  std::uint64_t wait() const noexcept {
+    for (;;) {
+      epoll_event ev{};
+      const int n = epoll_wait(ep_, &ev, 1, -1);
+      if (n < 0 && errno == EINTR) continue;
+      if (n != 1) return 0;
+      std::uint64_t v = 0;
+      if (read(fd_, &v, sizeof v) == sizeof v) return v;
+      if (errno != EAGAIN && errno != EINTR) return 0;
+    }
+  }
+
+ private:
+  int fd_;
+  int ep_;
+  bool ok_ = false;
+};
+
+}  // namespace
+
+std::vector<double> eventfd_epoll_samples(const config& cfg, std::size_t samples, double gap_ns) {
+  epoll_doorbell to_partner, to_caller;
+  if (!to_partner.ok() || !to_caller.ok()) return {};
+  series_options opt = series(cfg, gap_ns);
+  opt.samples = samples;
+  std::thread partner([&] {
+    pin_self(target_core());
+    for (;;) {
+      const std::uint64_t v = to_partner.wait();
+      if (v == 0 || v >= 2 || !to_caller.ring()) return;
+    }
+  });
+  pin_self(caller_core());
+  auto ns = sample_latency(opt, [&] {
+    if (to_partner.ring()) (void)to_caller.wait();
+  });
+  (void)to_partner.ring(2);
+  partner.join();
+  return ns;
+}
+
+namespace {
+
+measurement eventfd_epoll_pingpong(const config& cfg) {
+  std::vector<double> samples = eventfd_epoll_samples(cfg, cfg.latency_samples, 0);
+  if (samples.empty()) {
+    return unavailable("floor.eventfd_epoll", "eventfd ping-pong through epoll",
+                       figure_kind::latency, std::string("eventfd/epoll: ") + std::strerror(errno));
+  }
+  return latency_figure("floor.eventfd_epoll",
+                        "eventfd ping-pong (both sides block in epoll_wait, then read)",
+                        std::move(samples),
+                        "each side: a non-blocking eventfd in its own epoll set; write() the "
+                        "other's, epoll_wait(-1), read() its own");
 }
 
 // ---- tgkill to a busy thread, handler acknowledges --------------------------
@@ -311,6 +394,7 @@ void run_floors(const config& cfg, results& out) {
   report(out, cacheline_pingpong(cfg));
   report(out, futex_pingpong(cfg));
   report(out, eventfd_pingpong(cfg));
+  report(out, eventfd_epoll_pingpong(cfg));
   report(out, tgkill_busy(cfg));
   report(out, membarrier_expedited(cfg, /*others_busy=*/true));
   report(out, membarrier_expedited(cfg, /*others_busy=*/false));

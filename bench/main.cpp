@@ -1,7 +1,8 @@
 // main.cpp — xcall-bench: one run that measures the floors (cache-line,
 // futex, eventfd, signal, membarrier), the peers (mutex/condvar queue, bare
 // lock-free list, DPDK remote launch) and xcall (both engines, every idle
-// mode, attached hosts reached by polling, by signal and by proxy, scaling to
+// mode, attached hosts reached by polling, by signal, by proxy and through an
+// event loop's doorbell fd (beside libuv's uv_async_send), scaling to
 // 256 CPUs, allocations and memory), then prints every xcall figure beside
 // its floor and nearest peer as a ratio, and the targets of issue 5 as MET /
 // NOT MET. It measures; it never fails on a figure.

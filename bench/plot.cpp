@@ -153,7 +153,8 @@ std::vector<std::string> write_plots(const results& r, const std::string& dir) {
 
   // Attached hosts (attached_cases.cpp), beside the floors they are compared
   // with: a polling host and the cache line, a busy host and the signal, a
-  // parked host and DPDK's worker blocked in a pipe read.
+  // parked host and DPDK's worker blocked in a pipe read, a host blocked in
+  // epoll_wait and the eventfd ping-pong through epoll and libuv.
   std::vector<curve_spec> attached = {
       {"xcall.percpu.attached_poll.single_wait", "xcall: host polls", "lw 2 lc rgb '#1f77b4'"},
       {"xcall.percpu.attached_proxy.single_wait", "xcall: proxy, host parked in read()",
@@ -162,10 +163,14 @@ std::vector<std::string> write_plots(const results& r, const std::string& dir) {
        "lw 2 lc rgb '#ff7f0e'"},
       {"xcall.percpu.attached_signal.single_wait", "xcall: signal delivery, host busy",
        "lw 2 lc rgb '#9467bd'"},
+      {"xcall.percpu.attached_fd.single_wait", "xcall: fd delivery, host in epoll_wait",
+       "lw 2 lc rgb '#d62728'"},
       {"floor.cacheline", "cache-line ping-pong", "lw 2 dt 3 lc rgb '#000000'"},
       {"floor.tgkill", "tgkill + ack", "lw 2 dt 2 lc rgb '#000000'"},
       {"floor.membarrier.busy", "membarrier (busy CPUs)", "lw 2 dt 5 lc rgb '#7f7f7f'"},
       {"peer.dpdk.remote_launch", "DPDK remote launch", "lw 2 dt 4 lc rgb '#8c564b'"},
+      {"floor.eventfd_epoll", "eventfd ping-pong (epoll)", "lw 2 dt 2 lc rgb '#d62728'"},
+      {"peer.libuv.async_roundtrip", "libuv uv_async_send", "lw 2 dt 4 lc rgb '#e377c2'"},
   };
 
   struct chart {

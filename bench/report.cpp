@@ -72,6 +72,7 @@ std::string short_name_of(const std::string& id, const std::string& fallback) {
       {"floor.cacheline", "cache-line ping-pong"},
       {"floor.futex", "futex ping-pong"},
       {"floor.eventfd", "eventfd ping-pong"},
+      {"floor.eventfd_epoll", "eventfd ping-pong (epoll)"},
       {"floor.tgkill", "tgkill + ack"},
       {"floor.membarrier.busy", "membarrier (busy CPUs)"},
       {"floor.membarrier.idle", "membarrier (idle CPUs)"},
@@ -84,6 +85,7 @@ std::string short_name_of(const std::string& id, const std::string& fallback) {
       {"peer.dpdk.remote_launch", "DPDK remote launch"},
       {"peer.dpdk.mp_launch_call_main", "DPDK mp launch (CALL_MAIN)"},
       {"peer.dpdk.mp_launch_skip_main", "DPDK mp launch (SKIP_MAIN)"},
+      {"peer.libuv.async_roundtrip", "libuv uv_async_send round trip"},
       {"xcall.percpu.attached_poll.single_wait", "polling attached host"},
   };
   const auto it = names.find(id);
@@ -161,9 +163,9 @@ struct multi_check {
 //
 // Most targets are a ratio: an xcall figure ÷ a floor or peer, for each engine
 // (one idle mode) or for each idle mode with async figures (percpu engine),
-// against a limit. kTargets lists them in the order they are printed; the
-// two that are not ratios (the engines' crossing, allocations) have their
-// own function.
+// against a limit. kTargets lists them in the order they are printed; those
+// that are not ratios (fd delivery's doorbell writes per burst, the engines'
+// crossing, allocations) have their own function.
 
 /// Which side of its limit a ratio must lie on.
 enum class bound {
@@ -186,7 +188,8 @@ bool within(double q, bound b, double limit) {
 
 /// Which parts a ratio target has.
 enum class parts_kind {
-  engines,  ///< percpu and classic, for the row's idle mode
+  engines,  ///< percpu and classic, for the row's idle mode (the attached
+            ///< "modes" exist for percpu only: classic is then skipped)
   modes,    ///< percpu, each idle mode with async figures
 };
 
@@ -300,7 +303,90 @@ void add_membarrier_ipis(const results&, const measurement* membarrier, target_l
     t.measured += " [membarrier: " + membarrier->note.substr(at + 2) + "]";
 }
 
+/// fd delivery's round trip beside libuv's (the same caller wait, same gap).
+void add_libuv(const results& r, const measurement*, target_line& t) {
+  const measurement* x = first_of(r, {"xcall.percpu.attached_fd.single_wait"});
+  const measurement* uv = first_of(r, {"peer.libuv.async_roundtrip"});
+  if (uv != nullptr) {
+    t.measured += " [libuv uv_async_send round trip, the same caller wait: " + fmt_ns(uv->lat.p50) +
+                  (x != nullptr ? "; xcall ÷ libuv " + fmt_ratio(ratio(x->lat.p50, uv->lat.p50))
+                                : std::string()) +
+                  "]";
+  } else if (const measurement* u = r.find("peer.libuv.async_roundtrip"); u != nullptr) {
+    t.measured += " [libuv: " + u->note + "]";
+  }
+}
+
 // ---- the targets that are not ratios ----
+
+const burst_row* find_burst(const results& r, const std::string& id) {
+  for (const burst_row& b : r.bursts) {
+    if (b.id == id && b.available && b.bursts > 0) return &b;
+  }
+  return nullptr;
+}
+
+/// n per burst, "–" when not counted.
+std::string per_burst(const burst_row& b, std::int64_t n) {
+  if (n < 0 || b.bursts == 0) return "–";
+  return fmt::format("{:.2f}", static_cast<double>(n) / b.bursts);
+}
+
+/// libuv's burst row for the same kind of host, as " [libuv uv_async_send: 1.00 write(2) per
+/// burst]".
+std::string libuv_burst_note(const results& r, bool blocked) {
+  const burst_row* uv =
+      find_burst(r, blocked ? "peer.libuv.burst_blocked" : "peer.libuv.burst_running");
+  if (uv == nullptr || uv->doorbell_writes < 0) return {};
+  return " [libuv uv_async_send to the same host: " + per_burst(*uv, uv->doorbell_writes) +
+         " write(2) per burst]";
+}
+
+/// fd delivery: a burst to a host blocked in its loop costs one write.
+target_line fd_burst_blocked(const results& r) {
+  target_line t;
+  t.target =
+      "fd delivery: a burst of no-wait calls to a host blocked in epoll_wait costs its sender at "
+      "most one doorbell write (a burst the host took in two wake-ups, because the sender was "
+      "preempted, counts as two)";
+  const burst_row* b = find_burst(r, "xcall.percpu.attached_fd.burst_blocked");
+  if (b == nullptr || b->doorbell_writes < 0) {
+    t.measured = "not measured";
+    return t;
+  }
+  t.measured = fmt::format(
+                   "{} doorbell writes per burst of {} ({:.3f} per call) over {} bursts, at most "
+                   "{} in a whole burst; {} bursts split, {} writes in excess; the sender's "
+                   "write(2)s (the kernel's count): {} per burst",
+                   per_burst(*b, b->doorbell_writes), b->calls_per_burst,
+                   static_cast<double>(b->doorbell_writes) / (b->bursts * b->calls_per_burst),
+                   b->bursts, b->max_writes_in_a_burst, b->split_bursts, b->excess_writes,
+                   per_burst(*b, b->sender_writes)) +
+               libuv_burst_note(r, true);
+  t.v = b->max_writes_in_a_burst <= 1 && b->excess_writes == 0 ? verdict::met : verdict::not_met;
+  return t;
+}
+
+/// fd delivery: nothing for a host that runs its own code.
+target_line fd_burst_running(const results& r) {
+  target_line t;
+  t.target =
+      "fd delivery: no system call for the sender while the host runs its own code (0 doorbell "
+      "writes, 0 futex wakes)";
+  const burst_row* b = find_burst(r, "xcall.percpu.attached_fd.burst_running");
+  if (b == nullptr || b->doorbell_writes < 0 || b->futex_wakes < 0) {
+    t.measured = "not measured";
+    return t;
+  }
+  t.measured = fmt::format(
+                   "{} doorbell writes and {} futex wakes over {} bursts of {}; the sender's "
+                   "write(2)s (the kernel's count): {}",
+                   b->doorbell_writes, b->futex_wakes, b->bursts, b->calls_per_burst,
+                   b->sender_writes < 0 ? std::string("–") : std::to_string(b->sender_writes)) +
+               libuv_burst_note(r, false);
+  t.v = b->doorbell_writes == 0 && b->futex_wakes == 0 ? verdict::met : verdict::not_met;
+  return t;
+}
 
 /// percpu faster than classic for call_function_many from 16 CPUs up.
 target_line engines_crossing(const results& r) {
@@ -431,6 +517,15 @@ constexpr target_spec kTargets[] = {
      "({}; percpu engine, per idle mode)",
      "peer.lockfree_list.async_all", true, parts_kind::modes, nullptr, "async_all",
      pairing::with_reference, bound::at_least, 0.8, shown::ratio, nullptr, nullptr},
+    {"fd round trip vs eventfd through epoll",
+     "fd delivery: call_function_single with wait to a host blocked in epoll_wait, p50 below an "
+     "eventfd ping-pong whose two sides block in epoll_wait ({}; percpu engine, floor paired)",
+     "floor.eventfd_epoll", false, parts_kind::engines, "attached_fd", "single_wait",
+     pairing::or_reference, bound::below, 1.0, shown::ratio_vs_floor, add_libuv, nullptr},
+    {"fd burst to a blocked host", nullptr, nullptr, false, parts_kind::engines, nullptr, nullptr,
+     pairing::none, bound::at_most, 1, shown::ratio, nullptr, fd_burst_blocked},
+    {"fd burst to a running host", nullptr, nullptr, false, parts_kind::engines, nullptr, nullptr,
+     pairing::none, bound::at_most, 0, shown::ratio, nullptr, fd_burst_running},
     {"engines' crossing", nullptr, nullptr, false, parts_kind::engines, nullptr, nullptr,
      pairing::none, bound::at_least, 0, shown::ratio, nullptr, engines_crossing},
     {"allocations", nullptr, nullptr, false, parts_kind::engines, nullptr, nullptr, pairing::none,
@@ -498,6 +593,11 @@ void attached_rows(std::ostringstream& o, const results& r) {
       {"xcall.percpu.attached_signal.single_wait",
        "percpu · attached, signal delivery, host busy",
        {"floor.membarrier.busy"}},
+      // An event loop's doorbell, beside libuv's (the same caller wait).
+      {"xcall.percpu.attached_fd.single_wait",
+       "percpu · attached, fd delivery, host blocked in epoll_wait; caller spins ≤ 50 µs, then "
+       "sleeps",
+       {"peer.libuv.async_roundtrip", "floor.eventfd"}},
   };
   for (const attached_row& row : rows) {
     const measurement* x = r.find(row.id);
@@ -608,6 +708,66 @@ void notes_table(std::ostringstream& o, const results& r) {
   o << "\n</details>\n\n";
 }
 
+/// The senders' system calls for bursts of no-wait calls (burst_row).
+void bursts_table(std::ostringstream& o, const results& r) {
+  if (r.bursts.empty()) return;
+  o << "#### Senders' system calls: bursts of no-wait calls to an event-loop host\n\n";
+  o << "One sending thread, K calls (libuv: messages) per burst; the host takes the whole burst "
+       "before the next one. Doorbell writes: xcall's count (`doorbell_fd_writes`); for libuv, "
+       "the sender's write(2)s. write(2)s: the kernel's count for the sending thread "
+       "(`/proc/thread-self/io`). Floor: one write per burst wakes a host blocked in its loop; "
+       "a host running its own code needs none. × libuv: doorbell writes per burst ÷ libuv's, "
+       "to the same kind of host.\n\n";
+  o << "A burst is *split* when the host ran part of it and waited in its loop again before the "
+       "sender had queued the rest (the sender was preempted): each wait may cost one write, "
+       "and only writes beyond that count as excess.\n\n";
+  o << "| sender → host | bursts × K | doorbell writes per burst (most in a whole burst; split "
+       "bursts; excess writes) | per call | futex wakes per call | sender write(2)s per burst | "
+       "floor | × floor | libuv, same host | × libuv |\n";
+  o << "|---|---|---|---|---|---|---|---|---|---|\n";
+  const auto per_call = [](const burst_row& b, std::int64_t n) {
+    if (n < 0 || b.bursts == 0 || b.calls_per_burst == 0) return std::string("–");
+    return fmt::format("{:.3f}", static_cast<double>(n) / (b.bursts * b.calls_per_burst));
+  };
+  for (const burst_row& b : r.bursts) {
+    if (!b.available) {
+      o << "| " << b.label << " | – | – | – | – | – | – | – | – | " << b.note << " |\n";
+      continue;
+    }
+    const double writes = b.doorbell_writes >= 0 && b.bursts > 0
+                              ? static_cast<double>(b.doorbell_writes) / b.bursts
+                              : -1;
+    std::string vs_floor = "–";
+    if (writes >= 0) {
+      vs_floor = b.host_blocked ? fmt::format("{:.2f}×", writes)
+                 : writes == 0  ? std::string("at the floor")
+                                : fmt::format("+{:.2f}", writes);
+    }
+    std::string uv_text = "–", vs_uv = "–";
+    if (b.id.rfind("xcall.", 0) == 0) {
+      const burst_row* uv =
+          find_burst(r, b.host_blocked ? "peer.libuv.burst_blocked" : "peer.libuv.burst_running");
+      if (uv != nullptr && uv->doorbell_writes >= 0) {
+        const double uv_writes = static_cast<double>(uv->doorbell_writes) / uv->bursts;
+        uv_text = fmt::format("{:.2f} per burst", uv_writes);
+        if (uv_writes > 0 && writes >= 0) vs_uv = fmt::format("{:.2f}×", writes / uv_writes);
+      }
+    }
+    o << "| " << b.label << " | " << b.bursts << " × " << b.calls_per_burst << " | "
+      << per_burst(b, b.doorbell_writes)
+      << (b.doorbell_writes >= 0 ? fmt::format(" ({}; {}; {})", b.max_writes_in_a_burst,
+                                               b.split_bursts, b.excess_writes)
+                                 : std::string())
+      << " | " << per_call(b, b.doorbell_writes) << " | " << per_call(b, b.futex_wakes) << " | "
+      << per_burst(b, b.sender_writes) << " | " << (b.host_blocked ? "1" : "0") << " | " << vs_floor
+      << " | " << uv_text << " | " << vs_uv << " |\n";
+  }
+  o << "\n<details><summary>How each burst row was taken</summary>\n\n";
+  o << "| row | how |\n|---|---|\n";
+  for (const burst_row& b : r.bursts) o << "| " << b.label << " | " << b.note << " |\n";
+  o << "\n</details>\n\n";
+}
+
 void scaling_table(std::ostringstream& o, const results& r) {
   if (r.scaling.empty()) return;
   o << "#### Scaling: domains larger than the machine (sleep mode, owned threads)\n\n";
@@ -670,6 +830,7 @@ std::string markdown_report(const results& r) {
   o << "\n";
   headline_table(o, r);
   floors_table(o, r);
+  bursts_table(o, r);
   scaling_table(o, r);
   footprint_tables(o, r);
   notes_table(o, r);
@@ -792,6 +953,28 @@ json allocation_json(const alloc_row& a) {
           {"first_call", a.first_call}, {"per_call", num(a.per_call)}, {"calls", a.calls}};
 }
 
+/// A count, or null when it was not counted (-1).
+json count(std::int64_t n) {
+  if (n < 0) return nullptr;
+  return n;
+}
+
+json burst_json(const burst_row& b) {
+  return {{"id", b.id},
+          {"label", b.label},
+          {"available", b.available},
+          {"note", b.note},
+          {"host_blocked", b.host_blocked},
+          {"bursts", b.bursts},
+          {"calls_per_burst", b.calls_per_burst},
+          {"doorbell_writes", count(b.doorbell_writes)},
+          {"max_writes_in_a_burst", b.max_writes_in_a_burst},
+          {"split_bursts", b.split_bursts},
+          {"excess_writes", b.excess_writes},
+          {"futex_wakes", count(b.futex_wakes)},
+          {"sender_writes", count(b.sender_writes)}};
+}
+
 json memory_json(const memory_row& m) {
   return {{"what", m.what},
           {"cpus", m.cpus},
@@ -822,6 +1005,7 @@ bool write_json(const results& r, const std::string& path) {
   j["scaling"] = array_of(r.scaling, scaling_json);
   j["allocations"] = array_of(r.allocations, allocation_json);
   j["memory"] = array_of(r.memory, memory_json);
+  j["bursts"] = array_of(r.bursts, burst_json);
   j["targets"] = array_of(evaluate_targets(r), [](const target_line& t) {
     return json{{"target", t.target}, {"measured", t.measured}, {"verdict", verdict_name(t.v)}};
   });

@@ -3,11 +3,12 @@
 //
 // Identifiers (measurement::id) are dotted paths, stable across runs so that
 // JSON files can be compared:
-//   floor.cacheline  floor.futex  floor.eventfd  floor.tgkill
+//   floor.cacheline  floor.futex  floor.eventfd  floor.eventfd_epoll  floor.tgkill
 //   floor.membarrier.busy  floor.membarrier.idle
 //   peer.mutex_queue.roundtrip  peer.mutex_queue.async_1  peer.mutex_queue.async_all
 //   peer.lockfree_list.async_1  peer.lockfree_list.async_all
 //   peer.dpdk.remote_launch  peer.dpdk.mp_launch_call_main  peer.dpdk.mp_launch_skip_main
+//   peer.libuv.async_roundtrip
 //   xcall.<engine>.<mode>.single_wait | on_each_cpu | many_wait | async_1 | async_all
 // with <engine> percpu|classic and <mode> poll|adaptive|adaptive_cold|sleep;
 // and the attached hosts of attached_cases.cpp (percpu only):
@@ -15,6 +16,11 @@
 //   xcall.percpu.attached_poll_20us.single_wait  poll delivery, host polls every 20 µs
 //   xcall.percpu.attached_signal.single_wait     signal delivery, host busy, never polls
 //   xcall.percpu.attached_proxy.single_wait      proxy, host parked in a blocking read()
+//   xcall.percpu.attached_fd.single_wait         fd delivery, host blocked in epoll_wait
+// and the senders' system calls per burst of no-wait calls (burst_row ids):
+//   xcall.percpu.attached_fd.burst_blocked   fd delivery, host blocked in epoll_wait
+//   xcall.percpu.attached_fd.burst_running   fd delivery, host runs its own code
+//   peer.libuv.burst_blocked  peer.libuv.burst_running   uv_async_send, the same two hosts
 #pragma once
 
 #include <chrono>
@@ -72,6 +78,39 @@ struct measurement {
   double paired_floor_rate = 0;
 };
 
+/// Bursts of no-wait calls (or uv_async_send messages) from one thread to a
+/// host that runs them all before the next burst: what the sender paid in
+/// system calls (attached_cases.cpp, uv_peer.cpp).
+struct burst_row {
+  std::string id;
+  std::string label;  ///< the sender and the host
+  bool available = true;
+  std::string note;  ///< how, or why not
+  /// The host blocks in its event loop between bursts (else it runs its own
+  /// code): one write per burst is the floor, instead of none.
+  bool host_blocked = false;
+  unsigned bursts = 0;
+  unsigned calls_per_burst = 0;
+  /// The library's count of the doorbell writes (cpu_stats::doorbell_fd_writes),
+  /// over all bursts; -1: not counted (libuv).
+  std::int64_t doorbell_writes = -1;
+  /// The most doorbell writes one whole burst cost (one the host took in a
+  /// single wake-up).
+  std::uint64_t max_writes_in_a_burst = 0;
+  /// Bursts the host took in more than one wake-up: it ran part of the burst
+  /// and waited in its loop again before the sender had queued the rest (the
+  /// sender was preempted, or slow). Each of those waits may cost one write.
+  unsigned split_bursts = 0;
+  /// Writes beyond one per wait of the host during a burst: 0 unless the
+  /// doorbell wrote more than it needed to.
+  std::uint64_t excess_writes = 0;
+  /// Futex wakes the library paid (cpu_stats::doorbells_rung); -1: not counted.
+  std::int64_t futex_wakes = -1;
+  /// The kernel's count of the sending thread's write-class system calls over
+  /// all bursts (sys.hpp); -1: unavailable.
+  std::int64_t sender_writes = -1;
+};
+
 struct scaling_point {
   std::string engine;  ///< percpu | classic
   unsigned cpus = 0;
@@ -123,6 +162,7 @@ struct results {
   std::vector<scaling_point> scaling;
   std::vector<alloc_row> allocations;
   std::vector<memory_row> memory;
+  std::vector<burst_row> bursts;
   std::vector<std::string> warnings;  ///< sanity checks that failed (lost calls, stalls)
   double seconds = 0;                 ///< wall time of the run
 
@@ -135,6 +175,10 @@ std::vector<double> cacheline_samples(const config& cfg, std::size_t samples);
 /// Samples of the tgkill + ack floor (floors.cpp), for pairing; empty when
 /// the signal handler cannot be installed.
 std::vector<double> tgkill_samples(const config& cfg, std::size_t samples);
+/// Samples of an eventfd ping-pong whose two sides block in epoll_wait
+/// (floors.cpp), for pairing; `gap_ns` before each round trip. Empty when
+/// eventfd or epoll fails.
+std::vector<double> eventfd_epoll_samples(const config& cfg, std::size_t samples, double gap_ns);
 /// One trial of the bare lock-free list with `producers` producers
 /// (peers.cpp), calls per second, for pairing.
 double lockfree_rate(const config& cfg, unsigned producers);
@@ -148,6 +192,15 @@ void run_xcall(const config& cfg, results& out);          // xcall_cases.cpp
 void run_attached(const config& cfg, results& out);       // attached_cases.cpp
 void run_scaling(const config& cfg, results& out);        // scaling.cpp
 void run_footprint(const config& cfg, results& out);      // footprint.cpp
+
+/// libuv's uv_async_send (uv_peer.cpp; unavailable rows when libuv was not
+/// built in): the round trip to a loop thread blocked in epoll_wait, whose
+/// callback answers a caller that spins for `caller_spin_ns` then sleeps on
+/// a futex (as xcall's waiting caller does), with `gap_ns` before each send;
+/// and the sender's write(2)s for `bursts` bursts of `per_burst` messages to a
+/// loop blocked in epoll_wait and to one running its own code.
+measurement libuv_async_roundtrip(const config& cfg, double caller_spin_ns, double gap_ns);
+std::vector<burst_row> libuv_bursts(unsigned bursts, unsigned per_burst, double settle_ns);
 
 /// Progress on stderr ("[floors] cache-line ping-pong ... 0.52 us").
 void progress(const char* section, const std::string& text);
