@@ -179,7 +179,8 @@ class domain_impl {
   void take_run_lock(cpu_state& c) noexcept;
   /// Frees the run lock (true) or hands it to the host leaving its region.
   static bool release_run_lock(cpu_state& c) noexcept;
-  /// One proxy run of `target`'s calls, the run lock held; how many ran.
+  /// One proxy run of `target`'s calls, the run lock and the doorbell mask
+  /// held; how many ran.
   unsigned proxy_once(thread_context& ctx, cpu_state& target) noexcept;
 
   // calls.cpp: a no-wait single call through storage the caller holds.

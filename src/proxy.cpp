@@ -154,6 +154,11 @@ bool domain_impl::try_proxy(cpu_state& target) noexcept {
       !target.proxy.load(std::memory_order_relaxed)) {
     return false;
   }
+  // Our own doorbell waits until we are ourselves again and hold no run
+  // lock: a deferred handler run in between would run our CPU's calls while
+  // we still hold the target's lock without it in ctx.held (nobody would run
+  // the target's calls, and its host could not leave its region).
+  doorbell_mask mask;
   unsigned ran = 0;
   for (;;) {
     if (target.host_state.load(std::memory_order_relaxed) != kHostParked) break;
@@ -178,7 +183,6 @@ bool domain_impl::try_proxy(cpu_state& target) noexcept {
 }
 
 unsigned domain_impl::proxy_once(thread_context& ctx, cpu_state& target) noexcept {
-  doorbell_mask mask;  // our own doorbell waits until we are ourselves again
   ctx.held[ctx.proxy_depth++] = ctx.current();
   ctx.host.store(&target, std::memory_order_relaxed);  // this_cpu() is the target
   target.woken = true;  // run by a proxy, not found by the host's polling

@@ -200,6 +200,49 @@ TEST_P(ProxyReleaseFault, WithoutTheRecheckTheCallWaitsForTheHost) {
       << "the scenario no longer reaches the proxy's release window";
 }
 
+/// A signal-delivery host's async call to a parked CPU proxies it at once
+/// (help_parked), outside any wait of its own; a call to the host's own CPU,
+/// whose function waits for the parked CPU, arrives meanwhile. Its doorbell
+/// must wait until the proxy has released the parked CPU's run lock: run in
+/// between, the function would wait for a lock its own thread still holds,
+/// and nobody would run the parked CPU's calls.
+TEST_P(ProxyReleaseFault, ADoorbellArrivingAsAProxyReleasesWaitsForTheRelease) {
+  fault::arm(fault::kind::widen_proxy_window, 300'000);
+  domain d(xcall_test::attached_domain_options(2, engine()));
+  xcall_test::parked_cpu0 parked(d, {xcall::delivery_mode::poll, true});
+  std::atomic<bool> go{false};
+  xcall_test::run_record first;
+  xcall::call_single_data first_csd(&xcall_test::run_record::record, &first);
+  xcall_test::app_host proxy_host(d, 1, {xcall::delivery_mode::signal, false},
+                                  [&](xcall_test::app_host& h) {
+                                    h.compute([&] { return go.load(); });
+                                    // Proxies CPU 0 at once, then sits in the widened window.
+                                    EXPECT_FALSE(d.call_function_single_async(0, first_csd));
+                                    h.compute([] { return false; });
+                                  });
+  struct relay {
+    domain* d;
+    xcall_test::run_record inner;
+    std::atomic<bool> done{false};
+    static void run(void* p) noexcept {
+      auto* r = static_cast<relay*>(p);
+      (void)r->d->call_function_single(0, &xcall_test::run_record::record, &r->inner, true);
+      r->done.store(true);
+    }
+  } r{&d, {}, {}};
+  xcall_test::run_with_deadline(30s, "a doorbell arriving during a proxy's release", [&] {
+    go.store(true);
+    EXPECT_TRUE(xcall_test::eventually([&] { return first.runs.load() == 1; }, 5s));
+    std::this_thread::sleep_for(20ms);  // inside the 300 ms window
+    // Reaches CPU 1's host by signal while it still holds CPU 0's run lock.
+    EXPECT_FALSE(d.call_function_single(1, &relay::run, &r, false));
+    EXPECT_TRUE(xcall_test::eventually([&] { return r.done.load(); }, 20s));
+  });
+  EXPECT_EQ(r.inner.runs.load(), 1);
+  parked.release();
+  proxy_host.join();
+}
+
 XCALL_TEST_ON_EVERY_ENGINE(ProxyReleaseFault);
 
 }  // namespace
