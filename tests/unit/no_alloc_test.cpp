@@ -21,6 +21,7 @@
 #include <atomic>
 #include <cerrno>
 #include <cstdint>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <new>
@@ -175,25 +176,42 @@ void expect_no_allocation(InCaller&& in_caller) {
   void* frames[4];
   (void)backtrace(frames, 4);
 
-  const long start = g_runs.load();
-  alloc_count::open_window();
-  in_caller(kRounds);
-  // Close only once every no-wait call ran, so its handler is counted too.
-  const long want = start + per_round * kRounds;
-  unsigned i = 0;
-  auto give_up = std::chrono::steady_clock::now() + 20s;
-  while (g_runs.load(std::memory_order_acquire) < want &&
-         std::chrono::steady_clock::now() < give_up) {
-    xcall::poll();
-    xcall_test::backoff(i);
+  // A host whose earlier classic block is still in flight after the 20 ms
+  // grace takes a spare storage (caller_scope), allocated once and kept: on
+  // a loaded machine that can happen inside a window. Steady state is a
+  // window that allocates nothing; a spare may be made at most once per
+  // depth, so a few windows settle it, and one that allocates every round
+  // fails them all.
+  constexpr int kWindows = 3;
+  std::uint64_t news = 0;
+  std::uint64_t mallocs = 0;
+  long want = 0;
+  for (int window = 0; window < kWindows; ++window) {
+    const long start = g_runs.load();
+    alloc_count::open_window();
+    in_caller(kRounds);
+    // Close only once every no-wait call ran, so its handler is counted too.
+    want = start + per_round * kRounds;
+    unsigned i = 0;
+    auto give_up = std::chrono::steady_clock::now() + 20s;
+    while (g_runs.load(std::memory_order_acquire) < want &&
+           std::chrono::steady_clock::now() < give_up) {
+      xcall::poll();
+      xcall_test::backoff(i);
+    }
+    alloc_count::close_window();
+    news = alloc_count::window_news();
+    mallocs = alloc_count::window_mallocs();
+    if (news == 0 && mallocs == 0) break;
+    std::fprintf(stderr, "window %d of %d allocated (%llu new, %llu malloc):\n", window + 1,
+                 kWindows, static_cast<unsigned long long>(news),
+                 static_cast<unsigned long long>(mallocs));
+    alloc_count::print_first_allocation();
   }
-  alloc_count::close_window();
-
-  const std::uint64_t news = alloc_count::window_news();
-  const std::uint64_t mallocs = alloc_count::window_mallocs();
-  if (news != 0 || mallocs != 0) alloc_count::print_first_allocation();
-  EXPECT_EQ(news, 0u) << "operator new calls during " << kRounds << " steady rounds";
-  EXPECT_EQ(mallocs, 0u) << "malloc-family calls during " << kRounds << " steady rounds";
+  EXPECT_EQ(news, 0u) << "operator new calls in each of " << kWindows << " windows of " << kRounds
+                      << " steady rounds";
+  EXPECT_EQ(mallocs, 0u) << "malloc-family calls in each of " << kWindows << " windows of "
+                         << kRounds << " steady rounds";
   EXPECT_EQ(g_runs.load(), want) << "the rounds ran a different number of functions";
   EXPECT_EQ(g_errors.load(), 0) << "a call failed during the steady rounds";
 }
