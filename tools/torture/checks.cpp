@@ -272,6 +272,7 @@ void check_where_it_runs(const run_state& run, const call_record* rec, const cha
     pass(check::irq_guard);
   }
   if (host_marks::mine() == cpu) {
+    host_marks::count_own_run();
     if (host_marks::in_region() && !host_marks::calling_in_region()) {
       handler_fail(rec, label, in_signal, check::proxy, "the host thread of ", cpu,
                    " ran it inside its blocking_region (where it is an outside caller)");

@@ -152,7 +152,8 @@ void handler_fail(const call_record* rec, const char* label, bool in_signal, che
 /// --attached: a function the tool sent runs for `cpu` on this thread: not
 /// while the CPU's host is inside its guarded computation (irq-guard); on the
 /// host thread outside its blocking_region, or on another thread only by a
-/// proxy while the host is parked (proxy). Counts by-proxy runs.
+/// proxy while the host is parked (proxy). Counts by-proxy runs, and the
+/// host thread's runs for its own CPU (host_marks::own_runs).
 void check_where_it_runs(const run_state& run, const call_record* rec, const char* label,
                          bool in_signal, xcall::cpu_t cpu);
 /// The predicate of cond calls: rec->cond_true[cpu], counted per CPU.

@@ -11,7 +11,8 @@ namespace {
 thread_local xcall::cpu_t t_mine = xcall::no_cpu;
 thread_local std::atomic<bool> t_in_region{false};
 thread_local std::atomic<bool> t_calling_in_region{false};
-thread_local unsigned t_proxy_runs = 0;  // tool functions run here for another CPU
+thread_local unsigned t_proxy_runs = 0;                 // tool functions run here for another CPU
+thread_local std::atomic<std::uint64_t> t_own_runs{0};  // tool functions run here for our CPU
 
 void mark(std::atomic<bool>& flag, bool on) noexcept {
   // The fence keeps the mark on the right side of the code it brackets, as
@@ -61,6 +62,11 @@ void host_marks::leave_run(xcall::cpu_t cpu) noexcept {
   if (cpu != t_mine) --t_proxy_runs;
 }
 bool host_marks::proxying() noexcept { return t_proxy_runs != 0; }
+
+// One RMW: with --delivery signal a handler on this thread may count in the
+// middle of the thread's own count (only --delivery fd reads it).
+void host_marks::count_own_run() noexcept { t_own_runs.fetch_add(1, std::memory_order_relaxed); }
+std::uint64_t host_marks::own_runs() noexcept { return t_own_runs.load(std::memory_order_relaxed); }
 
 bool host_marks::calling_in_region() noexcept {
   return t_calling_in_region.load(std::memory_order_relaxed);

@@ -24,6 +24,7 @@
 #pragma once
 
 #include <atomic>
+#include <cstdint>
 #include <memory>
 
 #include "xcall/types.hpp"
@@ -65,6 +66,12 @@ class host_marks {
   static void enter_run(xcall::cpu_t cpu) noexcept;
   static void leave_run(xcall::cpu_t cpu) noexcept;
   static bool proxying() noexcept;
+
+  /// Tool functions run on this thread for its own CPU (the host thread's;
+  /// counted by check_where_it_runs): --delivery fd tells with it whether
+  /// the end of a loop_wait ran calls.
+  static void count_own_run() noexcept;
+  static std::uint64_t own_runs() noexcept;
 
  private:
   std::unique_ptr<std::atomic<bool>[]> guarded_;

@@ -6,20 +6,25 @@
 // since a reader's call may be waiting for this very CPU). ready_ is a
 // release/acquire count: start() returns after every attach happened. The
 // hosts' marks (host_marks.hpp) bracket the guard and the region they name.
+// The stop fd (--delivery fd) is written after stop_hosts is set: a host it
+// wakes sees the flag (join() orders everything after).
 #include "hosts.hpp"
 
 #include <fcntl.h>
 #include <poll.h>
 #include <pthread.h>
+#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
+#include <cerrno>
 #include <chrono>
 #include <optional>
 #include <string>
 #include <system_error>
 #include <thread>
 
+#include "fd_loop.hpp"
 #include "ops.hpp"
 #include "report.hpp"
 #include "tally.hpp"
@@ -75,9 +80,25 @@ clock::duration blocking_gap(rng& r) { return std::chrono::microseconds(2000 + r
 
 }  // namespace
 
-attached_hosts::attached_hosts(run_state& run) : run_(run) {}
+attached_hosts::attached_hosts(run_state& run) : run_(run) {
+  if (run_.opt.attached && run_.opt.delivery == xcall::delivery_mode::fd) {
+    stop_fd_ = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (stop_fd_ < 0) throw std::system_error(errno, std::generic_category(), "eventfd");
+  }
+}
 
-attached_hosts::~attached_hosts() { join(); }
+attached_hosts::~attached_hosts() {
+  join();
+  if (stop_fd_ >= 0) close(stop_fd_);
+}
+
+void attached_hosts::wake_fd_hosts() noexcept {
+  if (stop_fd_ < 0) return;
+  const std::uint64_t one = 1;
+  // Never read: it stays readable, so every later wait returns at once.
+  while (write(stop_fd_, &one, sizeof(one)) < 0 && errno == EINTR) {
+  }
+}
 
 void attached_hosts::start(const std::vector<invoker*>& invokers) {
   for (xcall::cpu_t c = 0; c < run_.nr_cpus; ++c) {
@@ -90,6 +111,7 @@ void attached_hosts::start(const std::vector<invoker*>& invokers) {
 }
 
 void attached_hosts::join() {
+  if (!threads_.empty()) wake_fd_hosts();  // after stop_hosts (main.cpp)
   for (std::thread& t : threads_) t.join();
   threads_.clear();
 }
@@ -220,9 +242,11 @@ void attached_hosts::compute(xcall::cpu_t cpu, rng& r) {
   guard.reset();  // runs them, here, outside the mark
 }
 
-void attached_hosts::blocking_wait(xcall::cpu_t cpu, rng& r, int pipe_fd, activity& slot) {
+void attached_hosts::blocking_wait(xcall::cpu_t cpu, rng& r, int pipe_fd, activity& slot,
+                                   fd_loop* loop) {
   const std::uint64_t us = 500 + r.below(3501);
   const bool use_ppoll = r.coin();
+  const bool in_loop = loop != nullptr && r.coin();
   add(event::blocking_waits);
   // Inside an irq_guard a blocking_region must change nothing: no proxy may
   // run our calls, nor the signal's handler (the "guarded" mark checks both).
@@ -238,7 +262,11 @@ void attached_hosts::blocking_wait(xcall::cpu_t cpu, rng& r, int pipe_fd, activi
     {
       xcall::blocking_region region;
       host_marks::set_in_region(true);
-      block_for(us, pipe_fd, use_ppoll);
+      if (in_loop) {
+        loop->block_parked(us);  // the event loop's wait: its loop_wait is inert here
+      } else {
+        block_for(us, pipe_fd, use_ppoll);
+      }
       host_marks::set_in_region(false);
     }
     run_.marks.set_parked(cpu, false);  // after it: no proxy runs any more
@@ -266,11 +294,15 @@ void attached_hosts::host_main(xcall::cpu_t cpu, invoker& inv) {
   const bool blocks = by_signal || run_.opt.proxy;
   int pipe_fds[2] = {-1, -1};
   if (blocks && pipe2(pipe_fds, O_CLOEXEC) != 0) pipe_fds[0] = pipe_fds[1] = -1;  // nanosleep only
+  // --delivery fd: the host's event loop; its set takes each attachment's fd.
+  std::optional<fd_loop> loop;
+  if (run_.opt.delivery == xcall::delivery_mode::fd) loop.emplace(run_, cpu, stop_fd_);
 
   xcall::cpu_attachment att;
   slot.begin("attach", cpu);
   const bool attached = attach(cpu, att, false);
   slot.end();
+  if (attached && loop) loop->bind(att);
   // release: pairs with the acquire in start().
   ready_.fetch_add(1, std::memory_order_release);
 
@@ -291,12 +323,15 @@ void attached_hosts::host_main(xcall::cpu_t cpu, invoker& inv) {
       inv.run_one();
     }
     if (blocks && clock::now() >= next_block) {
-      blocking_wait(cpu, r, pipe_fds[0], slot);
+      blocking_wait(cpu, r, pipe_fds[0], slot, loop ? &*loop : nullptr);
       next_block = clock::now() + blocking_gap(r);
     }
     // Polling hosts reach a safe point every turn; signalled ones only now
-    // and then (the signal brings the rest).
-    if (!by_signal || r.one_in(kSignalSafePointOneIn)) {
+    // and then (the signal brings the rest); fd hosts wait in their event
+    // loop every turn (the end of its loop_wait is their safe point).
+    if (loop) {
+      loop->wait(r, att, slot);
+    } else if (!by_signal || r.one_in(kSignalSafePointOneIn)) {
       if (r.one_in(kSleepOneIn)) {
         xcall::idle_wait(std::chrono::microseconds(200));
       } else {
@@ -311,6 +346,7 @@ void attached_hosts::host_main(xcall::cpu_t cpu, invoker& inv) {
       continue;  // keep one CPU online (the count was taken down for us)
     }
     slot.begin("detach", cpu);
+    if (loop) loop->unbind();  // the fd goes with the attachment
     detach(cpu, att);
     slot.begin("offline", cpu);
     const auto back = clock::now() + jitter(interval / 4);
@@ -321,10 +357,12 @@ void attached_hosts::host_main(xcall::cpu_t cpu, invoker& inv) {
     const bool ok = attach(cpu, att, run_.opt.attach_race);
     slot.end();
     if (!ok) break;
+    if (loop) loop->bind(att);  // a new attachment, a new fd
   }
   if (att) {
     slot.begin("final detach", cpu);
     run_.online_count.fetch_sub(1, std::memory_order_relaxed);
+    if (loop) loop->unbind();
     detach(cpu, att);
     slot.end();
   }
@@ -333,24 +371,53 @@ void attached_hosts::host_main(xcall::cpu_t cpu, invoker& inv) {
   }
 }
 
+namespace {
+
+/// --delivery fd, whatever the run's length: every write lands inside a
+/// loop_wait that announced, at most one per wait (a burst costs one); an
+/// epoll wake by the doorbell needs a write of its own wait.
+void check_fd_counts(std::uint64_t writes, const totals& t) {
+  const std::uint64_t waits = t.get(event::fd_waits);
+  const std::uint64_t wakes = t.get(event::fd_wakes);
+  if (writes <= waits) {
+    pass(check::doorbell_fd);
+  } else {
+    fail(check::doorbell_fd, std::to_string(writes) + " doorbell fd writes (doorbell_fd_writes) " +
+                                 "for " + std::to_string(waits) +
+                                 " loop_waits that announced: more than one write per wait");
+  }
+  if (wakes <= writes) {
+    pass(check::doorbell_fd);
+  } else {
+    fail(check::doorbell_fd, "epoll_wait returned the doorbell fd " + std::to_string(wakes) +
+                                 " times, but the library wrote it only " + std::to_string(writes) +
+                                 " times");
+  }
+}
+
+}  // namespace
+
 void check_modes_exercised(const run_state& run, const std::vector<xcall::cpu_stats>& stats) {
   const torture_options& o = run.opt;
   const bool by_signal = o.delivery == xcall::delivery_mode::signal;
-  if (!o.attached || (!by_signal && !o.proxy)) return;
-  if (o.duration_s < kModeCheckMinSeconds) {
-    console::line("xcall-torture: a run shorter than " +
-                  std::to_string(static_cast<int>(kModeCheckMinSeconds)) +
-                  " s does not check that --delivery signal / --proxy were exercised");
-    return;
-  }
-  std::uint64_t sent = 0, runs = 0, deferred = 0, proxied = 0;
+  const bool by_fd = o.delivery == xcall::delivery_mode::fd;
+  if (!o.attached || (!by_signal && !by_fd && !o.proxy)) return;
+  std::uint64_t sent = 0, runs = 0, deferred = 0, proxied = 0, fd_writes = 0;
   for (const xcall::cpu_stats& s : stats) {
     sent += s.signals_sent;
     runs += s.signal_runs;
     deferred += s.signals_deferred;
     proxied += s.proxy_runs;
+    fd_writes += s.doorbell_fd_writes;
   }
   const totals t = sum_totals();
+  if (by_fd) check_fd_counts(fd_writes, t);
+  if (o.duration_s < kModeCheckMinSeconds) {
+    console::line("xcall-torture: a run shorter than " +
+                  std::to_string(static_cast<int>(kModeCheckMinSeconds)) +
+                  " s does not check that --delivery signal / fd and --proxy were exercised");
+    return;
+  }
   if (by_signal && sent < kModeCheckMinChances) {
     console::line("xcall-torture: only " + std::to_string(sent) +
                   " doorbell signals sent: too few to check that --delivery signal was exercised");
@@ -363,6 +430,23 @@ void check_modes_exercised(const run_state& run, const std::vector<xcall::cpu_st
                std::to_string(sent) + " signals sent, " + std::to_string(deferred) +
                " deferred; the tool saw " + std::to_string(t.get(event::in_signal)) +
                " of its functions run inside a handler): signal delivery was not exercised");
+    }
+  }
+  const std::uint64_t fd_waits = t.get(event::fd_waits);
+  if (by_fd && fd_waits < kModeCheckMinChances) {
+    console::line("xcall-torture: only " + std::to_string(fd_waits) +
+                  " fd waits: too few to check that --delivery fd was exercised");
+  } else if (by_fd) {
+    const std::uint64_t wake_runs = t.get(event::fd_wake_runs);
+    if (fd_writes != 0 && wake_runs != 0) {
+      pass(check::delivery);
+    } else {
+      fail(check::delivery, "--delivery fd: " + std::to_string(fd_writes) +
+                                " doorbell fd writes and " + std::to_string(wake_runs) +
+                                " epoll wakes by the doorbell after which calls ran, " + "in " +
+                                std::to_string(fd_waits) + " loop_waits (" +
+                                std::to_string(t.get(event::fd_wakes)) +
+                                " doorbell wakes in all): fd delivery was not exercised");
     }
   }
   const std::uint64_t regions = t.get(event::blocking_waits);

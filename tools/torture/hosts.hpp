@@ -15,10 +15,16 @@
 //    guard's end: the host marks "guarded" for the handler's check); a safe
 //    point only every few turns; and blocking system calls (ppoll on a pipe
 //    nobody writes, or nanosleep) that the signal interrupts.
+//  - --delivery fd: a little work, then a wait in the host's own event loop
+//    (fd_loop.hpp): epoll_wait on a set holding the CPU's doorbell fd and a
+//    timerfd, inside an xcall::loop_wait, so calls run at the loop_wait's
+//    end, after the doorbell fd woke the host (or its timer did). Each
+//    re-attach brings a new doorbell fd: the set is rebuilt.
 //  - --proxy: every few milliseconds a blocking system call of 0.5 .. 4 ms
 //    inside an xcall::blocking_region (the host marks "parked"), so waiting
 //    callers run its calls for it. Now and then the region is entered inside
-//    an irq_guard, where it must change nothing.
+//    an irq_guard, where it must change nothing. With --delivery fd the call
+//    is half the time a wait in the host's epoll set (an inert loop_wait).
 //
 // Thread safety: one thread per CPU; start() returns once every CPU is
 // attached; join() after run_state::stop_hosts.
@@ -37,6 +43,7 @@ namespace xcall_torture {
 
 class invoker;
 class activity;
+class fd_loop;
 
 class attached_hosts {
  public:
@@ -51,6 +58,9 @@ class attached_hosts {
 
  private:
   void host_main(xcall::cpu_t cpu, invoker& inv);
+  /// --delivery fd: wakes hosts blocked in their event loop when they must
+  /// leave (stop_hosts is set): written by join().
+  void wake_fd_hosts() noexcept;
   /// Under the hotplug write lock, bracketed for the tracker; `race`:
   /// --attach-race, a second thread attaches the CPU at the same moment.
   bool attach(xcall::cpu_t cpu, xcall::cpu_attachment& att, bool race);
@@ -63,22 +73,27 @@ class attached_hosts {
   /// A blocking system call of 0.5 .. 4 ms, in a blocking_region with
   /// --proxy, sometimes inside an irq_guard. `pipe_fd`: a pipe's read end
   /// nobody writes to (ppoll), or -1 (nanosleep only).
-  void blocking_wait(xcall::cpu_t cpu, rng& r, int pipe_fd, activity& slot);
+  /// `loop`: --delivery fd, the host's event loop (else null).
+  void blocking_wait(xcall::cpu_t cpu, rng& r, int pipe_fd, activity& slot, fd_loop* loop);
 
   run_state& run_;
+  int stop_fd_ = -1;  ///< --delivery fd: an eventfd in every host's set, written to stop
   std::vector<std::thread> threads_;
   std::atomic<unsigned> ready_{0};
 };
 
 /// After the run (every host gone): with --delivery signal some doorbell
-/// handler must have run calls, with --proxy some proxy (library counters,
-/// summed over `stats`); runs shorter than kModeCheckMinSeconds skip it.
+/// handler must have run calls, with --delivery fd some doorbell fd write
+/// must have woken a host that then ran calls, with --proxy some proxy must
+/// have run calls (library counters, summed over `stats`, and the tool's);
+/// runs shorter than kModeCheckMinSeconds skip that. With --delivery fd it
+/// also checks that writes and wakes fit the loop_waits (doorbell-fd).
 void check_modes_exercised(const run_state& run, const std::vector<xcall::cpu_stats>& stats);
 
 /// Shorter runs may end before a mode had its chance: not judged.
 inline constexpr double kModeCheckMinSeconds = 2.0;
-/// ... and a run with fewer chances than this (signals sent, blocking
-/// regions entered: a slow sanitizer build with nesting makes few) does not
+/// ... and a run with fewer chances than this (signals sent, fd waits,
+/// blocking regions entered: a slow sanitizer build with nesting makes few) does not
 /// check that they were taken.
 inline constexpr std::uint64_t kModeCheckMinChances = 50;
 

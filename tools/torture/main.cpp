@@ -7,8 +7,8 @@
 // Stop order matters: invokers first (no new calls), then churn and hotplug,
 // then a wait until every no-wait call has run (the hosts keep serving
 // calls meanwhile), then the attached hosts detach, then the domain goes.
-// With --delivery signal or --proxy, the run must also show that the mode
-// was exercised (hosts.hpp: check_modes_exercised). Records retired inside
+// With --delivery signal or fd, or --proxy, the run must also show that the
+// mode was exercised (hosts.hpp: check_modes_exercised). Records retired inside
 // signal handlers are freed by this thread as it ticks (checks.hpp).
 //
 // Ordering: the stop flags are relaxed requests; joining each group of

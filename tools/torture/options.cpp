@@ -103,7 +103,15 @@ const char* idle_name(xcall::idle_mode idle) noexcept {
 }
 
 const char* delivery_name(xcall::delivery_mode delivery) noexcept {
-  return delivery == xcall::delivery_mode::signal ? "signal" : "poll";
+  switch (delivery) {
+    case xcall::delivery_mode::signal:
+      return "signal";
+    case xcall::delivery_mode::fd:
+      return "fd";
+    case xcall::delivery_mode::poll:
+      break;
+  }
+  return "poll";
 }
 
 std::string torture_options::command_line() const {
@@ -194,11 +202,12 @@ parse_result parse_options(int argc, char** argv) {
                "CPUs are hosted by application threads that attach, run their own loop and poll");
   app.add_option("--delivery", delivery,
                  "with --attached: how calls reach a host running its own code: poll (only at "
-                 "its safe points) or signal (a doorbell signal interrupts it)")
+                 "its safe points), signal (a doorbell signal interrupts it) or fd (it blocks "
+                 "in epoll_wait on its doorbell fd)")
       ->check([](const std::string& s) -> std::string {
-        return s == "poll" || s == "signal"
+        return s == "poll" || s == "signal" || s == "fd"
                    ? std::string()
-                   : "unknown delivery mode '" + s + "' (choose poll or signal)";
+                   : "unknown delivery mode '" + s + "' (choose poll, signal or fd)";
       });
   app.add_flag("--proxy", o.proxy,
                "with --attached: hosts sometimes park in a blocking_region around a blocking "
@@ -282,13 +291,17 @@ parse_result parse_options(int argc, char** argv) {
   o.idle = idle == "poll"    ? xcall::idle_mode::poll
            : idle == "sleep" ? xcall::idle_mode::sleep
                              : xcall::idle_mode::adaptive;
-  o.delivery = delivery == "signal" ? xcall::delivery_mode::signal : xcall::delivery_mode::poll;
+  o.delivery = delivery == "signal" ? xcall::delivery_mode::signal
+               : delivery == "fd"   ? xcall::delivery_mode::fd
+                                    : xcall::delivery_mode::poll;
 
   bool any_weight = false;
   for (unsigned w : o.weights) any_weight = any_weight || w != 0;
   if (!any_weight) return bad("every --weight-* option is 0: there is no operation to run");
   if (!o.attached && (o.delivery != xcall::delivery_mode::poll || o.proxy)) {
-    return bad(std::string(o.proxy ? "--proxy" : "--delivery signal") +
+    return bad((o.delivery != xcall::delivery_mode::poll
+                    ? std::string("--delivery ") + delivery_name(o.delivery)
+                    : std::string("--proxy")) +
                " needs --attached: only attached hosts choose how calls reach them");
   }
   if (o.attach_race && (!o.attached || o.onoff_interval_s <= 0)) {

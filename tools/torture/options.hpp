@@ -80,7 +80,8 @@ struct torture_options {
   unsigned mask_churn = 0;      ///< threads flipping bits of the invokers' masks
   double stutter_s = 0;         ///< run this long, pause this long, repeat
   bool attached = false;        ///< CPUs hosted by attached application threads
-  /// --attached: how calls reach a host running its own code (attach_options).
+  /// --attached: how calls reach a host running its own code (attach_options):
+  /// poll, signal, or fd (the host blocks in epoll_wait on its doorbell fd).
   xcall::delivery_mode delivery = xcall::delivery_mode::poll;
   bool proxy = false;                ///< --attached: waiting callers may run a parked host's calls
   unsigned handler_delay_us = 0;     ///< handlers delay up to this long (busy or asleep)

@@ -9,6 +9,7 @@
 #include <cstdio>
 #include <fstream>
 #include <mutex>
+#include <span>
 #include <utility>
 
 #include <nlohmann/json.hpp>
@@ -25,6 +26,8 @@ constexpr const char* kEventNames[] = {
     "in-signal",        "by-proxy",     "tramp-declined", "guarded-work", "blocking-waits",
     "nested-ops",       "skipped",      "enomem",         "exceptions",   "crowd-calls",
     "crowd-sent",       "crowd-ran",    "attach-races",   "racer-won",    "idle-early",
+    "fd-waits",         "fd-no-block",  "fd-wakes",       "fd-wake-runs", "fd-doorbell-only",
+    "timer-wakes",
 };
 static_assert(sizeof(kEventNames) / sizeof(kEventNames[0]) ==
                   static_cast<unsigned>(event::nest_first) - static_cast<unsigned>(event::from_cpu),
@@ -69,7 +72,7 @@ std::string human(double v) {
 
 /// The library's delivery counters, summed over every CPU.
 struct delivery_totals {
-  std::uint64_t sent = 0, resent = 0, runs = 0, deferred = 0, proxied = 0;
+  std::uint64_t sent = 0, resent = 0, runs = 0, deferred = 0, proxied = 0, fd_writes = 0;
   explicit delivery_totals(const std::vector<xcall::cpu_stats>& cpus) {
     for (const xcall::cpu_stats& c : cpus) {
       sent += c.signals_sent;
@@ -77,6 +80,7 @@ struct delivery_totals {
       runs += c.signal_runs;
       deferred += c.signals_deferred;
       proxied += c.proxy_runs;
+      fd_writes += c.doorbell_fd_writes;
     }
   }
 };
@@ -121,7 +125,7 @@ reporter::reporter(const run_state& run) : run_(run) {
 }
 
 bool reporter::shows_delivery() const noexcept {
-  return run_.opt.attached && (run_.opt.delivery == xcall::delivery_mode::signal || run_.opt.proxy);
+  return run_.opt.attached && (run_.opt.delivery != xcall::delivery_mode::poll || run_.opt.proxy);
 }
 
 std::string reporter::stat_line(const totals& t, const std::vector<xcall::cpu_stats>& cpus) const {
@@ -142,7 +146,14 @@ std::string reporter::stat_line(const totals& t, const std::vector<xcall::cpu_st
   s += " | hotplug " + human(static_cast<double>(t.get(event::cpu_down) + t.get(event::cpu_up) +
                                                  t.get(event::detach) + t.get(event::attach)));
   s += " flips " + human(static_cast<double>(t.get(event::mask_flips)));
-  if (shows_delivery() && !cpus.empty()) {
+  if (shows_delivery() && !cpus.empty() && run_.opt.delivery == xcall::delivery_mode::fd) {
+    const delivery_totals d(cpus);
+    s += " | fd-writes " + human(static_cast<double>(d.fd_writes));
+    s += " fd-waits " + human(static_cast<double>(t.get(event::fd_waits)));
+    s += " fd-wakes " + human(static_cast<double>(t.get(event::fd_wakes)));
+    s += " wake-runs " + human(static_cast<double>(t.get(event::fd_wake_runs)));
+    s += " proxy-runs " + human(static_cast<double>(d.proxied));
+  } else if (shows_delivery() && !cpus.empty()) {
     const delivery_totals d(cpus);
     s += " | signals " + human(static_cast<double>(d.sent));
     s += " resent " + human(static_cast<double>(d.resent));
@@ -195,11 +206,24 @@ void reporter::final_report(const std::vector<xcall::cpu_stats>& cpus, bool succ
     std::snprintf(buf, sizeof(buf), "--- delivery (%s%s) ---\n", delivery_name(run_.opt.delivery),
                   run_.opt.proxy ? ", proxy" : "");
     out += buf;
-    const std::pair<const char*, std::uint64_t> rows[] = {
+    const std::pair<const char*, std::uint64_t> signal_rows[] = {
         {"signals-sent", d.sent},         {"signals-resent", d.resent}, {"signal-runs", d.runs},
         {"signals-deferred", d.deferred}, {"proxy-runs", d.proxied},
     };
-    for (const auto& [name, v] : rows) {
+    // --delivery fd: the library's writes, then the tool's view of the waits.
+    const std::pair<const char*, std::uint64_t> fd_rows[] = {
+        {"fd-writes", d.fd_writes},
+        {"fd-waits", t.get(event::fd_waits)},
+        {"fd-no-block", t.get(event::fd_no_block)},
+        {"fd-doorbell-only", t.get(event::fd_doorbell_only)},
+        {"fd-wakes", t.get(event::fd_wakes)},
+        {"fd-wake-runs", t.get(event::fd_wake_runs)},
+        {"timer-wakes", t.get(event::timer_wakes)},
+        {"proxy-runs", d.proxied},
+    };
+    const bool by_fd = run_.opt.delivery == xcall::delivery_mode::fd;
+    using rows = std::span<const std::pair<const char*, std::uint64_t>>;
+    for (const auto& [name, v] : by_fd ? rows(fd_rows) : rows(signal_rows)) {
       std::snprintf(buf, sizeof(buf), "  %-16s %12" PRIu64 "\n", name, v);
       out += buf;
     }
@@ -293,7 +317,8 @@ void reporter::write_json(const totals& t, const std::vector<xcall::cpu_stats>& 
                        {"signals_resent", s.signals_resent},
                        {"signal_runs", s.signal_runs},
                        {"signals_deferred", s.signals_deferred},
-                       {"proxy_runs", s.proxy_runs}});
+                       {"proxy_runs", s.proxy_runs},
+                       {"doorbell_fd_writes", s.doorbell_fd_writes}});
   }
 
   const json j = {{"result", success ? "SUCCESS" : "FAILURE"},

@@ -33,8 +33,8 @@ class reporter {
   /// statistics line when one is due, and refreshes the progress line.
   void tick();
   /// "!!! " once any failure was seen, then operations by kind, events,
-  /// checks; with --delivery signal or --proxy also the library's delivery
-  /// counters summed over `cpus` (when given).
+  /// checks; with --delivery signal or fd, or --proxy, also the delivery
+  /// counters summed over `cpus` (when given; fd: with the tool's fd waits).
   std::string stat_line(const totals& t, const std::vector<xcall::cpu_stats>& cpus) const;
 
   /// The end of the run: per-CPU table, totals, checks, verdict line; and the
@@ -45,7 +45,7 @@ class reporter {
  private:
   void write_json(const totals& t, const std::vector<xcall::cpu_stats>& cpus, bool success,
                   const std::string& note) const;
-  /// --delivery signal or --proxy: the delivery counters are worth showing.
+  /// --delivery signal or fd, or --proxy: the delivery counters are worth showing.
   bool shows_delivery() const noexcept;
 
   const run_state& run_;

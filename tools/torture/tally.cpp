@@ -84,7 +84,7 @@ constexpr const char* kCheckNames[kChecks] = {
     "caller-write", "handler-write", "right-cpu", "exactly-once", "at-most-once", "enxio",
     "freed",        "cond",          "rpc",       "async",        "error-code",   "stall",
     "hotplug",      "irq-guard",     "proxy",     "delivery",     "deadlock",     "exception",
-    "region",       "attach-race",   "hang",      "idle",
+    "region",       "attach-race",   "hang",      "idle",         "doorbell-fd",
 };
 
 constexpr const char* kCheckDescriptions[kChecks] = {
@@ -103,7 +103,8 @@ constexpr const char* kCheckDescriptions[kChecks] = {
     "hotplug and attach/detach worked",
     "no call ran while its CPU's host was inside its guarded computation",
     "calls ran on their CPU's host, or by a proxy while the host was parked",
-    "signal handlers (--delivery signal) and proxies (--proxy) ran calls",
+    "signal handlers (--delivery signal), doorbell fd wakes (--delivery fd) and proxies "
+    "(--proxy) ran calls",
     "EDEADLK exactly for a waiting call in an irq_guard and hotplug of one's own CPU",
     "thrown callables/predicates reached the caller; a thrown predicate ran nothing",
     "in a blocking_region the thread is an outside caller exactly when it parked; "
@@ -111,6 +112,8 @@ constexpr const char* kCheckDescriptions[kChecks] = {
     "one of two racing attaches won, the other got EBUSY with a message",
     "no thread stayed in one activity longer than --hang-timeout",
     "idle_wait inside an irq_guard (or a locally run function) returned false at once",
+    "doorbell fd: an open eventfd per attachment, readable only inside a loop_wait that "
+    "announced, at most one write per wait",
 };
 
 }  // namespace

@@ -52,13 +52,14 @@ enum class check : unsigned {
   hotplug,        ///< cpu_down/cpu_up/attach/detach did what they should
   irq_guard,      ///< no call ran for a CPU while its host was inside its guarded computation
   proxy,          ///< calls ran on their CPU's host thread, or by a proxy while it was parked
-  delivery,       ///< --delivery signal / --proxy were exercised: handlers / proxies ran calls
+  delivery,       ///< --delivery signal / fd, --proxy were exercised: calls ran by each way
   deadlock,   ///< EDEADLK exactly where a composition cannot work (guard + wait, own CPU hotplug)
   exception,  ///< thrown callables / predicates reached the caller; a thrown predicate ran nothing
   region,     ///< inside a blocking_region a thread is an outside caller exactly when it parked
   attach_race,  ///< of two threads attaching one CPU one won, the other got EBUSY and a message
   hang,         ///< no thread stayed in one activity longer than --hang-timeout
   idle,         ///< idle_wait inside an irq_guard returned false at once
+  doorbell_fd,  ///< --delivery fd: an open eventfd per attachment, readable only in a loop_wait
   count
 };
 inline constexpr unsigned kChecks = static_cast<unsigned>(check::count);
@@ -99,6 +100,12 @@ enum class event : unsigned {
   attach_races,      ///< re-attaches raced by a second thread
   racer_won,         ///< of those, won by the racer (then it detached)
   idle_early,        ///< idle_wait(forever) returned with nothing run
+  fd_waits,          ///< --delivery fd: loop_waits around epoll_wait that announced
+  fd_no_block,       ///< of those, may_block() was false (calls already queued)
+  fd_wakes,          ///< epoll_wait returned the doorbell fd
+  fd_wake_runs,      ///< of those, the loop_wait's end ran tool functions on the host
+  fd_doorbell_only,  ///< fd waits with no timer pending: only the doorbell could wake them
+  timer_wakes,       ///< the fd host's timerfd fired
   nest_first,        // one counter per nest_kind, from here
   count = nest_first + kNestKinds
 };
