@@ -154,6 +154,8 @@ bool domain_impl::try_proxy(cpu_state& target) noexcept {
       !target.proxy.load(std::memory_order_relaxed)) {
     return false;
   }
+  // Most nudges find the target not parked: no mask for them.
+  if (target.host_state.load(std::memory_order_relaxed) != kHostParked) return false;
   // Our own doorbell waits until we are ourselves again and hold no run
   // lock: a deferred handler run in between would run our CPU's calls while
   // we still hold the target's lock without it in ctx.held (nobody would run
