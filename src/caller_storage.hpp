@@ -42,6 +42,13 @@ struct caller_storage {
     return many_.get();
   }
 
+  /// The fan-out's private mask of CPUs to ring (fan_out_doorbell.hpp),
+  /// allocated on first use like the descriptors; nullptr when that fails.
+  cpumask* ring_mask() noexcept {
+    if (!ring_mask_) ring_mask_ = try_make<cpumask>(nr_cpus_);
+    return ring_mask_.get();
+  }
+
   /// No descriptor of this storage is in flight: a call may use it without
   /// waiting (csd_lock) for an earlier call. Owner only (only the owner
   /// locks them, so the answer stays true until it queues).
@@ -66,6 +73,7 @@ struct caller_storage {
  private:
   cpu_t nr_cpus_;
   std::unique_ptr<padded_csd[]> many_;
+  std::unique_ptr<cpumask> ring_mask_;
 };
 
 }  // namespace xcall::detail

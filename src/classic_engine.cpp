@@ -24,6 +24,7 @@
 
 #include "csd_ops.hpp"
 #include "doorbell.hpp"
+#include "fan_out_doorbell.hpp"
 #include "domain_impl.hpp"
 #include "error.hpp"
 #include "fault_injection.hpp"
@@ -85,14 +86,19 @@ std::error_code domain_impl::classic_queue_many(caller_storage& st, const cpumas
   hotplug.unlock();
   st.classic.queued = true;
   // The "IPI" to every CPU still in the live mask (it may be empty already:
-  // handlers can run and clear their bits first — guarantee 5).
+  // handlers can run and clear their bits first — guarantee 5), rung after
+  // the last flag through the wake tree (fan_out_doorbell.hpp).
+  fan_out_doorbell doorbells(*this, st.ring_mask());
   for (cpu_t c : b.cpumask) {
     // acq_rel: publishes the block to the handler that consumes the flag;
     // pairs with the exchange in classic_take_pending().
     if (!cpus_[c].classic_ipi.pending.exchange(true, std::memory_order_acq_rel)) {
-      ring_doorbell(cpus_[c]);
+      doorbells.note(c);
     }
-    if (!wait) help_parked(cpus_[c]);  // a waiting caller proxies in its wait
+  }
+  doorbells.ring();
+  if (!wait) {  // a waiting caller proxies in its wait
+    for (cpu_t c : b.cpumask) help_parked(cpus_[c]);
   }
   return {};
 }

@@ -21,19 +21,20 @@
 #include "xcall/stats.hpp"
 
 // X(name, writer, code, description), in format_stats() order.
-#define XCALL_CPU_COUNTERS(X)                                                 \
-  X(calls_run, host, "CFR", "Function call runs")                             \
-  X(doorbells_rung, others, "DBR", "Doorbells rung (futex wake)")             \
-  X(doorbells_saved, host, "DBS", "Doorbells saved (host polling)")           \
-  X(sleeps, host, "SLP", "Host sleeps")                                       \
-  X(drained_on_down, host, "DWN", "Calls drained going offline")              \
-  X(stalls_reported, others, "STL", "Stalls reported")                        \
-  X(signals_sent, others, "SIG", "Doorbell signals sent")                     \
-  X(signals_resent, others, "SRS", "Doorbell signals re-sent (no progress)")  \
-  X(signal_runs, handler, "SHR", "Signal handler runs")                       \
-  X(signals_deferred, handler, "SDF", "Signals deferred (irqs off, running)") \
-  X(proxy_runs, host, "PXY", "Calls run by a proxy (host parked)")            \
-  X(doorbell_fd_writes, others, "DFW", "Doorbell fd writes (host in its loop)")
+#define XCALL_CPU_COUNTERS(X)                                                   \
+  X(calls_run, host, "CFR", "Function call runs")                               \
+  X(doorbells_rung, others, "DBR", "Doorbells rung (futex wake)")               \
+  X(doorbells_saved, host, "DBS", "Doorbells saved (host polling)")             \
+  X(sleeps, host, "SLP", "Host sleeps")                                         \
+  X(drained_on_down, host, "DWN", "Calls drained going offline")                \
+  X(stalls_reported, others, "STL", "Stalls reported")                          \
+  X(signals_sent, others, "SIG", "Doorbell signals sent")                       \
+  X(signals_resent, others, "SRS", "Doorbell signals re-sent (no progress)")    \
+  X(signal_runs, handler, "SHR", "Signal handler runs")                         \
+  X(signals_deferred, handler, "SDF", "Signals deferred (irqs off, running)")   \
+  X(proxy_runs, host, "PXY", "Calls run by a proxy (host parked)")              \
+  X(doorbell_fd_writes, others, "DFW", "Doorbell fd writes (host in its loop)") \
+  X(wakes_relayed, others, "RLY", "Wakes relayed for a fan-out (wake tree)")
 
 namespace xcall::detail {
 

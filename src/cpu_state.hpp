@@ -47,6 +47,9 @@ enum host_state_value : std::uint32_t {
   /// ... and a sender claimed the wake-up and writes (wrote) the fd: later
   /// senders ring nothing, as for polling
   kHostLoopWoken = 5,
+  /// was sleeping; a fan-out claimed it, and its wake-up is on its way
+  /// through the wake tree (wake_tree.hpp): later senders ring nothing
+  kHostWakeOwed = 6,
 };
 
 /// Who may touch a CPU's host-only state (batch, storage, counters, ...):

@@ -49,6 +49,7 @@ namespace xcall::detail {
 /// throws std::invalid_argument naming the bad option.
 domain_options validate_options(const domain_options& options);
 
+class fan_out_doorbell;
 class stall_watch;
 class target_nudge;
 struct thread_context;
@@ -193,6 +194,9 @@ class domain_impl {
                                            bool wait);
   void wait_many(caller_storage& st);
   [[nodiscard]] bool call_single_queue(cpu_t target, call_single_data& csd) noexcept;
+  /// ... as part of a multi-CPU call, whose doorbells ring together.
+  [[nodiscard]] bool call_single_queue(cpu_t target, call_single_data& csd,
+                                       fan_out_doorbell* fan_out) noexcept;
 
   // classic_engine.cpp
   /// not_enough_memory when the call block cannot be made.

@@ -24,6 +24,11 @@
 // back runs the same handshake (leave_polling): store running ; seq_cst
 // fence ; load queue.
 //
+// A multi-CPU call rings its sleeping targets through a wake tree
+// (wake_tree.hpp, fan_out_doorbell.hpp): it claims them (sleeping -> owed),
+// wakes a few, and every host woken relays to two more; host_sleep() ends
+// with an exchange that tells a host it was claimed, and relays.
+//
 // File-descriptor delivery (fd_doorbell.cpp) adds the other: a host inside a
 // loop_wait is "loop-blocked", and a sender writes its eventfd instead of a
 // futex wake; the same handshake, with the host's may_block() as its load.
@@ -40,6 +45,7 @@
 #include "fd_doorbell.hpp"
 #include "futex.hpp"
 #include "signal_doorbell.hpp"
+#include "wake_tree.hpp"
 
 namespace xcall::detail {
 
@@ -60,11 +66,15 @@ inline void wake_host(cpu_state& cpu) noexcept {
 /// empty (or after changing cpu.control). A call's doorbell may be lost on
 /// purpose in fault-injection builds (drop_doorbell); hotplug requests and
 /// the stall watchdog's re-ring pass may_be_lost = false.
-inline void ring_doorbell(cpu_state& cpu, bool may_be_lost = true) noexcept {
-  // seq_cst fence: orders the push before the load of host_state; pairs with
-  // the fence in host_sleep().
-  store_load_fence();
-  const std::uint32_t state = cpu.host_state.load(std::memory_order_relaxed);
+/// The rest of ring_doorbell() once its fence is done and `state` loaded;
+/// fan_out_doorbell.hpp calls it for targets it does not claim.
+inline void ring_after_fence(cpu_state& cpu, std::uint32_t state, bool may_be_lost) noexcept {
+  if (state == kHostWakeOwed) {
+    // A fan-out's wake-up is on its way (wake_tree.hpp). Hotplug and the
+    // stall watchdog do not wait for a relay that may be slow to come.
+    if (!may_be_lost) deliver_owed_wake(cpu);
+    return;
+  }
   if (state == kHostLoopBlocked) {
     if (may_be_lost && XCALL_FAULT(drop_doorbell) && fault::drop_this_doorbell()) return;
     write_doorbell_fd(cpu);
@@ -79,6 +89,13 @@ inline void ring_doorbell(cpu_state& cpu, bool may_be_lost = true) noexcept {
   } else {
     send_doorbell_signal(cpu, /*resend=*/false);
   }
+}
+
+inline void ring_doorbell(cpu_state& cpu, bool may_be_lost = true) noexcept {
+  // seq_cst fence: orders the push before the load of host_state; pairs with
+  // the fence in host_sleep().
+  store_load_fence();
+  ring_after_fence(cpu, cpu.host_state.load(std::memory_order_relaxed), may_be_lost);
 }
 
 /// A signal-delivery host that is running its own code (state running) tells
@@ -111,13 +128,19 @@ void host_sleep(cpu_state& cpu, HasWork&& has_work, std::chrono::nanoseconds tim
   // seq_cst fence: orders the store above before has_work()'s loads; pairs
   // with the fence in ring_doorbell() and in the release path of waiting.cpp.
   store_load_fence();
-  if (!has_work()) {
+  const bool slept = !has_work();
+  if (slept) {
     bump(cpu.counters.sleeps);
     futex_wait(&cpu.host_state, kHostSleeping, timeout);
-    // A waker's CAS moved the word to polling; a timeout left it sleeping.
-    cpu.woken = cpu.host_state.load(std::memory_order_relaxed) != kHostSleeping;
   }
-  cpu.host_state.store(resume_state, std::memory_order_relaxed);
+  // An exchange, not a store: a fan-out may have claimed this host (owed)
+  // since the announcement, and relies on it to wake its children in the
+  // wake tree even if it never slept. acquire: pairs with the claim's
+  // release CAS (wake_tree.hpp), so the relay sees the children's claims.
+  const std::uint32_t was = cpu.host_state.exchange(resume_state, std::memory_order_acquire);
+  // A waker's CAS moved the word to polling or owed; a timeout left it sleeping.
+  if (slept) cpu.woken = was != kHostSleeping;
+  if (was != kHostSleeping) relay_owed_wakes(cpu);
 }
 
 /// domain_impl::idle_until, the one way a host waits for work: spin (poll

@@ -38,6 +38,10 @@
 //                      looking at its queue again: a no-wait call pushed
 //                      while it held the lock waits for the host to leave its
 //                      region, which may be waiting for that very call
+//   skip_wake_relay    a host woken by a fan-out does not wake its children
+//                      in the wake tree (wake_tree.hpp): the CPUs beneath it
+//                      sleep on with their calls queued until the stall
+//                      watchdog's re-ring delivers their owed wake-ups
 //
 // Ordering: the fault words are relaxed atomics; tests arm them before the
 // threads that read them start, or do not care which call sees them first.
@@ -57,6 +61,7 @@ enum class kind : unsigned {
   fail_alloc,
   widen_proxy_window,
   skip_proxy_recheck,
+  skip_wake_relay,
   count
 };
 

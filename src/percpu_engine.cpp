@@ -2,8 +2,9 @@
 // descriptor on a CPU (the kernel's __smp_call_single_queue: a doorbell only
 // when the queue was empty), which single calls of both engines use; and
 // multi-CPU calls over them: one descriptor per target from the caller's
-// storage, each pushed onto its target's own queue; with wait, the caller
-// waits on each descriptor it actually queued.
+// storage, each pushed onto its target's own queue, the doorbells rung after
+// the last push through the wake tree (fan_out_doorbell.hpp); with wait, the
+// caller waits on each descriptor it actually queued.
 //
 // Ordering: each push is a release that the target's take acquires
 // (call_queue.hpp); each wait is an acquire of the target's release of the
@@ -14,10 +15,16 @@
 #include "domain_impl.hpp"
 #include "error.hpp"
 #include "doorbell.hpp"
+#include "fan_out_doorbell.hpp"
 
 namespace xcall::detail {
 
 bool domain_impl::call_single_queue(cpu_t target, call_single_data& csd) noexcept {
+  return call_single_queue(target, csd, nullptr);
+}
+
+bool domain_impl::call_single_queue(cpu_t target, call_single_data& csd,
+                                    fan_out_doorbell* fan_out) noexcept {
   cpu_state& c = cpus_[target];
   csd_ops::set_target(csd, target);
   switch (c.queue.push(csd)) {
@@ -25,7 +32,11 @@ bool domain_impl::call_single_queue(cpu_t target, call_single_data& csd) noexcep
       csd_ops::unlock_unqueued(csd);
       return false;
     case call_queue::push_result::was_empty:
-      ring_doorbell(c);
+      if (fan_out != nullptr) {
+        fan_out->note(target);  // rung with the others, after the last push
+      } else {
+        ring_doorbell(c);
+      }
       break;
     case call_queue::push_result::queued:
       break;
@@ -43,13 +54,19 @@ std::error_code domain_impl::queue_many(caller_storage& st, call_func_t func, vo
   if (st.targets.none()) return {};  // nothing to do, and nothing to allocate
   padded_csd* csds = st.many();
   if (csds == nullptr) return err(std::errc::not_enough_memory);
+  fan_out_doorbell doorbells(*this, st.ring_mask());
   for (cpu_t c : st.targets) {
     call_single_data& csd = csds[c].csd;
+    // Never wait with doorbells owed: a function this wait runs or waits
+    // for may call a target pushed above, find its queue non-empty and
+    // leave the ring to us.
+    if (csd_ops::is_locked(csd)) doorbells.ring();
     csd_lock(csd, wait);  // the previous call through it is done
     csd.func = func;
     csd.info = info;
-    if (!call_single_queue(c, csd)) st.targets.reset(c);  // went offline: not a target
+    if (!call_single_queue(c, csd, &doorbells)) st.targets.reset(c);  // went offline: not a target
   }
+  doorbells.ring();
   return {};
 }
 

@@ -141,10 +141,10 @@ stall_report stall_watch::snapshot(bool unstuck, clock::time_point now) const {
   r.target_online = dom_.online_mask().test(target_);
   r.target_func = t.running.load(std::memory_order_relaxed);
   const std::uint32_t state = t.host_state.load(std::memory_order_relaxed);
-  r.target_activity = r.target_func != nullptr ? host_activity::handler
-                      : state == kHostSleeping ? host_activity::sleeping
-                      : state == kHostRunning  ? host_activity::running
-                      : state == kHostParked   ? host_activity::parked
+  r.target_activity = r.target_func != nullptr                           ? host_activity::handler
+                      : state == kHostSleeping || state == kHostWakeOwed ? host_activity::sleeping
+                      : state == kHostRunning                            ? host_activity::running
+                      : state == kHostParked                             ? host_activity::parked
                       : state == kHostLoopBlocked || state == kHostLoopWoken
                           ? host_activity::loop_blocked
                           : host_activity::polling;

@@ -41,6 +41,11 @@ struct cpu_stats {
   /// Doorbell fd writes (delivery_mode::fd): a sender, a hotplug request or a
   /// stall report's re-ring found the host blocked in its event loop.
   std::uint64_t doorbell_fd_writes = 0;
+  /// Futex wakes this CPU's host made for other CPUs of a multi-CPU call,
+  /// having been woken by it itself (the wake tree: the caller wakes a few
+  /// sleeping targets, they wake the next ones). Also counted, once each, in
+  /// the woken CPUs' doorbells_rung.
+  std::uint64_t wakes_relayed = 0;
 };
 
 /// Rows like /proc/interrupts: a header of CPU columns ("CPU3-" for a CPU
@@ -48,8 +53,8 @@ struct cpu_stats {
 /// and a description, in this order: CFR calls_run, DBR doorbells_rung, DBS
 /// doorbells_saved, SLP sleeps, DWN drained_on_down, STL stalls_reported, SIG
 /// signals_sent, SRS signals_resent, SHR signal_runs, SDF signals_deferred,
-/// PXY proxy_runs, DFW doorbell_fd_writes. Wraps to several blocks of `columns` CPUs (0 counts as
-/// 1) for wide domains.
+/// PXY proxy_runs, DFW doorbell_fd_writes, RLY wakes_relayed. Wraps to several blocks of `columns`
+/// CPUs (0 counts as 1) for wide domains.
 std::string format_stats(std::span<const cpu_stats> stats, unsigned columns = 16);
 
 }  // namespace xcall

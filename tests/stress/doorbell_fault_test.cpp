@@ -112,3 +112,50 @@ TEST(DoorbellFault, LostSignalsAreReSentByTheWaiter) {
                                   << s.signals_sent << ", handler runs " << s.signal_runs;
   EXPECT_EQ(s.signals_sent, s.signals_resent) << "only re-sends reached the host";
 }
+
+// The wake tree (src/wake_tree.hpp): a host woken by a fan-out wakes its
+// children. With the relay switched off, the CPUs beneath the first woken
+// one sleep on with their calls queued ("owed" a wake-up that never comes);
+// the stall watchdog's re-ring delivers the owed wake-ups, and without the
+// watchdog the fan-out hangs.
+static xcall::domain_options sleepy_fan_out(std::chrono::nanoseconds stall_timeout) {
+  xcall::domain_options opts = sleepy(stall_timeout);
+  opts.nr_cpus = 8;
+  return opts;
+}
+
+TEST(DoorbellFault, WithoutTheRelayTheWatchdogDeliversOwedWakes) {
+  fault::arm(fault::kind::skip_wake_relay, 1);
+  std::atomic<int> stuck{0};
+  xcall::domain_options opts = sleepy_fan_out(50ms);
+  opts.on_stall = [&](const xcall::stall_report& r) {
+    if (!r.unstuck) stuck.fetch_add(1);
+  };
+  std::atomic<int> runs{0};
+  std::uint64_t relayed = 0;
+  {
+    xcall::domain dom(opts);
+    std::this_thread::sleep_for(20ms);  // every CPU asleep
+    ASSERT_FALSE(dom.on_each_cpu(count_run, &runs, true));
+    for (const xcall::cpu_stats& s : dom.stats()) relayed += s.wakes_relayed;
+  }
+  fault::disarm_all();
+  EXPECT_EQ(runs.load(), 8);
+  EXPECT_EQ(relayed, 0u);
+  EXPECT_GE(stuck.load(), 1) << "the CPUs beneath the root waited for the watchdog";
+}
+
+TEST(DoorbellFault, WithoutTheRelayAndTheWatchdogAFanOutHangs) {
+  GTEST_FLAG_SET(death_test_style, "threadsafe");
+  EXPECT_EXIT(
+      {
+        fault::arm(fault::kind::skip_wake_relay, 1);
+        xcall::domain dom(sleepy_fan_out(0ns));
+        std::this_thread::sleep_for(20ms);
+        std::atomic<int> runs{0};
+        alarm(2);  // the hang ends the child, not the suite
+        (void)dom.on_each_cpu(count_run, &runs, true);
+        _exit(0);  // not reached while the fault hangs the call
+      },
+      testing::KilledBySignal(SIGALRM), "");
+}

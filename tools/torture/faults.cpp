@@ -21,7 +21,8 @@ struct fault_spec {
 
 constexpr const char* kNames[] = {"skip_seed_fix",   "widen_mask_window",  "drop_doorbell",
                                   "clear_after_run", "borrow_second_slot", "hotplug_mutex",
-                                  "fail_alloc",      "widen_proxy_window", "skip_proxy_recheck"};
+                                  "fail_alloc",      "widen_proxy_window", "skip_proxy_recheck",
+                                  "skip_wake_relay"};
 
 bool parse(const std::string& spec, fault_spec& out, std::string& why) {
   const auto eq = spec.find('=');
@@ -32,7 +33,7 @@ bool parse(const std::string& spec, fault_spec& out, std::string& why) {
     why = "unknown fault '" + out.name +
           "' (skip_seed_fix, widen_mask_window, drop_doorbell, clear_after_run, "
           "borrow_second_slot, hotplug_mutex, fail_alloc, widen_proxy_window, "
-          "skip_proxy_recheck)";
+          "skip_proxy_recheck, skip_wake_relay)";
     return false;
   }
   if (eq != std::string::npos) {
@@ -79,7 +80,7 @@ void arm_faults(const std::vector<std::string>& specs) {
         fault::kind::drop_doorbell,      fault::kind::clear_after_run,
         fault::kind::borrow_second_slot, fault::kind::hotplug_mutex,
         fault::kind::fail_alloc,         fault::kind::widen_proxy_window,
-        fault::kind::skip_proxy_recheck,
+        fault::kind::skip_proxy_recheck, fault::kind::skip_wake_relay,
     };
     static_assert(std::size(kinds) == std::size(kNames), "one kind per name");
     for (std::size_t i = 0; i < std::size(kNames); ++i) {

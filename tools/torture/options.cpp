@@ -257,12 +257,13 @@ parse_result parse_options(int argc, char** argv) {
                  "seconds a thread may stay in one activity (an operation, a nested step, a "
                  "hotplug) before it is a hang; 0 turns it off")
       ->check([](const std::string& s) { return check_seconds(s, true); });
-  app.add_option("--fault", o.faults,
-                 "arm a fault of the library: skip_seed_fix, widen_mask_window=US, "
-                 "drop_doorbell=N, clear_after_run, borrow_second_slot, hotplug_mutex, "
-                 "fail_alloc=N, widen_proxy_window=US or skip_proxy_recheck (only in "
-                 "xcall-torture-faults; the run must then fail, except with fail_alloc or "
-                 "widen_proxy_window alone)")
+  app.add_option(
+         "--fault", o.faults,
+         "arm a fault of the library: skip_seed_fix, widen_mask_window=US, "
+         "drop_doorbell=N, clear_after_run, borrow_second_slot, hotplug_mutex, "
+         "fail_alloc=N, widen_proxy_window=US, skip_proxy_recheck or skip_wake_relay (only in "
+         "xcall-torture-faults; the run must then fail, except with fail_alloc or "
+         "widen_proxy_window alone)")
       ->type_name("NAME[=PARAM]")
       ->allow_extra_args(false)  // one value per --fault; repeat the option for more
       ->check([](const std::string& s) { return check_fault(s); });
