@@ -7,12 +7,16 @@
 #   make torture    xcall-torture, a minute per engine (release build)
 #   make bench      xcall-bench (full; bench-quick, bench-micro too)
 #   make build      build everything in the release preset
+#   make install    release build of the libraries and xcall-torture, then
+#                   `cmake --install` into PREFIX (default /usr/local; DESTDIR too)
+#   make package    the same files as a Debian package (CPack), in build/package
 #   make format     clang-format every C/C++ file in place (.clang-format)
 #   make format-check  fail, listing them, if any file is not formatted
 #   make clean      remove build/
 #
 # Variables: ARGS (passed to the example by `make run`), CTEST_ARGS (extra
-# ctest flags, e.g. CTEST_ARGS='-L unit' or '-R cpumask'), JOBS (build jobs).
+# ctest flags, e.g. CTEST_ARGS='-L unit' or '-R cpumask'), JOBS (build jobs),
+# PREFIX and DESTDIR (make install).
 
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
@@ -22,6 +26,8 @@ CTEST ?= ctest
 JOBS ?= $(shell nproc 2>/dev/null || echo 2)
 ARGS ?=
 CTEST_ARGS ?=
+PREFIX ?= /usr/local
+DESTDIR ?=
 
 SHOOTDOWN := build/release/examples/shootdown/shootdown
 
@@ -46,7 +52,11 @@ BENCH_ARGS ?=
 # and the charts are skipped.
 BENCH_PACKAGES := libdpdk-dev libuv1-dev gnuplot-nox
 
-.PHONY: help deps build run test test-asan test-tsan torture bench bench-deps bench-quick bench-micro format format-check clean
+# What `make install` and `make package` build: everything cmake --install
+# lays out (not the tests, examples or bench).
+INSTALL_TARGETS := xcall_static xcall_shared xcall-torture
+
+.PHONY: help deps build install package run test test-asan test-tsan torture bench bench-deps bench-quick bench-micro format format-check clean
 
 help:
 	@echo "xcall make targets:"
@@ -59,6 +69,8 @@ help:
 	@echo "  make bench-quick  xcall-bench in under a minute, report on stdout only"
 	@echo "  make bench-micro  Google Benchmark micro-benchmarks (cpumask, call queue)"
 	@echo "  make build      build everything in the release preset"
+	@echo "  make install    build (release) and install into PREFIX=$(PREFIX) (DESTDIR honoured)"
+	@echo "  make package    a Debian package of the install (CPack), in build/package/"
 	@echo "  make format     clang-format every C/C++ file in place"
 	@echo "  make format-check  fail if a file is not clang-formatted (CI runs it)"
 	@echo "  make clean      remove build/"
@@ -80,6 +92,15 @@ format-check: deps
 
 build: deps
 	$(call configure_build,release)
+
+install: deps
+	$(call configure_build,release,--target $(INSTALL_TARGETS))
+	DESTDIR=$(DESTDIR) $(CMAKE) --install build/release --prefix $(PREFIX)
+
+package: deps
+	$(call configure_build,release,--target $(INSTALL_TARGETS))
+	cd build/release && cpack -G DEB -B $(CURDIR)/build/package
+	@ls -1 build/package/*.deb
 
 run: deps
 	$(call configure_build,release,--target shootdown)

@@ -14,19 +14,20 @@
 
 #include <chrono>
 
+#include "xcall/export.h"
 #include "xcall/types.hpp"
 
 namespace xcall {
 
 /// The CPU this thread hosts, or no_cpu. Inside a function run by a cross-call
 /// it is the CPU the call was sent to.
-cpu_t this_cpu() noexcept;
+XCALL_EXPORT cpu_t this_cpu() noexcept;
 
 /// A host runs every call queued for its CPU (and, while it proxies, for every
 /// CPU it holds), then returns: an attached host at a safe point, or a
 /// function running on an owned CPU. Does nothing on a thread that hosts no
 /// CPU or inside an irq_guard.
-void poll() noexcept;
+XCALL_EXPORT void poll() noexcept;
 
 /// A host runs what is queued; if that was nothing, it waits until a call
 /// arrives or `timeout` passes and runs what arrived (with idle_mode::poll it
@@ -36,7 +37,7 @@ void poll() noexcept;
 /// negative timeout returns at once after the drain. On a thread that hosts
 /// no CPU, or inside an irq_guard, it returns false at once (there is
 /// nothing it could run).
-bool idle_wait(std::chrono::nanoseconds timeout);
+XCALL_EXPORT bool idle_wait(std::chrono::nanoseconds timeout);
 
 /// While a guard lives, this CPU runs no calls sent to it by other threads
 /// (the kernel's local_irq_save): they stay queued until the last guard
@@ -50,7 +51,7 @@ bool idle_wait(std::chrono::nanoseconds timeout);
 /// The library takes a guard itself around a function's local copy, so
 /// irqs_disabled() is true there and false in its remote copies.
 /// Nestable; not movable; must end on the thread that made it.
-class irq_guard {
+class XCALL_EXPORT irq_guard {
  public:
   irq_guard() noexcept;
   ~irq_guard();
@@ -59,7 +60,7 @@ class irq_guard {
 };
 
 /// True while an irq_guard lives on this thread.
-bool irqs_disabled() noexcept;
+XCALL_EXPORT bool irqs_disabled() noexcept;
 
 /// Marks the host as parked in something that does not touch its CPU's
 /// per-CPU state: a blocking system call, a lock wait. Entering runs what is
@@ -71,7 +72,7 @@ bool irqs_disabled() noexcept;
 /// irq_guard) the region changes nothing. A function run by a call may enter
 /// and leave one too (a proxy never parks the CPU it borrows: the region
 /// changes nothing there). Not movable; must end on the thread that made it.
-class blocking_region {
+class XCALL_EXPORT blocking_region {
  public:
   blocking_region() noexcept;
   ~blocking_region();
@@ -105,7 +106,7 @@ class blocking_region {
 /// after the attachment closed the descriptor. Ending the attachment inside
 /// a loop_wait is a contract violation (abort, naming the CPU).
 /// Not movable; must end on the thread that made it.
-class loop_wait {
+class XCALL_EXPORT loop_wait {
  public:
   loop_wait() noexcept;
   ~loop_wait();

@@ -27,11 +27,12 @@
 #include <iterator>
 #include <memory>
 
+#include "xcall/export.h"
 #include "xcall/types.hpp"
 
 namespace xcall {
 
-class cpumask {
+class XCALL_EXPORT cpumask {
  public:
   using word_t = std::uint64_t;
   static constexpr cpu_t kBitsPerWord = 64;
@@ -127,8 +128,8 @@ class cpumask {
 };
 
 /// First CPU set in both a and b, or min(a.size(), b.size()) when none.
-cpu_t first_and(const cpumask& a, const cpumask& b) noexcept;
+XCALL_EXPORT cpu_t first_and(const cpumask& a, const cpumask& b) noexcept;
 /// First CPU after n set in both a and b, or min(a.size(), b.size()) when none.
-cpu_t next_and(cpu_t n, const cpumask& a, const cpumask& b) noexcept;
+XCALL_EXPORT cpu_t next_and(cpu_t n, const cpumask& a, const cpumask& b) noexcept;
 
 }  // namespace xcall

@@ -24,6 +24,7 @@
 #include <atomic>
 #include <cstdint>
 
+#include "xcall/export.h"
 #include "xcall/types.hpp"
 
 namespace xcall {
@@ -32,7 +33,7 @@ namespace detail {
 class csd_ops;
 }
 
-struct call_single_data {
+struct XCALL_EXPORT call_single_data {
   call_func_t func = nullptr;
   void* info = nullptr;
 

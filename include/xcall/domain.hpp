@@ -83,6 +83,7 @@
 
 #include "xcall/cpumask.hpp"
 #include "xcall/csd.hpp"
+#include "xcall/export.h"
 #include "xcall/options.hpp"
 #include "xcall/stats.hpp"
 #include "xcall/types.hpp"
@@ -132,7 +133,7 @@ class domain;
 /// caller's own part of on_each_cpu*) and inside a
 /// stall callback. A thread that exits while it still hosts the CPU (the
 /// handle moved elsewhere) aborts naming the CPU. Movable, not copyable.
-class cpu_attachment {
+class XCALL_EXPORT cpu_attachment {
  public:
   cpu_attachment() noexcept = default;
   cpu_attachment(cpu_attachment&& other) noexcept;
@@ -158,7 +159,7 @@ class cpu_attachment {
   cpu_t cpu_ = no_cpu;
 };
 
-class domain {
+class XCALL_EXPORT domain {
  public:
   /// Builds the domain and, with start_threads, starts its CPUs' threads.
   /// Bad options throw std::invalid_argument naming the option; so does a

@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <string>
 
+#include "xcall/export.h"
 #include "xcall/types.hpp"
 
 namespace xcall {
@@ -60,6 +61,6 @@ struct stall_report {
 };
 
 /// One line per report, as the default handler prints it on stderr.
-std::string format_stall_report(const stall_report& report);
+XCALL_EXPORT std::string format_stall_report(const stall_report& report);
 
 }  // namespace xcall

@@ -14,6 +14,7 @@
 #include <span>
 #include <string>
 
+#include "xcall/export.h"
 #include "xcall/types.hpp"
 
 namespace xcall {
@@ -55,6 +56,6 @@ struct cpu_stats {
 /// signals_sent, SRS signals_resent, SHR signal_runs, SDF signals_deferred,
 /// PXY proxy_runs, DFW doorbell_fd_writes, RLY wakes_relayed. Wraps to several blocks of `columns`
 /// CPUs (0 counts as 1) for wide domains.
-std::string format_stats(std::span<const cpu_stats> stats, unsigned columns = 16);
+XCALL_EXPORT std::string format_stats(std::span<const cpu_stats> stats, unsigned columns = 16);
 
 }  // namespace xcall

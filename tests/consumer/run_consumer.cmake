@@ -2,12 +2,13 @@
 #
 #   cmake -DSOURCE_DIR=<consumer> -DBINARY_DIR=<dir> -DGENERATOR=<gen>
 #         [-DMAKE_PROGRAM=<prog>] [-DCXX_COMPILER=<c++>] [-DBUILD_TYPE=<cfg>]
-#         [-DINSTALL_FROM=<xcall build dir> -DINSTALL_PREFIX=<prefix>]
+#         [-DPREFIX=<installed xcall>] [-DCONSUMER_ARGS=<-D...;-D...>]
 #         -P run_consumer.cmake
 #
-# With INSTALL_FROM, xcall is first installed from that build tree into a clean
-# INSTALL_PREFIX, and the consumer finds it there through CMAKE_PREFIX_PATH.
-# The consumer's executable `consumer` must exit 0.
+# With PREFIX (an xcall installed there: the install.layout test), the
+# consumer finds it through CMAKE_PREFIX_PATH. CONSUMER_ARGS are more
+# configure arguments of the consumer. The consumer's executable `consumer`
+# must exit 0.
 
 cmake_minimum_required(VERSION 3.25)
 
@@ -33,13 +34,15 @@ if(BUILD_TYPE)
   list(APPEND configure_args "-DCMAKE_BUILD_TYPE=${BUILD_TYPE}")
 endif()
 
-if(DEFINED INSTALL_FROM)
-  file(REMOVE_RECURSE "${INSTALL_PREFIX}")
-  message(STATUS "Installing ${INSTALL_FROM} into ${INSTALL_PREFIX}")
-  execute_process(
-    COMMAND ${CMAKE_COMMAND} --install "${INSTALL_FROM}" --prefix "${INSTALL_PREFIX}" ${config_args}
-    COMMAND_ERROR_IS_FATAL ANY)
-  list(APPEND configure_args "-DCMAKE_PREFIX_PATH=${INSTALL_PREFIX}")
+if(DEFINED PREFIX)
+  list(APPEND configure_args "-DCMAKE_PREFIX_PATH=${PREFIX}")
+endif()
+list(APPEND configure_args ${CONSUMER_ARGS})
+
+if(DEFINED PREFIX)
+  # A fresh configure each time: a cached find_package result must not hide
+  # a change of the installed package.
+  file(REMOVE_RECURSE "${BINARY_DIR}")
 endif()
 
 message(STATUS "Configuring ${SOURCE_DIR}")
