@@ -40,6 +40,7 @@
 #include "fd_doorbell.hpp"
 #include "futex.hpp"
 #include "signal_doorbell.hpp"
+#include "trace.hpp"
 
 namespace xcall::detail {
 
@@ -52,6 +53,7 @@ inline void wake_host(cpu_state& cpu) noexcept {
   if (cpu.host_state.compare_exchange_strong(expected, kHostPolling, std::memory_order_relaxed,
                                              std::memory_order_relaxed)) {
     bump_shared(cpu.counters.doorbells_rung);  // a statistic, on a slow path
+    XCALL_TRACE_DOORBELL_RING(cpu.id, kFutex);
     futex_wake(&cpu.host_state);
   }
 }
@@ -113,9 +115,11 @@ void host_sleep(cpu_state& cpu, HasWork&& has_work, std::chrono::nanoseconds tim
   store_load_fence();
   if (!has_work()) {
     bump(cpu.counters.sleeps);
+    XCALL_TRACE_HOST_SLEEP(cpu.id);
     futex_wait(&cpu.host_state, kHostSleeping, timeout);
     // A waker's CAS moved the word to polling; a timeout left it sleeping.
     cpu.woken = cpu.host_state.load(std::memory_order_relaxed) != kHostSleeping;
+    XCALL_TRACE_HOST_WAKE(cpu.id, cpu.woken);
   }
   cpu.host_state.store(resume_state, std::memory_order_relaxed);
 }

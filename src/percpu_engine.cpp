@@ -14,12 +14,14 @@
 #include "domain_impl.hpp"
 #include "error.hpp"
 #include "doorbell.hpp"
+#include "trace.hpp"
 
 namespace xcall::detail {
 
 bool domain_impl::call_single_queue(cpu_t target, call_single_data& csd) noexcept {
   cpu_state& c = cpus_[target];
   csd_ops::set_target(csd, target);
+  XCALL_TRACE_CSD_QUEUE(target, csd.func, &csd);  // before the push: the target may run it at once
   switch (c.queue.push(csd)) {
     case call_queue::push_result::closed:
       csd_ops::unlock_unqueued(csd);
