@@ -26,7 +26,6 @@
 #include <fstream>
 #include <map>
 #include <optional>
-#include <regex>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -90,19 +89,19 @@ std::optional<std::string> fetcharg(const std::string& arg) {
   const std::string where = arg.substr(arg.find('@') + 1);
   const std::string type =
       std::string(size < 0 ? "s" : "u") + std::to_string(8 * (size < 0 ? -size : size));
-  std::smatch m;
-  static const std::regex reg_re(R"(^%(\w+)$)");
-  static const std::regex mem_re(R"(^(-?\d+)?\(%(\w+)\)$)");
-  static const std::regex imm_re(R"(^\$(-?\d+)$)");
-  if (std::regex_match(where, m, reg_re)) {
-    const auto r = uprobe_register(m[1]);
+  if (where.size() > 1 && where[0] == '%') {  // a register
+    const auto r = uprobe_register(where.substr(1));
     if (r) return "%" + *r + ":" + type;
-  } else if (std::regex_match(where, m, mem_re)) {
-    const auto r = uprobe_register(m[2]);
-    const long off = m[1].matched ? std::stol(m[1]) : 0;
+  } else if (where.size() > 1 && where[0] == '$') {  // a constant
+    if (where.find_first_not_of("-0123456789", 1) == std::string::npos) {
+      return "\\" + where.substr(1) + ":" + type;
+    }
+  } else if (const std::size_t open = where.find("(%");
+             open != std::string::npos && where.back() == ')' &&
+             where.find_first_not_of("-0123456789") == open) {  // [offset](%reg)
+    const auto r = uprobe_register(where.substr(open + 2, where.size() - open - 3));
+    const long off = open == 0 ? 0 : std::stol(where.substr(0, open));
     if (r) return (off < 0 ? "" : "+") + std::to_string(off) + "(%" + *r + "):" + type;
-  } else if (std::regex_match(where, m, imm_re)) {
-    return "\\" + m[1].str() + ":" + type;
   }
 #else
   (void)arg;
@@ -113,15 +112,15 @@ std::optional<std::string> fetcharg(const std::string& arg) {
 /// The file offset of a link-time address, from the program headers.
 std::optional<std::uint64_t> file_offset(const std::string& file, std::uint64_t address) {
   std::istringstream in(run_command("readelf -lW '" + file + "' 2>/dev/null"));
-  const std::regex load_re(
-      R"(^\s*LOAD\s+0x([0-9a-fA-F]+)\s+0x([0-9a-fA-F]+)\s+0x[0-9a-fA-F]+\s+0x([0-9a-fA-F]+)\s+0x([0-9a-fA-F]+))");
-  std::smatch m;
   for (std::string line; std::getline(in, line);) {
-    if (!std::regex_search(line, m, load_re)) continue;
-    const std::uint64_t offset = std::stoull(m[1], nullptr, 16);
-    const std::uint64_t vaddr = std::stoull(m[2], nullptr, 16);
-    const std::uint64_t filesz = std::stoull(m[3], nullptr, 16);
-    if (address >= vaddr && address < vaddr + filesz) return address - vaddr + offset;
+    // LOAD Offset VirtAddr PhysAddr FileSiz MemSiz Flg Align
+    std::istringstream words(line);
+    std::string type, offset, vaddr, paddr, filesz;
+    if (!(words >> type >> offset >> vaddr >> paddr >> filesz) || type != "LOAD") continue;
+    const std::uint64_t off = std::stoull(offset, nullptr, 16);
+    const std::uint64_t va = std::stoull(vaddr, nullptr, 16);
+    const std::uint64_t size = std::stoull(filesz, nullptr, 16);
+    if (address >= va && address < va + size) return address - va + off;
   }
   return std::nullopt;
 }
@@ -294,22 +293,23 @@ class LiveProbeTest : public ::testing::TestWithParam<scenario> {
     ASSERT_EQ(status, 0) << "trace_workload " << args << " failed:\n" << out;
     totals_ = parse_totals(out);
 
-    // "... : <event>: (0x...) a0=1 a1=2"
-    const std::regex line_re(R"(:\s+(\w+):\s+\(0x[0-9a-fA-F]+\)(.*)$)");
-    const std::regex arg_re(R"(a\d+=(-?\d+))");
+    // "<comm>-<tid> [cpu] <flags> <time>: <event>: (0x...) a0=1 a1=2"
     std::istringstream in(session_.trace());
-    std::smatch m;
     for (std::string line; std::getline(in, line);) {
       if (line.empty() || line[0] == '#') continue;
-      if (!std::regex_search(line, m, line_re)) continue;
-      const auto it = probe_of.find(m[1]);
+      const std::size_t at = line.find(": (0x");
+      if (at == std::string::npos) continue;
+      const std::size_t start = line.rfind(' ', at);
+      const auto it = probe_of.find(line.substr(start + 1, at - start - 1));
       if (it == probe_of.end()) continue;
       event ev{it->second, {}};
       if (fetched[it->first]) {
-        const std::string rest = m[2];
-        for (auto a = std::sregex_iterator(rest.begin(), rest.end(), arg_re);
-             a != std::sregex_iterator(); ++a) {
-          ev.args.push_back(static_cast<std::uint64_t>(std::stoll((*a)[1])));
+        std::istringstream words(line.substr(line.find(')', at) + 1));
+        for (std::string w; words >> w;) {
+          const std::size_t eq = w.find('=');
+          if (w[0] == 'a' && eq != std::string::npos) {
+            ev.args.push_back(static_cast<std::uint64_t>(std::stoll(w.substr(eq + 1))));
+          }
         }
       }
       events_.push_back(ev);

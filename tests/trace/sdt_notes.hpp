@@ -6,8 +6,9 @@
 
 #include <cstdint>
 #include <cstdio>
+#include <cstring>
 #include <map>
-#include <regex>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -53,6 +54,15 @@ inline int arg_size(const std::string& arg) {
   }
 }
 
+/// The first whitespace-separated word of `text` (a trailing comma dropped).
+inline std::string first_word(const std::string& text) {
+  std::istringstream in(text);
+  std::string w;
+  in >> w;
+  if (!w.empty() && w.back() == ',') w.pop_back();
+  return w;
+}
+
 /// Runs a command, returns its standard output ("" if it cannot run).
 inline std::string run_command(const std::string& command, int* status = nullptr) {
   std::string out;
@@ -67,27 +77,30 @@ inline std::string run_command(const std::string& command, int* status = nullptr
 
 /// The probe sites of `provider` in `file`, from `readelf -n --wide`.
 inline std::vector<sdt_site> read_sdt_sites(const std::string& file,
-                                            const std::string& provider = "xcall") {
+                                            const std::string& provider_name = "xcall") {
   std::vector<sdt_site> sites;
   std::istringstream in(run_command("readelf -n --wide '" + file + "' 2>/dev/null"));
-  const std::regex provider_re(R"(Provider:\s*(\S+))");  // ends the --wide header line
-  const std::regex name_re(R"(^\s*Name:\s*(\S+))");
-  const std::regex location_re(R"(^\s*Location:\s*0x([0-9a-fA-F]+))");
-  const std::regex args_re(R"(^\s*Arguments:\s*(.*)$)");
-  std::smatch m;
   bool ours = false;
-  for (std::string line_text; std::getline(in, line_text);) {
-    if (std::regex_search(line_text, m, provider_re)) {
-      ours = m[1] == provider;
+  // No std::regex: GCC 12 warns inside it (-Wmaybe-uninitialized) under ASan.
+  const auto after = [](const std::string& line, const char* key) -> std::optional<std::string> {
+    const std::size_t at = line.find(key);
+    if (at == std::string::npos) return std::nullopt;
+    std::string rest = line.substr(at + std::strlen(key));
+    rest.erase(0, rest.find_first_not_of(" \t"));
+    return rest;
+  };
+  for (std::string line; std::getline(in, line);) {
+    if (const auto provider = after(line, "Provider:")) {  // ends the --wide header line
+      ours = first_word(*provider) == provider_name;
       if (ours) sites.emplace_back();
     } else if (!ours) {
       continue;
-    } else if (std::regex_search(line_text, m, name_re)) {
-      sites.back().name = m[1];
-    } else if (std::regex_search(line_text, m, location_re)) {
-      sites.back().location = std::stoull(m[1], nullptr, 16);
-    } else if (std::regex_search(line_text, m, args_re)) {
-      std::istringstream words(m[1].str());
+    } else if (const auto name = after(line, "Name:")) {
+      sites.back().name = first_word(*name);
+    } else if (const auto location = after(line, "Location:")) {
+      sites.back().location = std::stoull(first_word(*location), nullptr, 16);
+    } else if (const auto args = after(line, "Arguments:")) {
+      std::istringstream words(*args);
       for (std::string a; words >> a;) sites.back().args.push_back(a);
     }
   }
