@@ -21,6 +21,8 @@ packages=(
   libbenchmark-dev  # Google Benchmark: bench/micro
   clang-format # make format / format-check (.clang-format), run by .ci/run
   liburing-dev # examples/io_uring: a host blocked in io_uring_wait_cqe
+  systemtap-sdt-dev  # <sys/sdt.h>: the USDT trace points (XCALL_TRACE, docs/tracing.md)
+  binutils     # readelf: tests/trace reads the probes' ELF notes
 )
 # Extra packages a target needs beyond the build (make bench: DPDK, gnuplot).
 packages+=("$@")

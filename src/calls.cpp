@@ -12,6 +12,7 @@
 #include "domain_impl.hpp"
 #include "error.hpp"
 #include "thread_context.hpp"
+#include "trace.hpp"
 
 namespace xcall::detail {
 namespace {
@@ -19,11 +20,13 @@ namespace {
 /// The kernel runs a call addressed to the caller's own CPU locally with
 /// interrupts off; so do we, with the soft mask. The doorbell mask marks it
 /// as a function run by a call, as a drain does (detach refuses to end an
-/// attachment from inside one).
-void run_locally(call_func_t func, void* info) noexcept {
+/// attachment from inside one). Traced as the kernel does, with no csd.
+void run_locally([[maybe_unused]] cpu_t self, call_func_t func, void* info) noexcept {
   doorbell_mask mask;
   irq_guard guard;
+  XCALL_TRACE_CSD_ENTRY(func, nullptr, self);
   func(info);
+  XCALL_TRACE_CSD_EXIT(func, nullptr, self);
 }
 
 }  // namespace
@@ -33,7 +36,7 @@ std::error_code domain_impl::call_single(cpu_t cpu, call_func_t func, void* info
   if (wait && irqs_disabled()) return err(std::errc::resource_deadlock_would_occur);
   if (cpu >= nr_cpu_ids()) return err(std::errc::no_such_device_or_address);
   if (cpu == self_cpu()) {
-    run_locally(func, info);
+    run_locally(cpu, func, info);
     return {};
   }
   if (!online_.test(cpu)) return err(std::errc::no_such_device_or_address);
@@ -68,7 +71,7 @@ std::error_code domain_impl::call_single_async(cpu_t cpu, call_single_data& csd)
     const call_func_t func = csd.func;
     void* const info = csd.info;
     csd_ops::unlock(csd);
-    run_locally(func, info);
+    run_locally(cpu, func, info);
     return {};
   }
   return call_single_queue(cpu, csd) ? std::error_code()
@@ -100,7 +103,7 @@ std::error_code domain_impl::call_many(const cpumask& mask, call_func_t func, vo
       if (const std::error_code ec = classic_queue_many(st, *targets, self, func, info, wait)) {
         return ec;  // out of memory before anything was queued
       }
-      if (run_here) run_locally(func, info);
+      if (run_here) run_locally(self, func, info);
       if (wait) classic_wait_many(st);
       return {};
     }
@@ -112,7 +115,7 @@ std::error_code domain_impl::call_many(const cpumask& mask, call_func_t func, vo
   // then be empty, and an empty snapshot is a call with nothing to do.
   snapshot_targets(st.targets, mask, self, cond, info);
   if (const std::error_code ec = queue_many(st, func, info, wait)) return ec;  // nothing queued
-  if (run_here) run_locally(func, info);
+  if (run_here) run_locally(self, func, info);
   if (wait) wait_many(st);
   return {};
 }

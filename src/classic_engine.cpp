@@ -28,6 +28,7 @@
 #include "domain_impl.hpp"
 #include "error.hpp"
 #include "fault_injection.hpp"
+#include "trace.hpp"
 
 namespace xcall::detail {
 
@@ -76,6 +77,7 @@ std::error_code domain_impl::classic_queue_many(caller_storage& st, const cpumas
     csd_ops::unlock_unqueued(b.csd);
     return {};
   }
+  XCALL_TRACE_CSD_QUEUE_MASK(b.cpumask, func, &b.csd);  // before publication, as the kernel
   {
     std::lock_guard<std::mutex> list_lock(classic_->list.lock());
     classic_->list.add_head(b);  // at the head: walkers revisit, never skip
@@ -134,7 +136,9 @@ unsigned domain_impl::classic_walk(cpu_state& c) noexcept {
     // block stays in flight (refs counts us) until the decrement below.
     const bool after_run = XCALL_FAULT(clear_after_run);
     if (!after_run && !claim_run(b, c)) continue;
+    XCALL_TRACE_CSD_ENTRY(func, &b.csd, c.id);
     run_block_func(c, func, info);
+    XCALL_TRACE_CSD_EXIT(func, &b.csd, c.id);
     ++ran;
     if (after_run && !claim_run(b, c)) continue;
     // acq_rel: the last decrement sees every other handler's run.

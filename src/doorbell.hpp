@@ -46,6 +46,7 @@
 #include "futex.hpp"
 #include "signal_doorbell.hpp"
 #include "wake_tree.hpp"
+#include "trace.hpp"
 
 namespace xcall::detail {
 
@@ -58,6 +59,7 @@ inline void wake_host(cpu_state& cpu) noexcept {
   if (cpu.host_state.compare_exchange_strong(expected, kHostPolling, std::memory_order_relaxed,
                                              std::memory_order_relaxed)) {
     bump_shared(cpu.counters.doorbells_rung);  // a statistic, on a slow path
+    XCALL_TRACE_DOORBELL_RING(cpu.id, kFutex);
     futex_wake(&cpu.host_state);
   }
 }
@@ -131,6 +133,7 @@ void host_sleep(cpu_state& cpu, HasWork&& has_work, std::chrono::nanoseconds tim
   const bool slept = !has_work();
   if (slept) {
     bump(cpu.counters.sleeps);
+    XCALL_TRACE_HOST_SLEEP(cpu.id);
     futex_wait(&cpu.host_state, kHostSleeping, timeout);
   }
   // An exchange, not a store: a fan-out may have claimed this host (owed)
@@ -139,7 +142,10 @@ void host_sleep(cpu_state& cpu, HasWork&& has_work, std::chrono::nanoseconds tim
   // release CAS (wake_tree.hpp), so the relay sees the children's claims.
   const std::uint32_t was = cpu.host_state.exchange(resume_state, std::memory_order_acquire);
   // A waker's CAS moved the word to polling or owed; a timeout left it sleeping.
-  if (slept) cpu.woken = was != kHostSleeping;
+  if (slept) {
+    cpu.woken = was != kHostSleeping;
+    XCALL_TRACE_HOST_WAKE(cpu.id, cpu.woken);
+  }
   if (was != kHostSleeping) relay_owed_wakes(cpu);
 }
 

@@ -11,6 +11,7 @@
 #include "csd_ops.hpp"
 #include "domain_impl.hpp"
 #include "thread_context.hpp"
+#include "trace.hpp"
 
 namespace xcall::detail {
 
@@ -33,6 +34,7 @@ unsigned domain_impl::drain(cpu_state& c) noexcept {
       c.woken = false;
     } else {
       bump(c.counters.doorbells_saved);  // found by polling: nobody had to ring
+      XCALL_TRACE_DOORBELL_SAVED(c.id);
     }
   }
   // The classic walk this announcement asks for is owed until a walk starts:
@@ -64,13 +66,17 @@ unsigned domain_impl::run_batch(cpu_state& c) noexcept {
     // Counted before the release, so a caller that returns from its wait
     // finds its call in stats().
     if (csd_ops::is_sync(*csd)) {
+      XCALL_TRACE_CSD_ENTRY(func, csd, c.id);
       func(info);
+      XCALL_TRACE_CSD_EXIT(func, csd, c.id);
       bump(c.counters.calls_run);
       csd_unlock(*csd);
     } else {
       bump(c.counters.calls_run);
       csd_unlock(*csd);
+      XCALL_TRACE_CSD_ENTRY(func, csd, c.id);  // csd: only its address, it may be gone
       func(info);
+      XCALL_TRACE_CSD_EXIT(func, csd, c.id);
     }
     c.running.store(outer, std::memory_order_relaxed);  // nested drains restore
   }

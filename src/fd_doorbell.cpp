@@ -15,6 +15,7 @@
 #include "barriers.hpp"
 #include "domain_impl.hpp"
 #include "thread_context.hpp"
+#include "trace.hpp"
 #include "xcall/cpu.hpp"
 
 namespace xcall::detail {
@@ -50,6 +51,7 @@ void write_doorbell_fd(cpu_state& cpu) noexcept {
     return;
   }
   bump_shared(cpu.counters.doorbell_fd_writes);
+  XCALL_TRACE_DOORBELL_RING(cpu.id, kFd);
   const std::uint64_t one = 1;
   // The host is inside its loop_wait until it has read this write, so the
   // descriptor is open. eventfd's counter cannot overflow at one per claim.

@@ -36,6 +36,7 @@
 #include "fault_injection.hpp"
 #include "futex.hpp"
 #include "thread_context.hpp"
+#include "trace.hpp"
 
 namespace xcall::detail {
 namespace {
@@ -57,10 +58,12 @@ bool served(std::uint32_t done, std::uint32_t want) noexcept {
 void domain_impl::bring_online(cpu_state& c) noexcept {
   c.queue.open();
   online_.set(c.id);
+  XCALL_TRACE_CPU_ONLINE(c.id);
 }
 
 void domain_impl::take_offline(cpu_state& c) noexcept {
   online_.reset(c.id);
+  XCALL_TRACE_CPU_OFFLINE(c.id);
   // Pushes after the close fail; what it took runs after what an outer
   // drain took earlier (older calls first).
   call_single_data* const taken = c.queue.close();

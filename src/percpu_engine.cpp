@@ -16,6 +16,7 @@
 #include "error.hpp"
 #include "doorbell.hpp"
 #include "fan_out_doorbell.hpp"
+#include "trace.hpp"
 
 namespace xcall::detail {
 
@@ -27,6 +28,7 @@ bool domain_impl::call_single_queue(cpu_t target, call_single_data& csd,
                                     fan_out_doorbell* fan_out) noexcept {
   cpu_state& c = cpus_[target];
   csd_ops::set_target(csd, target);
+  XCALL_TRACE_CSD_QUEUE(target, csd.func, &csd);  // before the push: the target may run it at once
   switch (c.queue.push(csd)) {
     case call_queue::push_result::closed:
       csd_ops::unlock_unqueued(csd);

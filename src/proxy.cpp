@@ -34,6 +34,7 @@
 #include "doorbell.hpp"
 #include "futex.hpp"
 #include "thread_context.hpp"
+#include "trace.hpp"
 
 namespace xcall {
 namespace detail {
@@ -192,6 +193,7 @@ unsigned domain_impl::proxy_once(thread_context& ctx, cpu_state& target) noexcep
   target.woken = false;
   bump(target.counters.proxy_runs, ran);
   ctx.host.store(ctx.held[--ctx.proxy_depth], std::memory_order_relaxed);
+  XCALL_TRACE_PROXY_RUN(ctx.current() != nullptr ? ctx.current()->id : no_cpu, target.id, ran);
   if (const unsigned us = XCALL_FAULT_PARAM(widen_proxy_window)) {
     std::this_thread::sleep_for(std::chrono::microseconds(us));
   }

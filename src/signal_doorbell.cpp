@@ -33,6 +33,7 @@
 #include "domain_impl.hpp"
 #include "doorbell.hpp"
 #include "thread_context.hpp"
+#include "trace.hpp"
 
 namespace xcall::detail {
 namespace {
@@ -125,6 +126,7 @@ bool send_doorbell_signal(cpu_state& cpu, bool resend) noexcept {
   // relaxed: statistics, next to a system call.
   bump_shared(cpu.counters.signals_sent);
   if (resend) bump_shared(cpu.counters.signals_resent);
+  XCALL_TRACE_DOORBELL_RING(cpu.id, kSignal);
   return syscall(SYS_tgkill, cpu.host_pid.load(std::memory_order_relaxed),
                  cpu.host_tid.load(std::memory_order_relaxed), signo) == 0;
 }

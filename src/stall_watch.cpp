@@ -19,6 +19,7 @@
 #include "doorbell.hpp"
 #include "deadline.hpp"
 #include "signal_doorbell.hpp"
+#include "trace.hpp"
 
 namespace xcall {
 namespace {
@@ -165,6 +166,7 @@ void stall_watch::check() noexcept {
   const auto now = clock::now();
   if (now < next_) return;
   ++reports_;
+  XCALL_TRACE_STALL(target_, std::chrono::nanoseconds(now - start_).count(), func_);
   if (target_ < dom_.nr_cpu_ids()) {
     bump_shared(dom_.cpu(target_).counters.stalls_reported);
   }

@@ -53,6 +53,7 @@
 #include "domain_impl.hpp"
 #include "fault_injection.hpp"
 #include "futex.hpp"
+#include "trace.hpp"
 
 namespace xcall::detail {
 
@@ -93,6 +94,7 @@ inline bool deliver_owed_wake(cpu_state& host) noexcept {
     return false;
   }
   bump_shared(host.counters.doorbells_rung);
+  XCALL_TRACE_DOORBELL_RING(host.id, kFutex);
   futex_wake(&host.host_state);
   return true;
 }
