@@ -981,6 +981,7 @@ int xcall_domain_stats(const xcall_domain_t* dom, xcall_cpu_stats_t* out, size_t
       c.signals_deferred = s.signals_deferred;
       c.proxy_runs = s.proxy_runs;
       c.doorbell_fd_writes = s.doorbell_fd_writes;
+      c.wakes_relayed = s.wakes_relayed;
       std::memcpy(reinterpret_cast<unsigned char*>(out) + i * elem_size, &c, fill);
     }
     return static_cast<int>(stats.size());
@@ -1019,6 +1020,7 @@ ssize_t xcall_format_stats(const xcall_cpu_stats_t* stats, size_t count, size_t 
       s.signals_deferred = c.signals_deferred;
       s.proxy_runs = c.proxy_runs;
       s.doorbell_fd_writes = c.doorbell_fd_writes;
+      s.wakes_relayed = c.wakes_relayed;
     }
     const std::string text = xcall::format_stats(cxx, columns);
     if (len > 0) {

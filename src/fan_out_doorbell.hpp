@@ -11,7 +11,8 @@
 // ring_doorbell() would (a signal, an fd write, nothing for a polling host).
 //
 // Use: note(c) after each push that found c's queue empty, ring() once after
-// the last push. Without a mask (its allocation failed) note() rings at once.
+// the last push. Without a mask (its allocation failed, or the domain's
+// wake_tree option is off) note() rings at once, as a single call does.
 //
 // Ordering: ring()'s one seq_cst fence orders every push before the loads
 // of the targets' host_state; it pairs with the fence in host_sleep(), as
@@ -35,7 +36,8 @@ class fan_out_doorbell {
  public:
   /// `pending`: the caller's private, all-clear mask of CPUs to ring, or
   /// nullptr to ring each target at once.
-  fan_out_doorbell(domain_impl& dom, cpumask* pending) noexcept : dom_(dom), pending_(pending) {}
+  fan_out_doorbell(domain_impl& dom, cpumask* pending) noexcept
+      : dom_(dom), pending_(dom.options().wake_tree ? pending : nullptr) {}
   fan_out_doorbell(const fan_out_doorbell&) = delete;
   fan_out_doorbell& operator=(const fan_out_doorbell&) = delete;
 

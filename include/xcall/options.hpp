@@ -75,6 +75,12 @@ struct domain_options {
   /// spins before it sleeps. At most one second.
   std::chrono::nanoseconds idle_spin = std::chrono::microseconds(50);
   engine engine_kind = engine::percpu;
+  /// Multi-CPU calls wake their sleeping targets through a wake tree: the
+  /// caller futex-wakes one or two, and every CPU woken wakes two more, so
+  /// the caller's cost does not grow with the number of sleepers
+  /// (docs/engines.md). false: the caller wakes each sleeping target itself,
+  /// one system call after another (the design before the tree; a baseline).
+  bool wake_tree = true;
   /// Stall watchdog: a caller that waits longer than this for one descriptor
   /// reports it (xcall/stall.hpp). 0 turns the watchdog off; a huge value
   /// (up to nanoseconds::max()) saturates and never gives a false report. The

@@ -464,9 +464,10 @@ typedef struct xcall_cpu_stats {
   uint64_t signals_deferred;
   uint64_t proxy_runs;
   uint64_t doorbell_fd_writes;
+  uint64_t wakes_relayed;
 } xcall_cpu_stats_t;
 
-#define XCALL_CPU_STATS_SIZE_V1 (offsetof(xcall_cpu_stats_t, doorbell_fd_writes) + sizeof(uint64_t))
+#define XCALL_CPU_STATS_SIZE_V1 (offsetof(xcall_cpu_stats_t, wakes_relayed) + sizeof(uint64_t))
 
 /** A snapshot of the counters of CPUs 0 .. count-1 (at most nr_cpu_ids)
  * into out[], whose elements are elem_size bytes apart: pass
