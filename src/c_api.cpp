@@ -282,6 +282,7 @@ void default_options(xcall_domain_options_t& o) noexcept {
   o.on_stall = nullptr;
   o.on_stall_arg = nullptr;
   o.doorbell_signal = d.doorbell_signal;
+  o.wake_tree = d.wake_tree;
 }
 
 /// domain_options::on_stall for a C callback; recoverable with target<>().
@@ -333,6 +334,7 @@ xcall::domain_options to_cxx(const xcall_domain_options_t& c) {
   o.stall_timeout = std::chrono::nanoseconds(c.stall_timeout_ns);
   if (c.on_stall != nullptr) o.on_stall = stall_shim{c.on_stall, c.on_stall_arg};
   o.doorbell_signal = c.doorbell_signal;
+  o.wake_tree = c.wake_tree;
   return o;
 }
 
@@ -516,6 +518,7 @@ int xcall_domain_get_options(const xcall_domain_t* dom, xcall_domain_options_t* 
     c.on_stall_arg = shim->arg;
   }
   c.doorbell_signal = o.doorbell_signal;
+  c.wake_tree = o.wake_tree;
   const std::size_t n = out->size < sizeof(c) ? out->size : sizeof(c);
   c.size = n;
   std::memcpy(static_cast<void*>(out), &c, n);

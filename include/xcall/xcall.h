@@ -173,6 +173,10 @@ typedef struct xcall_domain_options {
   xcall_stall_func_t on_stall; /**< NULL: reports go to stderr */
   void* on_stall_arg;
   int doorbell_signal; /**< 0: first free real-time signal */
+  /** Wake sleeping targets of multi-CPU calls through the wake tree (the
+   * default); false: the caller wakes each one itself. Added after V1: a
+   * caller whose size ends before it gets the default. */
+  bool wake_tree;
 } xcall_domain_options_t;
 
 /** The size of the first published xcall_domain_options_t: the smallest
