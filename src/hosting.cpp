@@ -155,7 +155,9 @@ int domain_impl::doorbell_signal() {
 void domain_impl::prepare_signal_storage(cpu_state& c) {
   for (unsigned depth = 0; depth < kSignalStorageDepth; ++depth) {
     caller_storage* const st = host_storage(c, depth);
-    if (st == nullptr || st->many() == nullptr) throw std::bad_alloc();
+    if (st == nullptr || st->many() == nullptr || st->ring_mask() == nullptr) {
+      throw std::bad_alloc();
+    }
     if (classic_ != nullptr && st->classic.block(nr_cpu_ids()) == nullptr) throw std::bad_alloc();
   }
 }

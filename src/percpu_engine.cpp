@@ -46,8 +46,10 @@ bool domain_impl::call_single_queue(cpu_t target, call_single_data& csd,
   // A waiting caller proxies for a parked host in its wait (nudge.hpp); a
   // no-wait call would otherwise sit in the queue until the host leaves
   // its region, which may be waiting for this very call. The check is a
-  // hint: try_proxy()'s acquire CAS on the run lock is what decides.
-  if (!csd_ops::is_sync(csd)) help_parked(c);
+  // hint: try_proxy()'s acquire CAS on the run lock is what decides. A
+  // fan-out helps after its ring (queue_many): proxying runs functions,
+  // which must not find doorbells still owed.
+  if (fan_out == nullptr && !csd_ops::is_sync(csd)) help_parked(c);
   return true;
 }
 
@@ -61,7 +63,7 @@ std::error_code domain_impl::queue_many(caller_storage& st, call_func_t func, vo
     call_single_data& csd = csds[c].csd;
     // Never wait with doorbells owed: a function this wait runs or waits
     // for may call a target pushed above, find its queue non-empty and
-    // leave the ring to us.
+    // leave the ring to us (the same holds for proxying: see below).
     if (csd_ops::is_locked(csd)) doorbells.ring();
     csd_lock(csd, wait);  // the previous call through it is done
     csd.func = func;
@@ -69,6 +71,9 @@ std::error_code domain_impl::queue_many(caller_storage& st, call_func_t func, vo
     if (!call_single_queue(c, csd, &doorbells)) st.targets.reset(c);  // went offline: not a target
   }
   doorbells.ring();
+  if (!wait) {  // as call_single_queue() does for a single no-wait call
+    for (cpu_t c : st.targets) help_parked(cpus_[c]);
+  }
   return {};
 }
 
