@@ -6,7 +6,11 @@
 //    call made (that storage);
 //  - resident memory per CPU: /proc/self/statm before and after building a
 //    domain (without threads, with owned threads, and after one caller's
-//    first fan-out to every CPU, which allocates its per-target descriptors).
+//    first fan-out to every CPU, which allocates its per-target descriptors);
+//    and a domain of kMaxCpus (4096) owned threads, with the time to build it
+//    (all threads started) and to destroy it (all joined).
+//
+// Every call made here is counted: the functions' runs must match.
 //
 // Domains here sleep when idle, so nothing spins while allocations are counted.
 //
@@ -18,12 +22,14 @@
 
 #include <fstream>
 #include <functional>
+#include <memory>
 #include <thread>
 #include <vector>
 
 #include <xcall_test_support/alloc_counter.hpp>
 
 #include "affinity.hpp"
+#include "clock.hpp"
 #include "format.hpp"
 #include "harness.hpp"
 #include "results.hpp"
@@ -69,37 +75,48 @@ void allocations_outside(const config& cfg, results& out, engine e) {
   cpumask all(n);
   all.set_all();
   call_single_data csd(&cpu_counters::bump, &runs);
-  const std::size_t calls = cfg.quick ? 200 : 1000;
+  const std::size_t calls = cfg.smoke ? 20 : cfg.quick ? 200 : 1000;
   const char* who = "outside thread";
   auto& rows = out.allocations;
   std::size_t failed = 0;
+  std::uint64_t expected = 0;  // function runs of the calls that did not fail
+  // Counts a call's result: `runs` function runs if it succeeded.
+  const auto issued = [&](bool error, std::uint64_t runs_if_ok) {
+    if (error) {
+      ++failed;
+    } else {
+      expected += runs_if_ok;
+    }
+  };
   rows.push_back(count_allocs(e, who, "call_function_single, wait", calls, [&] {
-    if (d.call_function_single(0, &cpu_counters::bump, &runs, true)) ++failed;
+    issued(static_cast<bool>(d.call_function_single(0, &cpu_counters::bump, &runs, true)), 1);
   }));
   rows.push_back(count_allocs(e, who, "call_function_single, no wait", calls, [&] {
-    if (d.call_function_single(0, &cpu_counters::bump, &runs, false)) ++failed;
+    issued(static_cast<bool>(d.call_function_single(0, &cpu_counters::bump, &runs, false)), 1);
   }));
   rows.push_back(count_allocs(e, who, "call_function_single_async", calls, [&] {
     while (csd.in_flight()) cpu_relax();
-    if (d.call_function_single_async(0, csd)) ++failed;
+    issued(static_cast<bool>(d.call_function_single_async(0, csd)), 1);
   }));
   rows.push_back(count_allocs(e, who, "call_function_many (all), wait", calls, [&] {
-    if (d.call_function_many(all, &cpu_counters::bump, &runs, true)) ++failed;
+    issued(static_cast<bool>(d.call_function_many(all, &cpu_counters::bump, &runs, true)), n);
   }));
   rows.push_back(count_allocs(e, who, "call_function_many (all), no wait", calls, [&] {
-    if (d.call_function_many(all, &cpu_counters::bump, &runs, false)) ++failed;
+    issued(static_cast<bool>(d.call_function_many(all, &cpu_counters::bump, &runs, false)), n);
   }));
   rows.push_back(count_allocs(e, who, "on_each_cpu, wait", calls, [&] {
-    if (d.on_each_cpu(&cpu_counters::bump, &runs, true)) ++failed;
+    issued(static_cast<bool>(d.on_each_cpu(&cpu_counters::bump, &runs, true)), n);
   }));
   rows.push_back(count_allocs(e, who, "on_each_cpu(callable)", calls, [&] {
-    if (d.on_each_cpu([&runs] { cpu_counters::bump(&runs); })) ++failed;
+    issued(static_cast<bool>(d.on_each_cpu([&runs] { cpu_counters::bump(&runs); })), n);
   }));
   rows.push_back(count_allocs(e, who, "call_function_any, wait", calls, [&] {
-    if (d.call_function_any(all, &cpu_counters::bump, &runs, true)) ++failed;
+    issued(static_cast<bool>(d.call_function_any(all, &cpu_counters::bump, &runs, true)), 1);
   }));
   while (csd.in_flight()) cpu_relax();  // the descriptor outlives its flight
   report_failed(out, e, who, failed);
+  wait_until_done([&] { return runs.total() >= expected; }, 30);
+  check_runs(out, fmt::format("footprint {}, {}", engine_name(e), who), runs.total(), expected);
 }
 
 void allocations_attached(const config& cfg, results& out, engine e) {
@@ -118,20 +135,30 @@ void allocations_attached(const config& cfg, results& out, engine e) {
   {
     cpu_attachment self = d.attach(0);
     while (!ready.load(std::memory_order_acquire)) std::this_thread::yield();
-    const std::size_t calls = cfg.quick ? 200 : 1000;
+    const std::size_t calls = cfg.smoke ? 20 : cfg.quick ? 200 : 1000;
     const char* who = "attached CPU 0";
     auto& rows = out.allocations;
     std::size_t failed = 0;
+    std::uint64_t expected = 0;  // function runs of the calls that did not fail
+    const auto issued = [&](bool error, std::uint64_t runs_if_ok) {
+      if (error) {
+        ++failed;
+      } else {
+        expected += runs_if_ok;
+      }
+    };
+    // From CPU 0 of 2: many reaches CPU 1 only; on_each_cpu runs locally too.
     rows.push_back(count_allocs(e, who, "call_function_single, wait", calls, [&] {
-      if (d.call_function_single(1, &cpu_counters::bump, &runs, true)) ++failed;
+      issued(static_cast<bool>(d.call_function_single(1, &cpu_counters::bump, &runs, true)), 1);
     }));
     rows.push_back(count_allocs(e, who, "call_function_many (all), wait", calls, [&] {
-      if (d.call_function_many(all, &cpu_counters::bump, &runs, true)) ++failed;
+      issued(static_cast<bool>(d.call_function_many(all, &cpu_counters::bump, &runs, true)), 1);
     }));
     rows.push_back(count_allocs(e, who, "on_each_cpu, wait", calls, [&] {
-      if (d.on_each_cpu(&cpu_counters::bump, &runs, true)) ++failed;
+      issued(static_cast<bool>(d.on_each_cpu(&cpu_counters::bump, &runs, true)), 2);
     }));
     report_failed(out, e, who, failed);
+    check_runs(out, fmt::format("footprint {}, {}", engine_name(e), who), runs.total(), expected);
     stop.store(true, std::memory_order_release);
   }
   helper.join();
@@ -154,7 +181,33 @@ memory_row memory_of(const char* what, cpu_t n, long before, long after) {
   return r;
 }
 
-void resident_memory(results& out, cpu_t n_threads, cpu_t n_bare) {
+/// A domain of `n` owned threads (sleep mode): RSS per CPU, and the time to
+/// build it (every thread started) and to destroy it (every thread joined).
+memory_row owned_domain_row(results& out, cpu_t n, const char* what) {
+  malloc_trim(0);
+  const long before = rss_kib();
+  const double t0 = now_seconds();
+  auto d = std::make_unique<domain>(
+      bench_options(engine::percpu, idle_mode::sleep, n, /*start_threads=*/true, false));
+  const double t1 = now_seconds();
+  const long after = rss_kib();
+  // It works: one call reaches every CPU.
+  cpu_counters runs(n);
+  if (d->on_each_cpu(&cpu_counters::bump, &runs, true)) {
+    report_failed(out, engine::percpu, what, 1);
+  } else {
+    check_runs(out, fmt::format("footprint {} ({} CPUs), on_each_cpu", what, n), runs.total(), n);
+  }
+  const double t2 = now_seconds();
+  d.reset();
+  const double t3 = now_seconds();
+  memory_row r = memory_of(what, n, before, after);
+  r.construct_ms = (t1 - t0) * 1e3;
+  r.destroy_ms = (t3 - t2) * 1e3;
+  return r;
+}
+
+void resident_memory(results& out, cpu_t n_threads, cpu_t n_bare, cpu_t n_many_threads) {
   malloc_trim(0);
   long before = rss_kib();
   {
@@ -175,12 +228,20 @@ void resident_memory(results& out, cpu_t n_threads, cpu_t n_bare) {
     if (d.call_function_many(all, &cpu_counters::bump, &runs, true)) {
       report_failed(out, engine::percpu, "resident memory, first fan-out", 1);
     }
+    check_runs(out, "footprint: first fan-out", runs.total(), n_threads);
     out.memory.push_back(memory_of("+ one outside caller's first fan-out to all CPUs", n_threads,
                                    with_threads, rss_kib()));
   }
+  out.memory.push_back(
+      owned_domain_row(out, n_many_threads, "domain with owned threads (sleep mode), timed"));
   for (const memory_row& r : out.memory) {
-    progress("footprint", fmt::format("{:<52} {:5} CPUs: {:+6} KiB, {:.0f} bytes/CPU", r.what,
-                                      r.cpus, r.rss_after_kib - r.rss_before_kib, r.bytes_per_cpu));
+    progress(
+        "footprint",
+        fmt::format("{:<52} {:5} CPUs: {:+6} KiB, {:.0f} bytes/CPU{}", r.what, r.cpus,
+                    r.rss_after_kib - r.rss_before_kib, r.bytes_per_cpu,
+                    r.construct_ms < 0 ? std::string()
+                                       : fmt::format("; built in {:.1f} ms, destroyed in {:.1f} ms",
+                                                     r.construct_ms, r.destroy_ms)));
   }
 }
 
@@ -197,7 +258,11 @@ void run_footprint(const config& cfg, results& out) {
   progress("footprint",
            fmt::format("allocations per call once warm: at most {:.3f} over {} kinds of call",
                        worst, out.allocations.size()));
-  resident_memory(out, cfg.quick ? 64 : 256, cfg.quick ? 1024 : 4096);
+  if (cfg.smoke) {
+    resident_memory(out, 8, 64, 64);
+  } else {
+    resident_memory(out, cfg.quick ? 64 : 256, cfg.quick ? 1024 : 4096, cfg.quick ? 1024 : 4096);
+  }
 }
 
 }  // namespace xcall::bench

@@ -470,6 +470,90 @@ target_line zero_allocations(const results& r) {
   return t;
 }
 
+// ---- fan-out wakes (fan_out.cpp) ----
+
+/// The fan-out points at the largest size measured, by engine and tree.
+struct fan_pair {
+  const fan_out_point* tree = nullptr;
+  const fan_out_point* serial = nullptr;
+};
+
+std::map<std::string, fan_pair> fan_at_largest(const results& r, unsigned& largest) {
+  largest = 0;
+  for (const fan_out_point& p : r.fan_out) largest = std::max(largest, p.cpus);
+  std::map<std::string, fan_pair> m;
+  for (const fan_out_point& p : r.fan_out) {
+    if (p.cpus != largest) continue;
+    (p.wake_tree ? m[p.engine].tree : m[p.engine].serial) = &p;
+  }
+  return m;
+}
+
+/// The serial design's cost per wake: its on_each_cpu p50 ÷ the CPUs.
+double per_wake_ns(const fan_out_point& serial) {
+  return serial.cpus == 0 ? 0 : serial.each.p50 / serial.cpus;
+}
+
+/// "at 256 CPUs", or why the target's size was not reached.
+void fan_verdict(target_line& t, const multi_check& c, unsigned largest) {
+  const target_line l = c.line(t.target);
+  t.measured = l.measured;
+  t.v = l.v;
+  if (largest == 0) return;
+  t.measured = fmt::format("at {} CPUs: ", largest) + t.measured;
+  if (largest < 256 && t.v != verdict::not_measured) {
+    t.v = verdict::not_measured;
+    t.measured += " (sweep stopped below 256 CPUs)";
+  }
+}
+
+/// A no-wait call_function_many to 256 sleeping CPUs returns in at most 8 wakes.
+target_line fan_out_return(const results& r) {
+  target_line t;
+  t.target =
+      "a no-wait call_function_many to 256 sleeping CPUs returns to the caller in the time of at "
+      "most 8 wakes (8 × the serial design's per-wake cost, its on_each_cpu p50 ÷ 256, same run)";
+  unsigned largest = 0;
+  multi_check c;
+  for (const auto& [engine, p] : fan_at_largest(r, largest)) {
+    if (p.tree == nullptr || p.serial == nullptr) continue;
+    const double w = per_wake_ns(*p.serial);
+    const double wakes = w > 0 ? p.tree->many_return.p50 / w : 0;
+    c.add(engine, w > 0 && wakes <= 8,
+          fmt::format("{} = {:.1f} wakes of {} (caller made {:.1f} futex wakes per call; the "
+                      "serial design's no-wait call returned in {})",
+                      fmt_ns(p.tree->many_return.p50), wakes, fmt_ns(w), p.tree->caller_wakes,
+                      fmt_ns(p.serial->many_return.p50)));
+  }
+  fan_verdict(t, c, largest);
+  return t;
+}
+
+/// on_each_cpu with wait over 256 sleeping CPUs at most half the serial design's.
+target_line fan_out_each(const results& r) {
+  target_line t;
+  t.target =
+      "on_each_cpu with wait over 256 sleeping CPUs, wake tree p50 ≤ 0.5× the serial design's "
+      "p50 (same run)";
+  unsigned largest = 0;
+  multi_check c;
+  for (const auto& [engine, p] : fan_at_largest(r, largest)) {
+    if (p.tree == nullptr || p.serial == nullptr) continue;
+    const double q = ratio(p.tree->each.p50, p.serial->each.p50);
+    c.add(engine, q > 0 && q <= 0.5,
+          fmt::format("{} ({} vs {})", fmt_ratio(q), fmt_ns(p.tree->each.p50),
+                      fmt_ns(p.serial->each.p50)));
+  }
+  fan_verdict(t, c, largest);
+  if (t.v == verdict::not_met) {
+    t.measured += fmt::format(
+        " [this machine has {} cores: the woken hosts queue for them, so the run time of {} "
+        "wake-ups is serial whoever makes the wake system calls]",
+        r.machine.cores, largest);
+  }
+  return t;
+}
+
 constexpr target_spec kTargets[] = {
     // name, text, reference, reference_named, parts, mode, what, paired, bound, limit,
     // shown, extra, custom
@@ -528,6 +612,10 @@ constexpr target_spec kTargets[] = {
      pairing::none, bound::at_most, 0, shown::ratio, nullptr, fd_burst_running},
     {"engines' crossing", nullptr, nullptr, false, parts_kind::engines, nullptr, nullptr,
      pairing::none, bound::at_least, 0, shown::ratio, nullptr, engines_crossing},
+    {"fan-out return", nullptr, nullptr, false, parts_kind::engines, nullptr, nullptr,
+     pairing::none, bound::at_most, 8, shown::ratio, nullptr, fan_out_return},
+    {"fan-out on_each_cpu", nullptr, nullptr, false, parts_kind::engines, nullptr, nullptr,
+     pairing::none, bound::at_most, 0.5, shown::ratio, nullptr, fan_out_each},
     {"allocations", nullptr, nullptr, false, parts_kind::engines, nullptr, nullptr, pairing::none,
      bound::at_most, 0, shown::ratio, nullptr, zero_allocations},
 };
@@ -561,8 +649,11 @@ void machine_table(std::ostringstream& o, const results& r) {
     << " |\n";
   o << "| kernel | " << m.kernel << " |\n";
   o << "| xcall | " << m.git_revision << ", " << m.compiler << " |\n";
-  o << "| run | " << (r.cfg.quick ? "--quick" : "full") << ", " << m.date << ", "
-    << fmt::format("{:.0f} s", r.seconds) << " |\n";
+  o << "| run | "
+    << (r.cfg.smoke   ? "--smoke"
+        : r.cfg.quick ? "--quick"
+                      : "full")
+    << ", " << m.date << ", " << fmt::format("{:.0f} s", r.seconds) << " |\n";
   o << "| load average | " << m.load_before << " at start, " << m.load_after << " at end |\n";
   o << "| clock | " << m.clock << fmt::format(", {:.0f} ns per read", m.clock_read_ns) << " |\n\n";
 }
@@ -797,6 +888,57 @@ void scaling_table(std::ostringstream& o, const results& r) {
   o << "\n";
 }
 
+void fan_out_table(std::ostringstream& o, const results& r) {
+  if (r.fan_out.empty()) return;
+  o << "#### Fan-out wakes: every CPU asleep before each call (sleep mode, owned threads)\n\n";
+  o << "One outside caller, calls to all CPUs; every CPU has gone back to sleep before each "
+       "call. Tree: the wake tree (on) or the serial design (off: the caller futex-wakes every "
+       "sleeper itself). Wakes per call: futex wakes the caller made, and those made by woken "
+       "CPUs (relayed), over both kinds of call. Levels: floor(log2 n) + 1, the longest chain of "
+       "sequential wakes when all sleep (computed from the heap's shape, not measured). Per "
+       "wake: the serial design's on_each_cpu p50 ÷ n.\n\n";
+  o << "| CPUs | engine | tree | many (no wait) returns p50 | p99 | on_each_cpu p50 | p99 | "
+       "tree ÷ serial, on_each_cpu p50 | caller wakes / call | relayed / call | levels | per "
+       "wake (serial) |\n";
+  o << "|---|---|---|---|---|---|---|---|---|---|---|---|\n";
+  const auto serial_of = [&r](const fan_out_point& p) -> const fan_out_point* {
+    for (const fan_out_point& q : r.fan_out) {
+      if (q.cpus == p.cpus && q.engine == p.engine && !q.wake_tree) return &q;
+    }
+    return nullptr;
+  };
+  for (const fan_out_point& p : r.fan_out) {
+    const fan_out_point* s = serial_of(p);
+    o << "| " << p.cpus << " | " << p.engine << " | " << (p.wake_tree ? "on" : "off") << " | "
+      << fmt_us(p.many_return.p50) << " | " << fmt_us(p.many_return.p99) << " | "
+      << fmt_us(p.each.p50) << " | " << fmt_us(p.each.p99) << " | "
+      << (p.wake_tree && s != nullptr ? fmt_ratio(ratio(p.each.p50, s->each.p50))
+                                      : std::string("–"))
+      << " | " << fmt::format("{:.1f}", p.caller_wakes) << " | "
+      << fmt::format("{:.1f}", p.relayed_wakes) << " | " << p.levels << " | "
+      << (!p.wake_tree ? fmt_ns(per_wake_ns(p)) : std::string("–")) << " |\n";
+  }
+  o << "\n";
+  // What the critical path gives on machines with a core per CPU.
+  unsigned largest = 0;
+  for (const auto& [engine, pair] : fan_at_largest(r, largest)) {
+    if (pair.serial == nullptr) continue;
+    const double w = per_wake_ns(*pair.serial);
+    o << "With " << engine << "'s per-wake cost measured here (" << fmt_ns(w) << ", at " << largest
+      << " CPUs), a machine with a core per CPU would wake all of them ";
+    for (unsigned cores : {64u, 256u}) {
+      unsigned levels = 0;
+      for (unsigned n = cores; n != 0; n >>= 1) ++levels;
+      o << (cores == 64 ? "" : "; ")
+        << fmt::format(
+               "at {} cores in {} sequential wakes ≈ {}, "
+               "against {} serially",
+               cores, levels, fmt_ns(levels * w), fmt_ns(cores * w));
+    }
+    o << " (each level also costs a wake-up latency; see BENCHMARKS.md).\n\n";
+  }
+}
+
 void footprint_tables(std::ostringstream& o, const results& r) {
   if (!r.allocations.empty()) {
     o << "#### Allocations per call\n\n";
@@ -809,11 +951,15 @@ void footprint_tables(std::ostringstream& o, const results& r) {
   }
   if (!r.memory.empty()) {
     o << "#### Resident memory per CPU\n\n";
-    o << "| what | CPUs | RSS growth | per CPU |\n|---|---|---|---|\n";
+    o << "| what | CPUs | RSS growth | per CPU | built in | destroyed in |\n"
+         "|---|---|---|---|---|---|\n";
     for (const memory_row& m : r.memory) {
       o << "| " << m.what << " | " << m.cpus << " | "
         << fmt::format("{} KiB", m.rss_after_kib - m.rss_before_kib) << " | "
-        << fmt::format("{:.0f} B", m.bytes_per_cpu) << " |\n";
+        << fmt::format("{:.0f} B", m.bytes_per_cpu) << " | "
+        << (m.construct_ms < 0 ? std::string("–") : fmt::format("{:.1f} ms", m.construct_ms))
+        << " | " << (m.destroy_ms < 0 ? std::string("–") : fmt::format("{:.1f} ms", m.destroy_ms))
+        << " |\n";
     }
     o << "\n";
   }
@@ -832,6 +978,7 @@ std::string markdown_report(const results& r) {
   floors_table(o, r);
   bursts_table(o, r);
   scaling_table(o, r);
+  fan_out_table(o, r);
   footprint_tables(o, r);
   notes_table(o, r);
   if (!r.warnings.empty()) {
@@ -948,6 +1095,18 @@ json scaling_json(const scaling_point& p) {
           {"many_wakes_per_cpu", num(p.many_wakes)}};
 }
 
+json fan_out_json(const fan_out_point& p) {
+  return {{"engine", p.engine},
+          {"cpus", p.cpus},
+          {"wake_tree", p.wake_tree},
+          {"many_no_wait_return", summary_json(p.many_return)},
+          {"on_each_cpu", summary_json(p.each)},
+          {"calls", p.calls},
+          {"caller_wakes_per_call", num(p.caller_wakes)},
+          {"relayed_wakes_per_call", num(p.relayed_wakes)},
+          {"levels_computed", p.levels}};
+}
+
 json allocation_json(const alloc_row& a) {
   return {{"engine", a.engine},         {"caller", a.caller},          {"call", a.call},
           {"first_call", a.first_call}, {"per_call", num(a.per_call)}, {"calls", a.calls}};
@@ -980,7 +1139,9 @@ json memory_json(const memory_row& m) {
           {"cpus", m.cpus},
           {"rss_before_kib", m.rss_before_kib},
           {"rss_after_kib", m.rss_after_kib},
-          {"bytes_per_cpu", num(m.bytes_per_cpu)}};
+          {"bytes_per_cpu", num(m.bytes_per_cpu)},
+          {"construct_ms", m.construct_ms < 0 ? json(nullptr) : num(m.construct_ms)},
+          {"destroy_ms", m.destroy_ms < 0 ? json(nullptr) : num(m.destroy_ms)}};
 }
 
 /// Each element of `rows` through `to_json`, as a JSON array.
@@ -1000,9 +1161,12 @@ bool write_json(const results& r, const std::string& path) {
               {"seconds", num(r.seconds)},
               {"latency_samples", r.cfg.latency_samples},
               {"throughput_seconds", num(r.cfg.throughput_seconds)},
-              {"scale_max_cpus", r.cfg.scale_max_cpus}};
+              {"scale_max_cpus", r.cfg.scale_max_cpus},
+              {"fan_max_cpus", r.cfg.fan_max_cpus},
+              {"smoke", r.cfg.smoke}};
   j["figures"] = array_of(r.figures, figure_json);
   j["scaling"] = array_of(r.scaling, scaling_json);
+  j["fan_out"] = array_of(r.fan_out, fan_out_json);
   j["allocations"] = array_of(r.allocations, allocation_json);
   j["memory"] = array_of(r.memory, memory_json);
   j["bursts"] = array_of(r.bursts, burst_json);
@@ -1010,6 +1174,7 @@ bool write_json(const results& r, const std::string& path) {
     return json{{"target", t.target}, {"measured", t.measured}, {"verdict", verdict_name(t.v)}};
   });
   j["warnings"] = r.warnings;
+  j["count_errors"] = r.count_errors;
   std::ofstream out(path, std::ios::trunc);
   // Invalid UTF-8 in a note (a CPU model string, say) is replaced, not thrown.
   out << j.dump(2, ' ', false, json::error_handler_t::replace) << "\n";

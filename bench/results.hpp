@@ -42,8 +42,14 @@ struct config {
   unsigned scale_max_cpus = 256;        ///< scaling sweep: 2, 4, ... up to this
   std::size_t scale_samples = 3000;     ///< on_each_cpu samples per sweep point
   double scale_seconds = 1.0;           ///< time cap per sweep figure
+  unsigned fan_max_cpus = 256;          ///< fan-out sweep (fan_out.cpp): 2, 4, ... up to this
+  std::size_t fan_samples = 300;        ///< samples per fan-out series
+  double fan_seconds = 20;              ///< time cap per fan-out domain size
   std::size_t dpdk_samples = 10000;
   bool dpdk = true;
+  /// --smoke: the tiny run of the `bench` CTest; checks that every section
+  /// runs and every call ran as often as issued, figures mean nothing.
+  bool smoke = false;
   std::vector<std::string> sections;  ///< empty: all
   std::string filter;                 ///< xcall figures: only ids containing it
   bool wants(const std::string& section) const;
@@ -122,6 +128,24 @@ struct scaling_point {
   double many_wakes = 0;  ///< call_function_many: futex wakes per target CPU per call
 };
 
+/// One point of the fan-out sweep (fan_out.cpp): one engine, one domain
+/// size, the wake tree on or off (off: the caller futex-wakes every sleeping
+/// target itself, one after another). Every call goes to all CPUs, each of
+/// them asleep before the call.
+struct fan_out_point {
+  std::string engine;  ///< percpu | classic
+  unsigned cpus = 0;
+  bool wake_tree = true;
+  summary many_return;       ///< call_function_many(all, no wait): the caller's time to return, ns
+  summary each;              ///< on_each_cpu with wait, ns
+  std::uint64_t calls = 0;   ///< calls of both kinds, warm-up included (the wake counts' divisor)
+  double caller_wakes = 0;   ///< futex wakes per call made by the caller (rung - relayed)
+  double relayed_wakes = 0;  ///< futex wakes per call made by woken CPUs (wakes_relayed)
+  /// The heap's depth, floor(log2 n) + 1: the longest chain of sequential
+  /// wakes when every CPU sleeps. Computed from the shape, not measured.
+  unsigned levels = 0;
+};
+
 struct alloc_row {
   std::string engine;
   std::string caller;  ///< "outside" | "attached CPU"
@@ -137,6 +161,8 @@ struct memory_row {
   long rss_before_kib = 0;
   long rss_after_kib = 0;
   double bytes_per_cpu = 0;
+  double construct_ms = -1;  ///< time to build the domain (threads started); -1: not timed
+  double destroy_ms = -1;    ///< time to destroy it (threads joined); -1: not timed
 };
 
 struct machine_info {
@@ -163,8 +189,12 @@ struct results {
   std::vector<alloc_row> allocations;
   std::vector<memory_row> memory;
   std::vector<burst_row> bursts;
+  std::vector<fan_out_point> fan_out;
   std::vector<std::string> warnings;  ///< sanity checks that failed (lost calls, stalls)
-  double seconds = 0;                 ///< wall time of the run
+  /// Calls that did not run exactly as often as issued (also in warnings):
+  /// xcall-bench exits non-zero when there is any, naming each case.
+  std::vector<std::string> count_errors;
+  double seconds = 0;  ///< wall time of the run
 
   const measurement* find(const std::string& id) const;
   measurement& add(measurement m);
@@ -192,6 +222,7 @@ void run_xcall(const config& cfg, results& out);          // xcall_cases.cpp
 void run_attached(const config& cfg, results& out);       // attached_cases.cpp
 void run_scaling(const config& cfg, results& out);        // scaling.cpp
 void run_footprint(const config& cfg, results& out);      // footprint.cpp
+void run_fan_out(const config& cfg, results& out);        // fan_out.cpp
 
 /// libuv's uv_async_send (uv_peer.cpp; unavailable rows when libuv was not
 /// built in): the round trip to a loop thread blocked in epoll_wait, whose

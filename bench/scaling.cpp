@@ -51,15 +51,17 @@ scaling_point measure(const config& cfg, results& out, engine e, cpu_t n) {
   opt.max_seconds = cfg.scale_seconds;
   std::uint64_t before = runs.total();
   std::uint64_t rung = doorbells_rung(d);
+  const std::uint64_t calls_run0 = stats_total(d, &cpu_stats::calls_run);
   // A failed call runs nothing: the run count checked below reports it.
   auto samples =
       sample_latency(opt, [&] { (void)d.on_each_cpu(&cpu_counters::bump, &runs, true); });
   p.each_wakes = per_target_call(doorbells_rung(d) - rung, opt.warmup + samples.size(), n);
   const std::uint64_t lat_runs = runs.total() - before;
-  if (lat_runs != (opt.warmup + samples.size()) * n) {
-    out.warnings.push_back(fmt::format("scaling {} {} CPUs on_each_cpu: {} runs, expected {}",
-                                       p.engine, n, lat_runs, (opt.warmup + samples.size()) * n));
-  }
+  check_runs(out, fmt::format("scaling {} {} CPUs on_each_cpu", p.engine, n), lat_runs,
+             (opt.warmup + samples.size()) * n);
+  // The library's own count agrees with the functions'.
+  check_runs(out, fmt::format("scaling {} {} CPUs on_each_cpu (stats calls_run)", p.engine, n),
+             stats_total(d, &cpu_stats::calls_run) - calls_run0, lat_runs);
   p.on_each_cpu = summarize(samples);
 
   p.callers = all_producers();
@@ -80,10 +82,8 @@ scaling_point measure(const config& cfg, results& out, engine e, cpu_t n) {
         });
     const std::uint64_t expected = run.issued * n;
     const std::uint64_t end = wait_until_done([&] { return runs.total() - before >= expected; });
-    if (end == 0) {
-      out.warnings.push_back(
-          fmt::format("scaling {} {} CPUs: call_function_many runs incomplete", p.engine, n));
-    }
+    check_runs(out, fmt::format("scaling {} {} CPUs call_function_many", p.engine, n),
+               runs.total() - before, expected);
     const double wakes = per_target_call(doorbells_rung(d) - rung, run.issued, n);
     const double rate = rate_of(run, end);
     if (rate > p.many_calls_per_s) {

@@ -16,6 +16,7 @@
 #include <cstdint>
 #include <memory>
 #include <string>
+#include <utility>
 
 #include <xcall/xcall.hpp>
 
@@ -71,11 +72,26 @@ inline const char* mode_name(idle_mode m) {
 /// benchmark is worth knowing about, and it costs nothing when none happen).
 std::atomic<std::uint64_t>& stall_reports();
 
-/// A warning when a series' calls did not run exactly as often as issued.
+/// A call that did not run as often as it should: a warning, and a count
+/// error that makes xcall-bench exit non-zero (the `bench` CTest's check).
+inline void count_error(results& out, std::string text) {
+  out.warnings.push_back(text);
+  out.count_errors.push_back(std::move(text));
+}
+
+/// A count error when a series' calls did not run exactly as often as issued.
 inline void check_runs(results& out, const std::string& what, std::uint64_t ran,
                        std::uint64_t expected) {
   if (ran == expected) return;
-  out.warnings.push_back(fmt::format("{}: {} function runs, expected {}", what, ran, expected));
+  count_error(out, fmt::format("{}: {} function runs, expected {}", what, ran, expected));
+}
+
+/// Sum of one cpu_stats counter over a domain's CPUs.
+template <class Field>
+std::uint64_t stats_total(const domain& d, Field field) {
+  std::uint64_t n = 0;
+  for (const cpu_stats& s : d.stats()) n += s.*field;
+  return n;
 }
 
 inline domain_options bench_options(engine e, idle_mode m, cpu_t nr_cpus, bool start_threads,
