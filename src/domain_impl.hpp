@@ -193,10 +193,10 @@ class domain_impl {
   [[nodiscard]] std::error_code queue_many(caller_storage& st, call_func_t func, void* info,
                                            bool wait);
   void wait_many(caller_storage& st);
-  [[nodiscard]] bool call_single_queue(cpu_t target, call_single_data& csd) noexcept;
-  /// ... as part of a multi-CPU call, whose doorbells ring together.
+  /// `fan_out`: the multi-CPU call this push is part of, whose doorbells
+  /// ring together after its last push; nullptr rings at once.
   [[nodiscard]] bool call_single_queue(cpu_t target, call_single_data& csd,
-                                       fan_out_doorbell* fan_out) noexcept;
+                                       fan_out_doorbell* fan_out = nullptr) noexcept;
 
   // classic_engine.cpp
   /// not_enough_memory when the call block cannot be made.

@@ -52,17 +52,7 @@ namespace xcall::detail {
 
 /// Wakes the host if it sleeps. Caller: has just made the host's wake
 /// condition true and executed the seq_cst fence of the handshake.
-inline void wake_host(cpu_state& cpu) noexcept {
-  std::uint32_t expected = kHostSleeping;
-  // relaxed: the state word carries no data; what the host will read is
-  // published by the queue's or descriptor's own release operations.
-  if (cpu.host_state.compare_exchange_strong(expected, kHostPolling, std::memory_order_relaxed,
-                                             std::memory_order_relaxed)) {
-    bump_shared(cpu.counters.doorbells_rung);  // a statistic, on a slow path
-    XCALL_TRACE_DOORBELL_RING(cpu.id, kFutex);
-    futex_wake(&cpu.host_state);
-  }
-}
+inline void wake_host(cpu_state& cpu) noexcept { futex_wake_host_from(cpu, kHostSleeping); }
 
 /// The sender's half of the handshake, after a push that found the queue
 /// empty (or after changing cpu.control). A call's doorbell may be lost on

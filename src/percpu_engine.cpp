@@ -20,10 +20,6 @@
 
 namespace xcall::detail {
 
-bool domain_impl::call_single_queue(cpu_t target, call_single_data& csd) noexcept {
-  return call_single_queue(target, csd, nullptr);
-}
-
 bool domain_impl::call_single_queue(cpu_t target, call_single_data& csd,
                                     fan_out_doorbell* fan_out) noexcept {
   cpu_state& c = cpus_[target];

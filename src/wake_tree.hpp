@@ -83,20 +83,28 @@ inline bool claim_sleeping_host(cpu_state& host) noexcept {
                                                  std::memory_order_relaxed);
 }
 
-/// Pays an owed wake-up: the one thread whose CAS takes `host` from owed to
-/// polling makes the FUTEX_WAKE. Returns whether this call made it.
-inline bool deliver_owed_wake(cpu_state& host) noexcept {
-  std::uint32_t expected = kHostWakeOwed;
-  // relaxed: part of the claim's release sequence; the futex word carries
-  // no data of its own.
+/// Takes `host` from `from` (sleeping, or owed) to polling and, if this
+/// call's CAS did it, futex-wakes it: the one system call of a wake-up,
+/// shared by wake_host() (doorbell.hpp) and the tree's deliveries.
+inline bool futex_wake_host_from(cpu_state& host, std::uint32_t from) noexcept {
+  std::uint32_t expected = from;
+  // relaxed: the state word carries no data; what the host will read is
+  // published by the queue's or descriptor's own release operations (and
+  // from owed, this CAS continues the claim's release sequence).
   if (!host.host_state.compare_exchange_strong(expected, kHostPolling, std::memory_order_relaxed,
                                                std::memory_order_relaxed)) {
     return false;
   }
-  bump_shared(host.counters.doorbells_rung);
+  bump_shared(host.counters.doorbells_rung);  // a statistic, on a slow path
   XCALL_TRACE_DOORBELL_RING(host.id, kFutex);
   futex_wake(&host.host_state);
   return true;
+}
+
+/// Pays an owed wake-up: the one thread whose CAS takes `host` from owed to
+/// polling makes the FUTEX_WAKE. Returns whether this call made it.
+inline bool deliver_owed_wake(cpu_state& host) noexcept {
+  return futex_wake_host_from(host, kHostWakeOwed);
 }
 
 /// The relay: a host that has just left its sleep having been claimed or
