@@ -59,6 +59,21 @@ alloc_row count_allocs(engine e, const char* caller, const char* call, std::size
   return r;
 }
 
+/// What a row's calls should have run: a failed call runs nothing.
+struct call_tally {
+  std::size_t failed = 0;
+  std::uint64_t expected = 0;  ///< function runs of the calls that did not fail
+
+  /// Counts a call's result: `runs_if_ok` function runs if it succeeded.
+  void issued(bool error, std::uint64_t runs_if_ok) {
+    if (error) {
+      ++failed;
+    } else {
+      expected += runs_if_ok;
+    }
+  }
+};
+
 /// A failed call runs and allocates nothing, so a row built on failures would
 /// pass for a measurement: the callers count them (no allocation) and
 /// report_failed() turns a count into a warning.
@@ -78,45 +93,39 @@ void allocations_outside(const config& cfg, results& out, engine e) {
   const std::size_t calls = cfg.smoke ? 20 : cfg.quick ? 200 : 1000;
   const char* who = "outside thread";
   auto& rows = out.allocations;
-  std::size_t failed = 0;
-  std::uint64_t expected = 0;  // function runs of the calls that did not fail
-  // Counts a call's result: `runs` function runs if it succeeded.
-  const auto issued = [&](bool error, std::uint64_t runs_if_ok) {
-    if (error) {
-      ++failed;
-    } else {
-      expected += runs_if_ok;
-    }
-  };
+  call_tally tally;
   rows.push_back(count_allocs(e, who, "call_function_single, wait", calls, [&] {
-    issued(static_cast<bool>(d.call_function_single(0, &cpu_counters::bump, &runs, true)), 1);
+    tally.issued(static_cast<bool>(d.call_function_single(0, &cpu_counters::bump, &runs, true)), 1);
   }));
   rows.push_back(count_allocs(e, who, "call_function_single, no wait", calls, [&] {
-    issued(static_cast<bool>(d.call_function_single(0, &cpu_counters::bump, &runs, false)), 1);
+    tally.issued(static_cast<bool>(d.call_function_single(0, &cpu_counters::bump, &runs, false)),
+                 1);
   }));
   rows.push_back(count_allocs(e, who, "call_function_single_async", calls, [&] {
     while (csd.in_flight()) cpu_relax();
-    issued(static_cast<bool>(d.call_function_single_async(0, csd)), 1);
+    tally.issued(static_cast<bool>(d.call_function_single_async(0, csd)), 1);
   }));
   rows.push_back(count_allocs(e, who, "call_function_many (all), wait", calls, [&] {
-    issued(static_cast<bool>(d.call_function_many(all, &cpu_counters::bump, &runs, true)), n);
+    tally.issued(static_cast<bool>(d.call_function_many(all, &cpu_counters::bump, &runs, true)), n);
   }));
   rows.push_back(count_allocs(e, who, "call_function_many (all), no wait", calls, [&] {
-    issued(static_cast<bool>(d.call_function_many(all, &cpu_counters::bump, &runs, false)), n);
+    tally.issued(static_cast<bool>(d.call_function_many(all, &cpu_counters::bump, &runs, false)),
+                 n);
   }));
   rows.push_back(count_allocs(e, who, "on_each_cpu, wait", calls, [&] {
-    issued(static_cast<bool>(d.on_each_cpu(&cpu_counters::bump, &runs, true)), n);
+    tally.issued(static_cast<bool>(d.on_each_cpu(&cpu_counters::bump, &runs, true)), n);
   }));
   rows.push_back(count_allocs(e, who, "on_each_cpu(callable)", calls, [&] {
-    issued(static_cast<bool>(d.on_each_cpu([&runs] { cpu_counters::bump(&runs); })), n);
+    tally.issued(static_cast<bool>(d.on_each_cpu([&runs] { cpu_counters::bump(&runs); })), n);
   }));
   rows.push_back(count_allocs(e, who, "call_function_any, wait", calls, [&] {
-    issued(static_cast<bool>(d.call_function_any(all, &cpu_counters::bump, &runs, true)), 1);
+    tally.issued(static_cast<bool>(d.call_function_any(all, &cpu_counters::bump, &runs, true)), 1);
   }));
   while (csd.in_flight()) cpu_relax();  // the descriptor outlives its flight
-  report_failed(out, e, who, failed);
-  wait_until_done([&] { return runs.total() >= expected; }, 30);
-  check_runs(out, fmt::format("footprint {}, {}", engine_name(e), who), runs.total(), expected);
+  report_failed(out, e, who, tally.failed);
+  wait_until_done([&] { return runs.total() >= tally.expected; }, 30);
+  check_runs(out, fmt::format("footprint {}, {}", engine_name(e), who), runs.total(),
+             tally.expected);
 }
 
 void allocations_attached(const config& cfg, results& out, engine e) {
@@ -138,27 +147,22 @@ void allocations_attached(const config& cfg, results& out, engine e) {
     const std::size_t calls = cfg.smoke ? 20 : cfg.quick ? 200 : 1000;
     const char* who = "attached CPU 0";
     auto& rows = out.allocations;
-    std::size_t failed = 0;
-    std::uint64_t expected = 0;  // function runs of the calls that did not fail
-    const auto issued = [&](bool error, std::uint64_t runs_if_ok) {
-      if (error) {
-        ++failed;
-      } else {
-        expected += runs_if_ok;
-      }
-    };
+    call_tally tally;
     // From CPU 0 of 2: many reaches CPU 1 only; on_each_cpu runs locally too.
     rows.push_back(count_allocs(e, who, "call_function_single, wait", calls, [&] {
-      issued(static_cast<bool>(d.call_function_single(1, &cpu_counters::bump, &runs, true)), 1);
+      tally.issued(static_cast<bool>(d.call_function_single(1, &cpu_counters::bump, &runs, true)),
+                   1);
     }));
     rows.push_back(count_allocs(e, who, "call_function_many (all), wait", calls, [&] {
-      issued(static_cast<bool>(d.call_function_many(all, &cpu_counters::bump, &runs, true)), 1);
+      tally.issued(static_cast<bool>(d.call_function_many(all, &cpu_counters::bump, &runs, true)),
+                   1);
     }));
     rows.push_back(count_allocs(e, who, "on_each_cpu, wait", calls, [&] {
-      issued(static_cast<bool>(d.on_each_cpu(&cpu_counters::bump, &runs, true)), 2);
+      tally.issued(static_cast<bool>(d.on_each_cpu(&cpu_counters::bump, &runs, true)), 2);
     }));
-    report_failed(out, e, who, failed);
-    check_runs(out, fmt::format("footprint {}, {}", engine_name(e), who), runs.total(), expected);
+    report_failed(out, e, who, tally.failed);
+    check_runs(out, fmt::format("footprint {}, {}", engine_name(e), who), runs.total(),
+               tally.expected);
     stop.store(true, std::memory_order_release);
   }
   helper.join();
