@@ -317,6 +317,10 @@ struct stall_shim {
     c.target_doorbell_signal = r.target_doorbell_signal;
     c.target_blocks_signal = r.target_blocks_signal;
     c.line = line.c_str();
+    c.target_tid = r.target_tid;
+    c.target_thread_state = r.target_thread_state;
+    c.target_runnable_wait_ns = r.target_runnable_wait.count();
+    c.target_sched_window_ns = r.target_sched_window.count();
     fn(&c, arg);
   }
 };

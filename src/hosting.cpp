@@ -133,6 +133,7 @@ void domain_impl::owned_cpu_main(cpu_state& c) {
   pthread_setname_np(pthread_self(), name.substr(0, 15).c_str());
   if (options_.pin_threads) pin_to_host_cpu(c.id);
   this_thread_context().host.store(&c, std::memory_order_relaxed);
+  c.host_tid.store(static_cast<pid_t>(syscall(SYS_gettid)), std::memory_order_relaxed);  // reports
   come_up(c);
   const auto has_work = [&c] { return c.has_calls(); };
   for (;;) {
@@ -143,6 +144,7 @@ void domain_impl::owned_cpu_main(cpu_state& c) {
     }
     idle_until(c, has_work, std::chrono::steady_clock::time_point::max(), kHostPolling);
   }
+  c.host_tid.store(0, std::memory_order_relaxed);
   this_thread_context().host.store(nullptr, std::memory_order_relaxed);
 }
 

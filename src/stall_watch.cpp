@@ -12,6 +12,7 @@
 #include <cinttypes>
 #include <cstdio>
 #include <cstdlib>
+#include <algorithm>
 #include <memory>
 
 #include "csd_ops.hpp"
@@ -19,6 +20,7 @@
 #include "doorbell.hpp"
 #include "deadline.hpp"
 #include "signal_doorbell.hpp"
+#include "thread_sched.hpp"
 #include "trace.hpp"
 
 namespace xcall {
@@ -50,6 +52,21 @@ const char* activity_name(host_activity a) {
   return "?";
 }
 
+/// "host tid 1234 (R), runnable but not running 0.93 s of the last 1.00 s",
+/// or "" when the target has no host thread.
+std::string host_sched_text(const stall_report& r) {
+  if (r.target_tid == 0) return "";
+  std::string text = "host tid " + std::to_string(r.target_tid);
+  if (r.target_thread_state != 0) text += std::string(" (") + r.target_thread_state + ")";
+  if (r.target_runnable_wait.count() >= 0) {
+    char buf[96];
+    std::snprintf(buf, sizeof(buf), ", runnable but not running %.2f s of the last %.2f s",
+                  seconds(r.target_runnable_wait), seconds(r.target_sched_window));
+    text += buf;
+  }
+  return text;
+}
+
 std::string waiter_name(const stall_report& r) {
   if (r.waiter_cpu != no_cpu) return "CPU " + std::to_string(r.waiter_cpu);
   return "outside caller (tid " + std::to_string(r.waiter_tid) + ")";
@@ -68,7 +85,9 @@ std::string format_stall_report(const stall_report& r) {
     }
     char tail[96];
     std::snprintf(tail, sizeof(tail), " after %.3f s", seconds(r.waited));
-    return head + call + " for " + waiter_name(r) + tail;
+    const std::string sched = host_sched_text(r);
+    return head + call + " for " + waiter_name(r) + tail +
+           (sched.empty() ? "" : " (" + sched + ")");
   }
   if (r.target == no_cpu) {
     // The seed's perma-spin: a classic call block queued with no CPU in its
@@ -92,6 +111,7 @@ std::string format_stall_report(const stall_report& r) {
                         std::to_string(r.target_doorbell_signal) + ": no re-send can reach it"
                   : ", doorbell signal " + std::to_string(r.target_doorbell_signal);
   }
+  if (const std::string sched = host_sched_text(r); !sched.empty()) target += "; " + sched;
   return head + call + " [CPU " + std::to_string(r.target) + ": " + target +
          "]; ringing its doorbell again";
 }
@@ -119,15 +139,40 @@ stall_watch::stall_watch(domain_impl& dom, call_single_data& csd) noexcept
       enabled_(dom.options().stall_timeout.count() > 0),
       start_(clock::now()),
       next_(deadline_after(start_, dom.options().stall_timeout)),
-      interval_(dom.options().stall_timeout) {}
+      interval_(dom.options().stall_timeout),
+      sample_at_(next_ -
+                 std::min<std::chrono::nanoseconds>(interval_ / 4, std::chrono::seconds(1))) {}
 
 std::chrono::nanoseconds stall_watch::budget() const noexcept {
   if (!enabled_) return std::chrono::nanoseconds(-1);
-  return time_left(next_, clock::now());
+  const bool sample_first = reports_ == 0 && sampled_when_ == clock::time_point{};
+  return time_left(sample_first ? sample_at_ : next_, clock::now());
 }
 
-stall_report stall_watch::snapshot(bool unstuck, clock::time_point now) const {
+void stall_watch::sample_scheduler(stall_report& r, clock::time_point now) noexcept {
+  const pid_t tid =
+      target_ < dom_.nr_cpu_ids() ? dom_.cpu(target_).host_tid.load(std::memory_order_relaxed) : 0;
+  const thread_sched_sample s = sample_thread_sched(tid);
+  r.target_tid = tid;
+  r.target_thread_state = s.state;
+  // A waiter that overslept the sample point (a loaded machine) samples and
+  // reports at once: no window to measure, so unknown rather than 0 of 0.
+  if (tid != 0 && tid == sampled_tid_ && s.run_delay_ns >= 0 && sampled_delay_ >= 0 &&
+      now > sampled_when_) {
+    // The kernel adds a wait to run_delay when the thread gets a CPU, so a
+    // wait that began before the window counts whole: clamp to the window.
+    r.target_sched_window = now - sampled_when_;
+    r.target_runnable_wait = std::min<std::chrono::nanoseconds>(
+        std::chrono::nanoseconds(s.run_delay_ns - sampled_delay_), r.target_sched_window);
+  }
+  sampled_tid_ = tid;
+  sampled_delay_ = s.run_delay_ns;
+  sampled_when_ = now;
+}
+
+stall_report stall_watch::snapshot(bool unstuck, clock::time_point now) {
   stall_report r;
+  sample_scheduler(r, now);
   r.unstuck = unstuck;
   r.report = reports_;
   r.waiter_cpu = dom_.self_cpu();
@@ -164,6 +209,10 @@ stall_report stall_watch::snapshot(bool unstuck, clock::time_point now) const {
 void stall_watch::check() noexcept {
   if (!enabled_) return;
   const auto now = clock::now();
+  if (reports_ == 0 && sampled_when_ == clock::time_point{} && now >= sample_at_) {
+    stall_report ignored;
+    sample_scheduler(ignored, now);  // the first report's window starts here
+  }
   if (now < next_) return;
   ++reports_;
   XCALL_TRACE_STALL(target_, std::chrono::nanoseconds(now - start_).count(), func_);

@@ -5,13 +5,18 @@
 // and calls check() after every wake-up; check() reports when the wait has
 // lasted stall_timeout, then at doubling intervals, and rings the target's
 // doorbell again each time. The destructor reports "unstuck" when anything
-// was reported. Nothing here runs on the fast path.
+// was reported. Nothing here runs on the fast path: the one extra wake-up,
+// shortly before the first report, reads the target host's scheduler
+// statistics so that the report can say whether it was starved.
 //
 // Ordering: reads the target's diagnostics (host_state, running, irqs_off,
 // queue length) relaxed: a report is a best-effort picture of a moment.
 #pragma once
 
+#include <sys/types.h>
+
 #include <chrono>
+#include <cstdint>
 
 #include "xcall/csd.hpp"
 #include "xcall/stall.hpp"
@@ -34,7 +39,10 @@ class stall_watch {
 
  private:
   using clock = std::chrono::steady_clock;
-  stall_report snapshot(bool unstuck, clock::time_point now) const;
+  stall_report snapshot(bool unstuck, clock::time_point now);
+  /// The target's host as the scheduler sees it, and its runnable time
+  /// since the previous sample (the report's target_sched_window).
+  void sample_scheduler(stall_report& r, clock::time_point now) noexcept;
 
   domain_impl& dom_;
   call_single_data& csd_;
@@ -46,6 +54,12 @@ class stall_watch {
   clock::time_point next_;
   std::chrono::nanoseconds interval_;
   unsigned reports_ = 0;
+  // The scheduler sample the next report measures from: taken shortly
+  // before the first report (sample_at_), then at every report.
+  clock::time_point sample_at_;
+  clock::time_point sampled_when_{};
+  pid_t sampled_tid_ = 0;
+  std::int64_t sampled_delay_ = -1;
 };
 
 }  // namespace xcall::detail

@@ -58,6 +58,22 @@ struct stall_report {
   /// case no re-send can reach it.
   int target_doorbell_signal = 0;
   bool target_blocks_signal = false;
+  /// The target's host thread as the kernel's scheduler saw it: its tid (0:
+  /// no host), its state letter from /proc ('R' running or runnable, 'S'
+  /// asleep, 'D', 'T', ...; 0 unknown), and how long it was runnable but not
+  /// running (schedstat's run_delay) during the last target_sched_window of
+  /// the wait (-1: unknown). A host asleep with calls queued is a lost
+  /// wake-up or a deadlock; one that was runnable for most of the window was
+  /// starved of a CPU by an overloaded machine. The window is the last
+  /// quarter of stall_timeout (at most 1 s) before a first report, and the
+  /// time since the previous report otherwise. The kernel counts a wait when
+  /// the thread gets a CPU, so one that began before the window counts whole
+  /// (clamped to the window); a waiter that woke too late to sample before
+  /// reporting leaves it unknown.
+  pid_t target_tid = 0;
+  char target_thread_state = 0;
+  std::chrono::nanoseconds target_runnable_wait{-1};
+  std::chrono::nanoseconds target_sched_window{0};
 };
 
 /// One line per report, as the default handler prints it on stderr.

@@ -151,6 +151,14 @@ typedef struct xcall_stall_report {
   int target_doorbell_signal;
   bool target_blocks_signal;
   const char* line; /**< the one line the default handler prints */
+  /* The target's host thread as the scheduler saw it (added after the first
+   * version: check size): tid (0: none), state letter ('R', 'S', ...; 0
+   * unknown), and its runnable-but-not-running time during the last
+   * target_sched_window_ns of the wait (-1: unknown). */
+  pid_t target_tid;
+  char target_thread_state;
+  int64_t target_runnable_wait_ns;
+  int64_t target_sched_window_ns;
 } xcall_stall_report_t;
 
 /** Receives stall reports on the waiting thread, in the middle of its wait:

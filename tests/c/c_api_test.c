@@ -1080,6 +1080,10 @@ struct stall_record {
   size_t size;
   char line[512];
   char func_name[128];
+  pid_t target_tid;
+  char target_thread_state;
+  int64_t runnable_wait_ns;
+  int64_t sched_window_ns;
 };
 
 void stall_target_fn(void* info); /* exported: the report names it */
@@ -1099,6 +1103,10 @@ static void on_stall(const xcall_stall_report_t* r, void* arg) {
     rec->size = r->size;
     snprintf(rec->line, sizeof(rec->line), "%s", r->line);
     snprintf(rec->func_name, sizeof(rec->func_name), "%s", r->func_name);
+    rec->target_tid = r->target_tid;
+    rec->target_thread_state = r->target_thread_state;
+    rec->runnable_wait_ns = r->target_runnable_wait_ns;
+    rec->sched_window_ns = r->target_sched_window_ns;
   }
   atomic_store(&rec->host->polling, 1); /* unstick it */
 }
@@ -1133,6 +1141,10 @@ static void scenario_stall(void) {
   CHECK(rec.func == stall_target_fn && rec.info == &token);
   CHECK(strstr(rec.func_name, "stall_target_fn") != NULL);
   CHECK(strstr(rec.line, "stall_target_fn") != NULL && strstr(rec.line, "CPU 1") != NULL);
+  /* the host thread as the scheduler saw it, measured over the report's window */
+  CHECK(rec.target_tid > 0 && rec.target_thread_state != 0);
+  CHECK(rec.runnable_wait_ns >= 0 && rec.sched_window_ns > 0);
+  CHECK(strstr(rec.line, "host tid ") != NULL);
   xcall_cpu_stats_t s[2];
   CHECK(xcall_domain_stats(d, s, 2, sizeof(s[0])) == 2);
   CHECK(s[1].stalls_reported >= 1);

@@ -1,6 +1,8 @@
 // stall_test.cpp — the stall watchdog (xcall/stall.hpp, domain_options'
 // stall_timeout and on_stall, XCALL_STALL_TIMEOUT_MS).
 #include <gtest/gtest.h>
+#include <pthread.h>
+#include <sched.h>
 
 #include <atomic>
 #include <cstdlib>
@@ -68,7 +70,18 @@ TEST(StallWatchdog, BlockedHandlerYieldsOneReportThenUnstuck) {
   EXPECT_EQ(stuck.target_func, &xcall_test_blocking_handler);
   EXPECT_FALSE(stuck.target_irqs_disabled);
   EXPECT_EQ(stuck.target_queue_length, 0u);
+  // The host thread as the scheduler saw it over the last quarter of the
+  // timeout: an owned CPU's thread, asleep or running, with a measured window.
+  EXPECT_GT(stuck.target_tid, 0);
+  EXPECT_NE(stuck.target_thread_state, 0);
+  // (Unknown, -1, only when the waiter woke too late to sample before it
+  // reported: AStarvedHost... below measures with a wider window.)
+  if (stuck.target_runnable_wait >= 0ns) {
+    EXPECT_GT(stuck.target_sched_window, 0ns);
+    EXPECT_LE(stuck.target_sched_window, stuck.waited);
+  }
   const std::string line = xcall::format_stall_report(stuck);
+  EXPECT_NE(line.find("host tid " + std::to_string(stuck.target_tid)), std::string::npos) << line;
   EXPECT_NE(line.find("outside caller"), std::string::npos) << line;
   EXPECT_NE(line.find("for CPU 1 to run xcall_test_blocking_handler"), std::string::npos) << line;
 
@@ -78,6 +91,69 @@ TEST(StallWatchdog, BlockedHandlerYieldsOneReportThenUnstuck) {
   EXPECT_GE(over.waited, stuck.waited);
   EXPECT_NE(xcall::format_stall_report(over).find("over: CPU 1 ran"), std::string::npos);
   EXPECT_EQ(dom.stats()[1].stalls_reported, 1u);
+}
+
+// A host that is runnable but shares its core with a busy thread: the
+// report says it was starved of a CPU, not asleep (what tells an overloaded
+// machine from a lost wake-up).
+std::atomic<bool> g_spin_release{false};
+std::atomic<bool> g_affinity_known{false};
+cpu_set_t g_host_affinity;
+
+}  // namespace
+
+extern "C" void xcall_test_spinning_handler(void*) {
+  pthread_getaffinity_np(pthread_self(), sizeof(g_host_affinity), &g_host_affinity);
+  // release: the hog reads the mask after its acquire load of the flag.
+  g_affinity_known.store(true, std::memory_order_release);
+  while (!g_spin_release.load(std::memory_order_acquire)) {
+  }
+}
+
+namespace {
+
+TEST(StallWatchdog, AStarvedHostIsReportedRunnableNotAsleep) {
+  report_log log;
+  g_spin_release.store(false);
+  g_affinity_known.store(false);
+  xcall::domain_options opts;
+  opts.nr_cpus = 2;
+  opts.pin_threads = true;  // so that the hog can share the host's core
+  // The window is the last quarter of the timeout: 250 ms, so that a waiter
+  // woken late on a loaded machine still samples before it reports.
+  opts.stall_timeout = 1s;
+  opts.on_stall = [&](const xcall::stall_report& r) {
+    log.add(r);
+    g_spin_release.store(true, std::memory_order_release);
+  };
+  xcall::domain dom(opts);
+  std::atomic<bool> hog_stop{false};
+  std::thread hog([&] {
+    while (!g_affinity_known.load(std::memory_order_acquire)) std::this_thread::yield();
+    pthread_setaffinity_np(pthread_self(), sizeof(g_host_affinity), &g_host_affinity);
+    while (!hog_stop.load(std::memory_order_relaxed)) {
+    }
+  });
+  const std::error_code ec =
+      dom.call_function_single(1, xcall_test_spinning_handler, nullptr, true);
+  hog_stop.store(true);
+  hog.join();
+  ASSERT_FALSE(ec);
+  ASSERT_GE(log.reports.size(), 2u);
+  const xcall::stall_report& stuck = log.reports[0];
+  EXPECT_EQ(stuck.target_activity, xcall::host_activity::handler);
+  EXPECT_EQ(stuck.target_thread_state, 'R');
+  // Sharing a core with a spinning thread, the host waits for a CPU about
+  // half of the window.
+  EXPECT_GT(stuck.target_sched_window, 0ns);
+  EXPECT_GE(stuck.target_runnable_wait, stuck.target_sched_window / 10)
+      << xcall::format_stall_report(stuck);
+  const std::string line = xcall::format_stall_report(stuck);
+  EXPECT_NE(line.find("runnable but not running"), std::string::npos) << line;
+  const xcall::stall_report& over = log.reports.back();
+  EXPECT_TRUE(over.unstuck);
+  EXPECT_EQ(over.target_tid, stuck.target_tid);
+  EXPECT_GE(over.target_runnable_wait, 0ns);  // since the first report
 }
 
 TEST(StallWatchdog, ShortWaitsReportNothing) {

@@ -12,6 +12,8 @@
 #include <vector>
 
 #include "host_marks.hpp"
+#include "report.hpp"
+#include "starvation.hpp"
 #include "tally.hpp"
 #include "watchdog.hpp"
 #include "xcall/cpu.hpp"
@@ -384,9 +386,18 @@ void invoker::wait_for(Done&& done, const char* what, call_record* rec) {
     const std::string desc =
         rec != nullptr ? rec->describe()
                        : describe_op(run_, op_kind::async, id_, op_id_, no_cpu, depth_, sub_);
-    fail(rec != nullptr ? check::rpc : check::async,
-         desc + ": still waiting for the " + what + " after " +
-             std::to_string(tool_wait_limit(run_).count() / 1000000) + " ms");
+    const std::string line = desc + ": still waiting for the " + what + " after " +
+                             std::to_string(tool_wait_limit(run_).count() / 1000000) + " ms";
+    const auto ns = [](std::chrono::steady_clock::time_point t) {
+      return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+    };
+    const std::string excuse = starvation_excuse(ns(start), ns(std::chrono::steady_clock::now()));
+    if (!excuse.empty()) {
+      add(event::starved_timeouts);
+      console::error("!!! " + excuse + line);
+      continue;  // still waiting: a completion that never comes fails the end checks
+    }
+    fail(rec != nullptr ? check::rpc : check::async, line);
   }
 }
 

@@ -20,13 +20,43 @@ namespace {
 using clock = std::chrono::steady_clock;
 
 constexpr const char* kEventNames[] = {
-    "from-cpu",         "enxio",        "ebusy",          "fallback",     "handler-runs",
-    "mask-flips",       "cpu-down",     "cpu-up",         "detach",       "attach",
-    "nowait-allocated", "nowait-freed", "probe-sent",     "probe-ran",    "stall-reports",
-    "in-signal",        "by-proxy",     "tramp-declined", "guarded-work", "blocking-waits",
-    "nested-ops",       "skipped",      "enomem",         "exceptions",   "crowd-calls",
-    "crowd-sent",       "crowd-ran",    "attach-races",   "racer-won",    "idle-early",
-    "fd-waits",         "fd-no-block",  "fd-wakes",       "fd-wake-runs", "fd-doorbell-only",
+    "from-cpu",
+    "enxio",
+    "ebusy",
+    "fallback",
+    "handler-runs",
+    "mask-flips",
+    "cpu-down",
+    "cpu-up",
+    "detach",
+    "attach",
+    "nowait-allocated",
+    "nowait-freed",
+    "probe-sent",
+    "probe-ran",
+    "stall-reports",
+    "stall-starved",
+    "starved-timeouts",
+    "in-signal",
+    "by-proxy",
+    "tramp-declined",
+    "guarded-work",
+    "blocking-waits",
+    "nested-ops",
+    "skipped",
+    "enomem",
+    "exceptions",
+    "crowd-calls",
+    "crowd-sent",
+    "crowd-ran",
+    "attach-races",
+    "racer-won",
+    "idle-early",
+    "fd-waits",
+    "fd-no-block",
+    "fd-wakes",
+    "fd-wake-runs",
+    "fd-doorbell-only",
     "timer-wakes",
 };
 static_assert(sizeof(kEventNames) / sizeof(kEventNames[0]) ==
@@ -164,6 +194,12 @@ std::string reporter::stat_line(const totals& t, const std::vector<xcall::cpu_st
   s += " | checks " + human(static_cast<double>(t.checks_passed()));
   s += " errors " + std::to_string(t.checks_failed());
   s += " stalls " + std::to_string(t.get(event::stall_reports));
+  if (const std::uint64_t starved = t.get(event::stall_starved)) {
+    s += " (starved " + std::to_string(starved) + ")";
+  }
+  if (const std::uint64_t excused = t.get(event::starved_timeouts)) {
+    s += " starved-timeouts " + std::to_string(excused);
+  }
   return s;
 }
 

@@ -99,7 +99,7 @@ constexpr const char* kCheckDescriptions[kChecks] = {
     "RPC completion flag seen",
     "accepted async descriptors ran once each",
     "no unexpected error code",
-    "no stall reported",
+    "no stall reported, but for hosts starved of a CPU",
     "hotplug and attach/detach worked",
     "no call ran while its CPU's host was inside its guarded computation",
     "calls ran on their CPU's host, or by a proxy while the host was parked",

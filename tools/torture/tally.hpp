@@ -85,6 +85,8 @@ enum class event : unsigned {
   probe_sent,        ///< async probe descriptors accepted
   probe_ran,         ///< async probe functions run
   stall_reports,     ///< reports from the library's stall watchdog
+  stall_starved,     ///< of those, with the host or the process starved of CPUs (not failures)
+  starved_timeouts,  ///< the tool's own timeouts (hang, RPC) excused the same way
   in_signal,         ///< tool functions run inside the doorbell handler
   by_proxy,          ///< tool functions run by a proxy (another thread)
   declined,          ///< trampolines declined inside the doorbell handler

@@ -10,7 +10,9 @@
 #include <mutex>
 #include <vector>
 
+#include "report.hpp"
 #include "run_state.hpp"
+#include "starvation.hpp"
 #include "tally.hpp"
 
 namespace xcall_torture {
@@ -124,11 +126,21 @@ void watchdog::main() {
       std::chrono::duration<double>(run_.opt.hang_timeout_s));
   while (!done_.load(std::memory_order_relaxed)) {
     std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    process_starvation().sample();
     if (hang_limit.count() > 0) {
-      for (const std::string& line : find_hangs(hang_limit)) {
+      const std::vector<std::string> hangs = find_hangs(hang_limit);
+      const std::int64_t now = now_ns();
+      const std::string excuse =
+          hangs.empty() ? "" : starvation_excuse(now - hang_limit.count(), now);
+      for (const std::string& line : hangs) {
         char head[64];
         std::snprintf(head, sizeof(head),
                       "no progress for more than %g s: ", run_.opt.hang_timeout_s);
+        if (!excuse.empty()) {
+          add(event::starved_timeouts);
+          console::error("!!! " + excuse + head + line);
+          continue;
+        }
         fail(check::hang, head + line);
       }
     }
