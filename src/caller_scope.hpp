@@ -47,6 +47,7 @@ class caller_scope {
   void use_stack(domain_impl& dom, storage_stack& stack, unsigned& depth_now,
                  bool guarded) noexcept;
 
+  domain_impl& dom_;
   doorbell_mask mask_;  ///< first in, last out: covers every use of storage_
   outside_slot* slot_ = nullptr;
   unsigned* depth_ = nullptr;  ///< the depth we raised (a CPU's call or parked depth)

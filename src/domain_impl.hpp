@@ -245,8 +245,12 @@ class domain_impl {
   [[nodiscard]] std::error_code hotplug(cpu_t id, control_value value);
 
   // outside_slots.cpp
+  /// Borrows a free slot; with more outside callers than slots, sleeps
+  /// until one comes back (never spins: a crowd must not eat the CPUs its
+  /// targets' hosts need).
   outside_slot& acquire_slot() noexcept;
-  static void release_slot(outside_slot& slot) noexcept;
+  void release_slot(outside_slot& slot) noexcept;
+  outside_slot* try_acquire_slot(cpu_t& hint) noexcept;
   /// Waits up to kStorageGrace for every descriptor of `st` to come back,
   /// running this thread's calls meanwhile (unless `guarded`). Whether they
   /// did.
@@ -270,6 +274,10 @@ class domain_impl {
   std::unique_ptr<cpu_state[]> cpus_;
   cpu_t nr_slots_;
   std::unique_ptr<outside_slot[]> slots_;
+  /// Outside callers asleep waiting for a slot, and the word they sleep on
+  /// (bumped by a release that sees a sleeper). outside_slots.cpp.
+  alignas(kCacheLine) std::atomic<std::uint32_t> slot_sleepers_{0};
+  std::atomic<std::uint32_t> slot_returns_{0};
   /// The classic engine's list and barrier; null in a domain of the percpu
   /// engine (the drain path tests only this).
   std::unique_ptr<classic_domain> classic_;

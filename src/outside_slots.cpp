@@ -10,6 +10,12 @@
 //  - slot.busy: acquire exchange on borrow, release store on return; they
 //    pair so that the next borrower sees the storage the previous one
 //    initialised and the descriptors it filled.
+//  - A caller that found every slot busy sleeps on slot_returns_: it counts
+//    itself in slot_sleepers_, fences (seq_cst), scans; a returner stores
+//    busy = false, fences (seq_cst), loads slot_sleepers_ and, if any,
+//    bumps slot_returns_ and wakes one. The two fences make at least one
+//    side see the other (doorbell.hpp's handshake); the futex re-checks
+//    slot_returns_ atomically with queuing the sleeper.
 #include <functional>
 #include <thread>
 
@@ -17,6 +23,7 @@
 #include "caller_scope.hpp"
 #include "domain_impl.hpp"
 #include "error.hpp"
+#include "futex.hpp"
 #include "thread_context.hpp"
 
 namespace xcall::detail {
@@ -27,27 +34,52 @@ cpu_t outside_slot_count(cpu_t nr_cpus) noexcept {
   return wanted < 16 ? 16 : (wanted > 1024 ? 1024 : wanted);
 }
 
+outside_slot* domain_impl::try_acquire_slot(cpu_t& hint) noexcept {
+  for (cpu_t i = 0; i < nr_slots_; ++i) {
+    const cpu_t index = (hint + i) % nr_slots_;
+    // relaxed peek first: a full pool costs loads, not a line bounced per slot.
+    if (slots_[index].busy.load(std::memory_order_relaxed)) continue;
+    // acquire: pairs with the release in release_slot().
+    if (!slots_[index].busy.exchange(true, std::memory_order_acquire)) {
+      hint = index;
+      return &slots_[index];
+    }
+  }
+  return nullptr;
+}
+
 outside_slot& domain_impl::acquire_slot() noexcept {
   // Each thread starts where it succeeded last, so a steady caller keeps its
   // slot (and its already allocated storage) without contention.
   thread_local cpu_t hint =
       static_cast<cpu_t>(std::hash<std::thread::id>{}(std::this_thread::get_id()));
+  if (outside_slot* slot = try_acquire_slot(hint)) return *slot;
+  // More concurrent outside callers than slots: sleep until one comes back.
+  slot_sleepers_.fetch_add(1, std::memory_order_relaxed);
   for (;;) {
-    for (cpu_t i = 0; i < nr_slots_; ++i) {
-      const cpu_t index = (hint + i) % nr_slots_;
-      // acquire: pairs with the release in release_slot().
-      if (!slots_[index].busy.exchange(true, std::memory_order_acquire)) {
-        hint = index;
-        return slots_[index];
-      }
+    const std::uint32_t returns = slot_returns_.load(std::memory_order_relaxed);
+    // seq_cst fence: orders the sleeper count above before the scan's loads
+    // of busy; pairs with the fence in release_slot(). Either the releaser
+    // sees us counted and bumps slot_returns_ (our futex_wait then returns
+    // at once or is woken), or we see its slot free.
+    store_load_fence();
+    if (outside_slot* slot = try_acquire_slot(hint)) {
+      slot_sleepers_.fetch_sub(1, std::memory_order_relaxed);
+      return *slot;
     }
-    std::this_thread::yield();  // more concurrent outside callers than slots
+    futex_wait(&slot_returns_, returns);
   }
 }
 
 void domain_impl::release_slot(outside_slot& slot) noexcept {
-  // release: pairs with the acquire in acquire_slot().
+  // release: pairs with the acquire in try_acquire_slot().
   slot.busy.store(false, std::memory_order_release);
+  // seq_cst fence: orders the store above before the load of the sleeper
+  // count; pairs with the fence in acquire_slot().
+  store_load_fence();
+  if (slot_sleepers_.load(std::memory_order_relaxed) == 0) return;
+  slot_returns_.fetch_add(1, std::memory_order_relaxed);
+  futex_wake(&slot_returns_, 1);
 }
 
 caller_storage* domain_impl::storage_at(std::vector<std::unique_ptr<caller_storage>>& stack,
@@ -64,7 +96,7 @@ caller_storage* domain_impl::storage_at(std::vector<std::unique_ptr<caller_stora
   return stack[depth].get();
 }
 
-caller_scope::caller_scope(domain_impl& dom) noexcept {
+caller_scope::caller_scope(domain_impl& dom) noexcept : dom_(dom) {
   const thread_context& ctx = this_thread_context();
   cpu_state* const host = ctx.current();
   if (host != nullptr && host->dom == &dom) {
@@ -87,7 +119,7 @@ caller_scope::caller_scope(domain_impl& dom) noexcept {
   if (!slot_->storage) slot_->storage = try_make<caller_storage>(dom.nr_cpu_ids());
   storage_ = slot_->storage.get();
   if (storage_ == nullptr) {
-    domain_impl::release_slot(*slot_);
+    dom.release_slot(*slot_);
     slot_ = nullptr;
     error_ = err(std::errc::not_enough_memory);
   }
@@ -165,7 +197,7 @@ bool domain_impl::await_idle(const caller_storage& st, bool guarded) noexcept {
 
 caller_scope::~caller_scope() {
   if (slot_ != nullptr) {
-    domain_impl::release_slot(*slot_);
+    dom_.release_slot(*slot_);
   } else if (depth_ != nullptr) {
     *depth_ = saved_depth_;
   }

@@ -6,6 +6,7 @@
 // Hotplug from inside functions has its own file (hotplug_composition_test).
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <stdexcept>
@@ -166,6 +167,54 @@ TEST_P(OutsideCallerCrowdTest, NoWaitCallsToOneCpuKeepMoving) {
     for (auto& t : callers) t.join();
   });
   EXPECT_EQ(errors.load(), 0);
+}
+
+// A caller that finds every slot held sleeps until one comes back: it does
+// not spin (a crowd of spinning callers took the CPUs its targets' hosts
+// needed), and the return wakes it.
+TEST_P(OutsideCallerCrowdTest, ACallerBeyondTheSlotsSleepsUntilOneComesBack) {
+  domain d(owned_options(2, engine()));
+  // docs/api.md: max(16, min(1024, 4 x hardware threads + nr_cpus)).
+  const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
+  const unsigned slots = std::clamp(4 * hw + 2, 16u, 1024u);
+  const xcall::cpumask one = make_mask(2, {1});
+  std::atomic<bool> release{false};
+  std::atomic<unsigned> holding{0};
+  const auto hold = [](void* p) noexcept {
+    auto* r = static_cast<std::atomic<bool>*>(p);
+    while (!r->load(std::memory_order_acquire)) std::this_thread::sleep_for(1ms);
+  };
+  run_with_deadline(kUnitDeadline, "one caller more than the outside slots", [&] {
+    std::vector<std::thread> holders;
+    for (unsigned t = 0; t < slots; ++t) {
+      holders.emplace_back([&] {
+        // Each waits on CPU 1 inside its call: it holds its slot meanwhile.
+        holding.fetch_add(1);
+        EXPECT_FALSE(d.call_function_many(one, hold, &release, true));
+      });
+    }
+    while (holding.load() < slots) std::this_thread::sleep_for(1ms);
+    std::this_thread::sleep_for(50ms);  // every holder inside its call
+    std::atomic<bool> done{false};
+    std::atomic<long> cpu_ns{-1};
+    std::thread extra([&] {
+      timespec before{}, after{};
+      clock_gettime(CLOCK_THREAD_CPUTIME_ID, &before);
+      EXPECT_FALSE(d.call_function_many(one, &xcall_test::noop, nullptr, true));
+      clock_gettime(CLOCK_THREAD_CPUTIME_ID, &after);
+      cpu_ns.store((after.tv_sec - before.tv_sec) * 1'000'000'000L + after.tv_nsec -
+                   before.tv_nsec);
+      done.store(true);
+    });
+    std::this_thread::sleep_for(300ms);
+    EXPECT_FALSE(done.load()) << "a call went through with every outside slot held";
+    release.store(true, std::memory_order_release);
+    for (auto& t : holders) t.join();
+    extra.join();
+    // 300 ms without a slot: a spinning caller burns most of it (its fair
+    // share of a CPU); a sleeping one, next to nothing.
+    EXPECT_LT(cpu_ns.load(), 30'000'000L) << "CPU time of the waiting caller, in ns";
+  });
 }
 
 XCALL_TEST_ON_EVERY_ENGINE(OutsideCallerCrowdTest);
