@@ -63,7 +63,11 @@ void churn::mask_churner(unsigned index) {
       const auto c = static_cast<xcall::cpu_t>(r.below(n));
       flips += mask.try_write(c, !mask.mask().test(c)) ? 1 : 0;
     }
-    if (i % 4 == 3) std::this_thread::yield();  // leave the (few) host CPUs to the calls
+    // No sched_yield here: on this kernel (6.18, EEVDF) a tight yield loop
+    // made the scheduler leave woken threads (the hosts) runnable but
+    // unscheduled for seconds, and every long owned run failed on it
+    // (docs/torture.md, "Starved hosts"). A plain busy thread gets its fair
+    // share and no more.
     if (i % 1024 == 1023) {
       add(event::mask_flips, flips);
       flips = 0;
