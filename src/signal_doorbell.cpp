@@ -17,7 +17,6 @@
 // with the one in ring_doorbell().
 #include "signal_doorbell.hpp"
 
-#include <fcntl.h>
 #include <signal.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -33,6 +32,7 @@
 #include "domain_impl.hpp"
 #include "doorbell.hpp"
 #include "thread_context.hpp"
+#include "thread_sched.hpp"
 #include "trace.hpp"
 
 namespace xcall::detail {
@@ -133,22 +133,6 @@ bool send_doorbell_signal(cpu_state& cpu, bool resend) noexcept {
 
 namespace {
 
-/// Writes "/proc/self/task/<tid>/status" into `out` (async-signal-safe).
-void status_path(char (&out)[64], pid_t tid) noexcept {
-  static constexpr char kHead[] = "/proc/self/task/";
-  static constexpr char kTail[] = "/status";
-  char digits[16];
-  int n = 0;
-  for (unsigned v = static_cast<unsigned>(tid); n == 0 || v != 0; v /= 10) {
-    digits[n++] = static_cast<char>('0' + v % 10);
-  }
-  std::size_t len = 0;
-  for (const char* p = kHead; *p != '\0'; ++p) out[len++] = *p;
-  while (n > 0) out[len++] = digits[--n];
-  for (const char* p = kTail; *p != '\0'; ++p) out[len++] = *p;
-  out[len] = '\0';
-}
-
 /// The hex mask after "<key>:\t" in `text`, or 0.
 unsigned long long hex_field(const char* text, std::size_t size, const char* key) noexcept {
   const std::size_t key_len = std::strlen(key);
@@ -172,20 +156,13 @@ unsigned long long hex_field(const char* text, std::size_t size, const char* key
 }  // namespace
 
 signal_status thread_signal_status(pid_t tid, int signo) noexcept {
-  // Async-signal-safe (open/read/close, no stdio): a waiter that runs this
-  // may itself be a function running in a doorbell handler.
+  // Async-signal-safe (read_task_file: open/read/close, no stdio): a waiter
+  // that runs this may itself be a function running in a doorbell handler.
   signal_status st;
   if (signo <= 0 || signo > 64) return st;
-  char path[64];
-  status_path(path, tid);
-  const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return st;
   char text[4096];
-  std::size_t size = 0;
-  for (ssize_t n; size < sizeof(text) && (n = ::read(fd, text + size, sizeof(text) - size)) > 0;) {
-    size += static_cast<std::size_t>(n);
-  }
-  ::close(fd);
+  const std::size_t size = read_task_file(tid, "status", text, sizeof(text));
+  if (size == 0) return st;
   const unsigned long long bit = 1ull << (signo - 1);
   st.pending = (hex_field(text, size, "SigPnd:") & bit) != 0;
   st.blocked = (hex_field(text, size, "SigBlk:") & bit) != 0;

@@ -7,26 +7,37 @@
 #include <fcntl.h>
 #include <unistd.h>
 
-#include <cstdio>
 #include <cstring>
 
 namespace xcall::detail {
-namespace {
 
-/// Reads a small /proc file of task `tid` into `text`; returns its size, or 0.
 std::size_t read_task_file(pid_t tid, const char* name, char* text, std::size_t capacity) noexcept {
+  // The path by hand: snprintf is not async-signal-safe.
+  static constexpr char kHead[] = "/proc/self/task/";
   char path[64];
-  std::snprintf(path, sizeof(path), "/proc/self/task/%d/%s", static_cast<int>(tid), name);
+  char digits[16];
+  int n = 0;
+  for (unsigned v = static_cast<unsigned>(tid); n == 0 || v != 0; v /= 10) {
+    digits[n++] = static_cast<char>('0' + v % 10);
+  }
+  std::size_t len = 0;
+  for (const char* p = kHead; *p != '\0'; ++p) path[len++] = *p;
+  while (n > 0) path[len++] = digits[--n];
+  path[len++] = '/';
+  for (const char* p = name; *p != '\0' && len + 1 < sizeof(path); ++p) path[len++] = *p;
+  path[len] = '\0';
   const int fd = ::open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return 0;
   std::size_t size = 0;
-  for (ssize_t n; size + 1 < capacity && (n = ::read(fd, text + size, capacity - 1 - size)) > 0;) {
-    size += static_cast<std::size_t>(n);
+  for (ssize_t r; size + 1 < capacity && (r = ::read(fd, text + size, capacity - 1 - size)) > 0;) {
+    size += static_cast<std::size_t>(r);
   }
   ::close(fd);
   text[size] = '\0';
   return size;
 }
+
+namespace {
 
 char state_from_stat(const char* text, std::size_t size) noexcept {
   const char* close = nullptr;
