@@ -92,17 +92,12 @@ void on_stall(const xcall::stall_report& report) {
     return;
   }
   add(event::stall_reports);
-  const std::int64_t now = std::chrono::duration_cast<std::chrono::nanoseconds>(
-                               std::chrono::steady_clock::now().time_since_epoch())
-                               .count();
-  const std::string process_excuse = starvation_excuse(now - report.waited.count(), now);
-  if (host_starved(report) || !process_excuse.empty()) {
+  const std::string excuse = host_starved(report)
+                                 ? "not a failure, the target's host was starved of a CPU: "
+                                 : starvation_excuse(report.waited);
+  if (!excuse.empty()) {
     add(event::stall_starved);
-    console::error("!!! " +
-                   (host_starved(report)
-                        ? std::string("not a failure, the target's host was starved of a CPU: ")
-                        : process_excuse) +
-                   xcall::format_stall_report(report));
+    console::error("!!! " + excuse + xcall::format_stall_report(report));
     return;
   }
   fail(check::stall, xcall::format_stall_report(report));

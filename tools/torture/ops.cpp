@@ -388,10 +388,7 @@ void invoker::wait_for(Done&& done, const char* what, call_record* rec) {
                        : describe_op(run_, op_kind::async, id_, op_id_, no_cpu, depth_, sub_);
     const std::string line = desc + ": still waiting for the " + what + " after " +
                              std::to_string(tool_wait_limit(run_).count() / 1000000) + " ms";
-    const auto ns = [](std::chrono::steady_clock::time_point t) {
-      return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
-    };
-    const std::string excuse = starvation_excuse(ns(start), ns(std::chrono::steady_clock::now()));
+    const std::string excuse = starvation_excuse(std::chrono::steady_clock::now() - start);
     if (!excuse.empty()) {
       add(event::starved_timeouts);
       console::error("!!! " + excuse + line);

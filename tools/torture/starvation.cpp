@@ -45,7 +45,11 @@ starvation_meter& process_starvation() {
   return meter;
 }
 
-std::string starvation_excuse(std::int64_t from_ns, std::int64_t to_ns) {
+std::string starvation_excuse(std::chrono::nanoseconds span) {
+  const std::int64_t to_ns = std::chrono::duration_cast<std::chrono::nanoseconds>(
+                                 std::chrono::steady_clock::now().time_since_epoch())
+                                 .count();
+  const std::int64_t from_ns = to_ns - span.count();
   const double f = process_starvation().fraction(from_ns, to_ns);
   if (f < 0.5) return {};
   char buf[160];

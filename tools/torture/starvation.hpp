@@ -14,6 +14,7 @@
 // Thread safety: sample() from the watchdog thread; fraction() from any.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <mutex>
@@ -41,9 +42,9 @@ class starvation_meter {
 
 starvation_meter& process_starvation();
 
-/// A tool-level timeout over [from_ns, to_ns] is excused when the process was
-/// starved for at least half of it. Returns the note to print ("not a
+/// A timeout over the last `span` (ending now) is excused when the process
+/// was starved for at least half of it. Returns the note to print ("not a
 /// failure: ...") or "" when it must stay a failure.
-std::string starvation_excuse(std::int64_t from_ns, std::int64_t to_ns);
+std::string starvation_excuse(std::chrono::nanoseconds span);
 
 }  // namespace xcall_torture

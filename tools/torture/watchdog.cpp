@@ -129,9 +129,7 @@ void watchdog::main() {
     process_starvation().sample();
     if (hang_limit.count() > 0) {
       const std::vector<std::string> hangs = find_hangs(hang_limit);
-      const std::int64_t now = now_ns();
-      const std::string excuse =
-          hangs.empty() ? "" : starvation_excuse(now - hang_limit.count(), now);
+      const std::string excuse = hangs.empty() ? "" : starvation_excuse(hang_limit);
       for (const std::string& line : hangs) {
         char head[64];
         std::snprintf(head, sizeof(head),
