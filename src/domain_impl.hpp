@@ -125,6 +125,9 @@ class domain_impl {
   /// `owing`: the live mask of the CPUs that still owe the call, when the
   /// descriptor is a classic call block's (see nudge.hpp).
   void csd_lock_wait(call_single_data& csd, const cpumask* owing = nullptr) noexcept;
+  /// The same, spinning for `spin` (not options().idle_spin) before it sleeps.
+  void csd_lock_wait(call_single_data& csd, const cpumask* owing,
+                     std::chrono::nanoseconds spin) noexcept;
   /// Ends the flight of `csd` and wakes its owner if it sleeps.
   void csd_unlock(call_single_data& csd) noexcept;
 
@@ -172,7 +175,8 @@ class domain_impl {
   friend class caller_scope;
 
   // waiting.cpp
-  bool spin_until_unlocked(call_single_data& csd, cpu_state* self, target_nudge& nudge) noexcept;
+  bool spin_until_unlocked(call_single_data& csd, cpu_state* self, target_nudge& nudge,
+                           std::chrono::nanoseconds spin) noexcept;
   void sleep_until_unlocked(call_single_data& csd, cpu_state& self, stall_watch& watch,
                             target_nudge& nudge) noexcept;
 
@@ -193,6 +197,8 @@ class domain_impl {
   [[nodiscard]] std::error_code queue_many(caller_storage& st, call_func_t func, void* info,
                                            bool wait);
   void wait_many(caller_storage& st);
+  /// Waits until the descriptors of every CPU in `targets` are released.
+  void wait_all_released(padded_csd* csds, const cpumask& targets) noexcept;
   /// `fan_out`: the multi-CPU call this push is part of, whose doorbells
   /// ring together after its last push; nullptr rings at once.
   [[nodiscard]] bool call_single_queue(cpu_t target, call_single_data& csd,

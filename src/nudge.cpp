@@ -58,6 +58,7 @@ void target_nudge::tick() noexcept {
   for_each_target([](cpu_state& t) {
     const int signo = t.doorbell_signo.load(std::memory_order_relaxed);
     if (signo == 0 || t.host_state.load(std::memory_order_relaxed) != kHostRunning) return;
+    if (!t.has_queued()) return;             // a fan-out's target that ran its call already
     if (doorbell_signal_pending(t)) return;  // late, not lost
     send_doorbell_signal(t, /*resend=*/true);
   });

@@ -12,6 +12,7 @@
 // the snapshot and the push refuses the push (its queue is closed), so it is
 // dropped from the targets and never waited for: guarantee 3.
 #include "csd_ops.hpp"
+#include "deadline.hpp"
 #include "domain_impl.hpp"
 #include "error.hpp"
 #include "doorbell.hpp"
@@ -54,6 +55,11 @@ std::error_code domain_impl::queue_many(caller_storage& st, call_func_t func, vo
   if (st.targets.none()) return {};  // nothing to do, and nothing to allocate
   padded_csd* csds = st.many();
   if (csds == nullptr) return err(std::errc::not_enough_memory);
+  // Every descriptor free before the first push: a caller gated by its
+  // slowest target, as a classic call block is, queues to all targets at
+  // once, so a second caller's calls reach hosts still awake from the first
+  // one's wake-up (BENCHMARKS.md, "Scaling, and percpu vs classic").
+  wait_all_released(csds, st.targets);
   fan_out_doorbell doorbells(*this, st.ring_mask());
   for (cpu_t c : st.targets) {
     call_single_data& csd = csds[c].csd;
@@ -75,8 +81,28 @@ std::error_code domain_impl::queue_many(caller_storage& st, call_func_t func, vo
 
 void domain_impl::wait_many(caller_storage& st) {
   if (st.targets.none()) return;
-  padded_csd* csds = st.many();
-  for (cpu_t c : st.targets) csd_lock_wait(csds[c].csd);
+  wait_all_released(st.many(), st.targets);
+}
+
+void domain_impl::wait_all_released(padded_csd* csds, const cpumask& targets) noexcept {
+  using clock = std::chrono::steady_clock;
+  // One spin window for the whole fan-out, not one per descriptor: a caller
+  // that spun it out for each would keep a core from the very hosts it
+  // waits for.
+  const clock::time_point spin_end = deadline_after(clock::now(), options_.idle_spin);
+  for (;;) {
+    // Wait on one descriptor still in flight, then look at them all again:
+    // the caller sleeps a few times per fan-out, not once per target that
+    // is still running (which one it picks made no measurable difference).
+    call_single_data* last_locked = nullptr;
+    for (cpu_t c : targets) {
+      if (csd_ops::is_locked(csds[c].csd)) last_locked = &csds[c].csd;  // acquire each
+    }
+    if (last_locked == nullptr) return;
+    // The whole mask owes: the wait helps every parked target, not only
+    // the one it sleeps on (whose function may wait for another's).
+    csd_lock_wait(*last_locked, &targets, time_left(spin_end, clock::now()));
+  }
 }
 
 }  // namespace xcall::detail

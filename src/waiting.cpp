@@ -77,8 +77,8 @@ void sleep_on_flags(call_single_data& csd, stall_watch& watch, target_nudge& nud
 
 }  // namespace
 
-bool domain_impl::spin_until_unlocked(call_single_data& csd, cpu_state* self,
-                                      target_nudge& nudge) noexcept {
+bool domain_impl::spin_until_unlocked(call_single_data& csd, cpu_state* self, target_nudge& nudge,
+                                      std::chrono::nanoseconds spin) noexcept {
   thread_context& ctx = this_thread_context();
   // The first 64 turns read no clock: a call that completes within them (a
   // polling target) pays nothing for the spin limit or the watchdog.
@@ -92,7 +92,7 @@ bool domain_impl::spin_until_unlocked(call_single_data& csd, cpu_state* self,
     if (i % 64 != 0) continue;
     const auto now = clock::now();
     if (i == 64) {
-      spin_end = now + options_.idle_spin;
+      spin_end = deadline_after(now, spin);
     } else if (now >= spin_end) {
       return false;
     }
@@ -114,12 +114,17 @@ void domain_impl::sleep_until_unlocked(call_single_data& csd, cpu_state& self, s
 }
 
 void domain_impl::csd_lock_wait(call_single_data& csd, const cpumask* owing) noexcept {
+  csd_lock_wait(csd, owing, options_.idle_spin);
+}
+
+void domain_impl::csd_lock_wait(call_single_data& csd, const cpumask* owing,
+                                std::chrono::nanoseconds spin) noexcept {
   if (!csd_ops::is_locked(csd)) return;
   doorbell_mask mask;  // the handler stays out of the state this wait uses
   cpu_state* const self = drainable_self();
   const bool polled = self != nullptr && enter_polling(*self);
   target_nudge nudge(*this, csd, owing);
-  if (!spin_until_unlocked(csd, self, nudge)) {
+  if (!spin_until_unlocked(csd, self, nudge, spin)) {
     stall_watch watch(*this, csd);
     if (self == nullptr) {
       sleep_on_flags(csd, watch, nudge);

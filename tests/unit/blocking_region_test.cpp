@@ -196,6 +196,41 @@ TEST_P(BlockingRegionTest, PollInAProxiedFunctionRunsTheProxysOwnCpu) {
   });
 }
 
+// A waiting fan-out whose function on one target waits for what its
+// function on a parked target does: the caller must proxy the parked target
+// whichever descriptor it sleeps on (percpu waits on one of them at a time).
+TEST_P(BlockingRegionTest, AFanOutWaitProxiesAParkedTargetAnotherTargetWaitsFor) {
+  run_with_deadline(kUnitDeadline, "fan-out: CPU 1 waits for the parked CPU 0's function", [&] {
+    domain d(attached_domain_options(2, engine()));
+    parked_cpu0 parked(d, kProxy);
+    app_host polling(d, 1, attach_options{}, [](app_host& h) {
+      while (!h.stop_requested()) xcall::poll();
+    });
+    struct handshake {
+      std::atomic<bool> cpu0_ran{false};
+      std::atomic<bool> cpu1_saw_it{false};
+    } hs;
+    ASSERT_FALSE(d.on_each_cpu(
+        [](void* p) noexcept {
+          auto& h = *static_cast<handshake*>(p);
+          if (xcall::this_cpu() == 0) {
+            h.cpu0_ran.store(true, std::memory_order_release);
+            return;
+          }
+          // Bounded, so that a caller that never proxies CPU 0 fails the
+          // test instead of hanging it.
+          h.cpu1_saw_it.store(xcall_test::eventually(
+              [&] { return h.cpu0_ran.load(std::memory_order_acquire); }, 3s));
+        },
+        &hs, true));
+    EXPECT_TRUE(hs.cpu1_saw_it.load()) << "the caller did not run the parked CPU 0's call while "
+                                          "CPU 1's function waited for it";
+    EXPECT_GE(d.stats()[0].proxy_runs, 1u);
+    polling.join();
+    parked.release();
+  });
+}
+
 TEST_P(BlockingRegionTest, SignalDeliveryDoesNotInterruptAParkedProxyHost) {
   run_with_deadline(kUnitDeadline, "signal + proxy", [&] {
     domain d(attached_domain_options(2, engine()));
