@@ -8,13 +8,14 @@
 // nobody would ever run (the kernel gets the same from stop_machine).
 //
 // Ordering:
-//  - push(): the release CAS publishes the descriptor (func, info, flags,
+//  - push(): the CAS (seq_cst) publishes the descriptor (func, info, flags,
 //    next_) and everything the caller wrote before the call; pairs with the
 //    acquire exchange in take_all()/close(). Later pushes' CASes continue the
 //    release sequence, so one take sees every descriptor it returns. The CAS
 //    also acquires: it reads from open()'s release (or from a push in its
 //    release sequence), so a sender sees how the host that opened the queue
-//    wants to be reached (cpu_state's delivery fields).
+//    wants to be reached (cpu_state's delivery fields). Being seq_cst, it
+//    is also the sender's store of the doorbell handshake (doorbell.hpp).
 //  - empty(): a relaxed peek used only to decide whether to take or sleep;
 //    the take itself is what synchronises.
 #pragma once
@@ -43,9 +44,12 @@ class call_queue {
     do {
       if (old == closed_marker()) return push_result::closed;
       csd_ops::next(csd) = old;
-      // acq_rel: release publishes the descriptor (pairs with take_all()/
-      // close()); acquire pairs with open(). See the file comment.
-    } while (!head_.compare_exchange_weak(old, &csd, std::memory_order_acq_rel,
+      // seq_cst: release publishes the descriptor (pairs with take_all()/
+      // close()); acquire pairs with open(). See the file comment. And
+      // seq_cst, not only acq_rel: the CAS is also the store of the doorbell
+      // handshake, so the sender's load of host_state may follow as a
+      // seq_cst load instead of a fence and a load (ring_after_push()).
+    } while (!head_.compare_exchange_weak(old, &csd, std::memory_order_seq_cst,
                                           std::memory_order_relaxed));
     // relaxed: a statistic on the line this push just wrote anyway.
     pushed_.fetch_add(1, std::memory_order_relaxed);

@@ -4,7 +4,10 @@
 //
 // Layout: senders write the queue head; the host writes its state word and
 // reads the head; they live on separate cache lines so a polling host's reads
-// do not bounce the line every sender writes.
+// do not bounce the line every sender writes. What the host writes on every
+// call (running, counters, its batch) has a third line: senders load the
+// state word after each push that found the queue empty, and must find it
+// in their cache, not pull it from a host that just counted a call.
 //
 // Ordering (details in doorbell.hpp and hosting.cpp):
 //  - queue: push (release) / take (acquire), see call_queue.hpp;
@@ -76,14 +79,21 @@ struct alignas(kCacheLine) cpu_state {
   call_queue queue;
   classic_announcement classic_ipi;  ///< classic engine: a call block may name this CPU
 
-  // ---- written by the host (and by wakers, rarely) ----
+  // ---- read by senders, written only when the host changes state ----
+  // (sleeps, wakes, parks, hotplug): a sender's load of host_state after its
+  // push hits a line that stays shared while the host polls and runs calls,
+  // as the kernel's TIF_POLLING_NRFLAG does.
   alignas(kCacheLine) std::atomic<std::uint32_t> host_state{kHostPolling};
   /// The latest hotplug request word (sequence << 2 | control_value).
   std::atomic<std::uint32_t> control{kControlRun};
   /// The latest request word the host has served; futex word of requesters.
   std::atomic<std::uint32_t> control_done{kControlNotStarted};
+  /// The run lock (run_lock_value). Host and proxy hand it over with
+  /// release/acquire; the host sleeps on it (futex) to leave a region.
+  std::atomic<std::uint32_t> run_lock{kRunHost};
+  // ---- written by the host on every call ----
   /// What the host runs now (nullptr: nothing), for stall reports.
-  std::atomic<call_func_t> running{nullptr};
+  alignas(kCacheLine) std::atomic<call_func_t> running{nullptr};
   std::atomic<bool> irqs_off{false};  ///< the host is inside an irq_guard
   cpu_counters counters;              ///< counters.hpp: who writes each, and how
   bool woken = false;                 ///< host only: the last sleep ended by a doorbell
@@ -95,9 +105,6 @@ struct alignas(kCacheLine) cpu_state {
   unsigned call_depth = 0;         ///< host only: calls in progress using `storage`
   std::uint32_t control_seen = 0;  ///< host only: the last request word taken up
   bool in_transition = false;      ///< host only: flipping online state (hotplug.cpp)
-  /// The run lock (run_lock_value). Host and proxy hand it over with
-  /// release/acquire; the host sleeps on it (futex) to leave a region.
-  std::atomic<std::uint32_t> run_lock{kRunHost};
 
   // ---- set up once, or touched by the host thread only ----
   alignas(kCacheLine) domain_impl* dom = nullptr;
@@ -147,7 +154,10 @@ static_assert(alignof(cpu_state) == kCacheLine);
 static_assert(offsetof(cpu_state, host_state) == kCacheLine,
               "the senders' part (queue, classic announcement) fills exactly one line");
 static_assert(offsetof(cpu_state, dom) % kCacheLine == 0);
-static_assert(offsetof(cpu_state, dom) > offsetof(cpu_state, run_lock));
+static_assert(offsetof(cpu_state, running) == 2 * kCacheLine,
+              "what senders read after a push (host_state) fills one line; what the host "
+              "writes for every call starts the next");
+static_assert(offsetof(cpu_state, dom) > offsetof(cpu_state, in_transition));
 #pragma GCC diagnostic pop
 
 }  // namespace xcall::detail

@@ -90,6 +90,19 @@ inline void ring_doorbell(cpu_state& cpu, bool may_be_lost = true) noexcept {
   ring_after_fence(cpu, cpu.host_state.load(std::memory_order_relaxed), may_be_lost);
 }
 
+/// ring_doorbell() for the sender of a push that found the queue empty, with
+/// no fence: the push's CAS is seq_cst (call_queue.hpp), and a seq_cst load
+/// after a seq_cst store is the store-load pattern without one. Against the
+/// host's store, fence, load, C++20 [atomics.order]/4 orders the host's fence
+/// before the CAS if its load missed the push, and the load below before the
+/// fence if it missed the host's store; both cannot happen. On x86 this saves
+/// the MFENCE: the CAS's lock prefix is the full barrier.
+inline void ring_after_push(cpu_state& cpu) noexcept {
+  // seq_cst: pairs with the fence in host_sleep() (and park(), leave_polling(),
+  // the fd doorbell's announcement), through the push's seq_cst CAS.
+  ring_after_fence(cpu, cpu.host_state.load(std::memory_order_seq_cst), /*may_be_lost=*/true);
+}
+
 /// A signal-delivery host that is running its own code (state running) tells
 /// senders it is polling: the library works for it now, no signal needed.
 /// Returns whether it changed the state (leave_polling() must follow).
@@ -105,7 +118,7 @@ inline bool enter_polling(cpu_state& cpu) noexcept {
 inline bool leave_polling(cpu_state& cpu) noexcept {
   cpu.host_state.store(kHostRunning, std::memory_order_relaxed);
   // seq_cst fence: orders the store before the queue loads; pairs with the
-  // fence in ring_doorbell().
+  // push and seq_cst load in ring_after_push().
   store_load_fence();
   return cpu.has_calls();
 }
@@ -118,7 +131,8 @@ void host_sleep(cpu_state& cpu, HasWork&& has_work, std::chrono::nanoseconds tim
                 std::uint32_t resume_state) noexcept {
   cpu.host_state.store(kHostSleeping, std::memory_order_relaxed);
   // seq_cst fence: orders the store above before has_work()'s loads; pairs
-  // with the fence in ring_doorbell() and in the release path of waiting.cpp.
+  // with the push and load of ring_after_push(), the fence of
+  // ring_doorbell() and of the release path in waiting.cpp.
   store_load_fence();
   const bool slept = !has_work();
   if (slept) {

@@ -44,7 +44,7 @@ class fan_out_doorbell {
   /// A push onto c's queue found it empty: c needs a doorbell.
   void note(cpu_t c) noexcept {
     if (pending_ == nullptr) {
-      ring_doorbell(dom_.cpu(c));
+      ring_after_push(dom_.cpu(c));  // note() follows the push at once
       return;
     }
     pending_->set(c);

@@ -73,7 +73,8 @@ loop_wait::loop_wait() noexcept {
   }
   resume_state_ = c->host_state.load(std::memory_order_relaxed);
   c->host_state.store(detail::kHostLoopBlocked, std::memory_order_relaxed);
-  // seq_cst fence: pairs with ring_doorbell()'s (doorbell.hpp): a sender
+  // seq_cst fence: pairs with the sender's push and seq_cst load in
+  // ring_after_push() (doorbell.hpp; edge 6 of docs/memory-ordering.md): a sender
   // that pushed before it is seen below; a later one sees "loop-blocked".
   detail::store_load_fence();
   may_block_ = !c->has_calls();

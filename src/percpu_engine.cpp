@@ -34,7 +34,7 @@ bool domain_impl::call_single_queue(cpu_t target, call_single_data& csd,
       if (fan_out != nullptr) {
         fan_out->note(target);  // rung with the others, after the last push
       } else {
-        ring_doorbell(c);
+        ring_after_push(c);
       }
       break;
     case call_queue::push_result::queued:

@@ -15,12 +15,13 @@
 //    (or with the next proxy's acquire CAS). So each owner sees everything
 //    the previous one did to the host-only state.
 //  - kHostParked: park() stores it, fences (seq_cst) and re-checks the
-//    queue; pairs with the fence in ring_doorbell(): a sender that pushed
+//    queue; pairs with the sender's seq_cst push and load (ring_after_push
+//    in doorbell.hpp): a sender that pushed
 //    before the fence is seen by the re-check, a later one sees "parked"
 //    (and, if it waits, proxies). unpark() runs the same handshake back.
 //  - A proxy's release: it frees the run lock, fences (seq_cst) and looks at
 //    the queue again, the same handshake as park(): a no-wait sender pushes,
-//    fences in ring_doorbell() and tries the lock (help_parked). Either the
+//    and tries the lock with a seq_cst CAS (help_parked). Either the
 //    sender takes the lock, or the proxy sees its call and runs it; without
 //    the re-check the call would wait for the host to leave its region,
 //    which may be waiting for that very call.
@@ -49,7 +50,8 @@ std::uint32_t domain_impl::park(cpu_state& c) noexcept {
     // release: hands the host-only state to a proxy; pairs with the acquire
     // CAS in try_proxy().
     c.run_lock.store(kRunFree, std::memory_order_release);
-    // seq_cst fence: pairs with ring_doorbell()'s (see the file comment).
+    // seq_cst fence: pairs with the sender's push and load in
+    // ring_after_push() (see the file comment).
     store_load_fence();
     if (!c.has_queued()) break;
     take_run_lock(c);  // a call slipped in: run it ourselves, park again
@@ -68,7 +70,7 @@ void domain_impl::unpark(cpu_state& c, std::uint32_t resume) noexcept {
   ctx.host.store(&c, std::memory_order_relaxed);
   c.host_state.store(resume, std::memory_order_relaxed);
   // seq_cst fence: a sender that saw "parked" neither rang nor signalled;
-  // pairs with ring_doorbell()'s fence, as in park().
+  // pairs with the sender's push and load (ring_after_push), as in park().
   store_load_fence();
   if (!ctx.irqs_off()) drain(c);  // leaving the region is a safe point
 }
@@ -167,8 +169,12 @@ bool domain_impl::try_proxy(cpu_state& target) noexcept {
     if (target.host_state.load(std::memory_order_relaxed) != kHostParked) break;
     std::uint32_t expected = kRunFree;
     // acquire: pairs with park()'s release store, or with the previous
-    // proxy's release in release_run_lock().
-    if (!target.run_lock.compare_exchange_strong(expected, kRunProxy, std::memory_order_acquire,
+    // proxy's release in release_run_lock(). seq_cst: a no-wait sender that
+    // pushed (seq_cst CAS) and did not fence (ring_after_push) must not read
+    // a lock that park() or a proxy freed before its fence and its missed
+    // look at the queue (C++20 [atomics.order]/4.2 then orders this CAS
+    // before that fence, which the push's CAS follows: a contradiction).
+    if (!target.run_lock.compare_exchange_strong(expected, kRunProxy, std::memory_order_seq_cst,
                                                  std::memory_order_relaxed)) {
       break;
     }
@@ -176,8 +182,8 @@ bool domain_impl::try_proxy(cpu_state& target) noexcept {
     if (!release_run_lock(target)) break;  // handed to the host, which drains on its way out
     if (XCALL_FAULT(skip_proxy_recheck)) break;
     // seq_cst fence: a no-wait sender whose help_parked() found the lock
-    // ours left its call to us. Pairs with the fence in ring_doorbell() on
-    // the sender's path (push, fence, then the CAS in try_proxy): either it
+    // ours left its call to us. Pairs with the sender's seq_cst push and its
+    // seq_cst CAS in try_proxy (edge 19 of docs/memory-ordering.md): either it
     // takes the lock now free, or we see its call here and run it.
     store_load_fence();
     if (!target.has_queued()) break;

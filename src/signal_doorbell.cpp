@@ -14,7 +14,7 @@
 // polling is seen by the re-check, a later one sees "running" and signals.
 //
 // Ordering: see signal_doorbell.hpp; the fence in resume_running() pairs
-// with the one in ring_doorbell().
+// with the sender's push and seq_cst load in ring_after_push().
 #include "signal_doorbell.hpp"
 
 #include <signal.h>
