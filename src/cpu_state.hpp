@@ -21,6 +21,7 @@
 #include <sys/types.h>
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -97,6 +98,8 @@ struct alignas(kCacheLine) cpu_state {
   std::atomic<bool> irqs_off{false};  ///< the host is inside an irq_guard
   cpu_counters counters;              ///< counters.hpp: who writes each, and how
   bool woken = false;                 ///< host only: the last sleep ended by a doorbell
+  /// Host only: sleep mode's poll before sleeping (next_sleep_grace()).
+  std::chrono::nanoseconds sleep_grace{0};
   /// Host only: descriptors taken from the queue and not run yet. Kept here,
   /// not on a drain's stack, so a nested drain (a function that waits)
   /// continues the batch instead of leaving it behind the waiting function.

@@ -153,17 +153,44 @@ void host_sleep(cpu_state& cpu, HasWork&& has_work, std::chrono::nanoseconds tim
   if (was != kHostSleeping) relay_owed_wakes(cpu);
 }
 
+/// Sleep mode's grace (cpu_state::sleep_grace): how long an idle host polls
+/// before it announces sleep, adapted as Linux's cpuidle-haltpoll adapts its
+/// poll window. A sleep that a call cut short within kSleepGraceMax would
+/// have been saved by polling longer: the grace doubles (from
+/// kSleepGraceStart). A sleep that lasted longer, polling would not have
+/// saved: the grace halves, and below kSleepGraceStart it is zero. A stream
+/// of calls therefore costs one futex wake, not one per call, and a host
+/// whose calls come rarely sleeps at once, as sleep mode promises. The
+/// ceiling is about what one futex wake-up costs a caller in a VM (its
+/// round trip is 20-30 us here): polling longer than a wake costs is never
+/// worth it.
+inline constexpr std::chrono::nanoseconds kSleepGraceStart = std::chrono::microseconds(1);
+inline constexpr std::chrono::nanoseconds kSleepGraceMax = std::chrono::microseconds(20);
+
+/// The grace after a sleep of `slept` (see kSleepGraceMax); a host that
+/// found work while it announced sleep counts as a very short sleep.
+inline std::chrono::nanoseconds next_sleep_grace(std::chrono::nanoseconds grace,
+                                                 std::chrono::nanoseconds slept) noexcept {
+  if (slept < kSleepGraceMax) {  // polling longer would have caught the call
+    if (grace < kSleepGraceStart) return kSleepGraceStart;
+    return grace >= kSleepGraceMax / 2 ? kSleepGraceMax : grace * 2;
+  }
+  const std::chrono::nanoseconds halved = grace / 2;  // polling would not have
+  return halved < kSleepGraceStart ? std::chrono::nanoseconds(0) : halved;
+}
+
 /// domain_impl::idle_until, the one way a host waits for work: spin (poll
-/// mode forever, adaptive for idle_spin), then sleep on its state word
-/// (host_sleep above).
+/// mode forever, adaptive for idle_spin, sleep mode for its adapted grace),
+/// then sleep on its state word (host_sleep above).
 template <class HasWork>
 void domain_impl::idle_until(cpu_state& c, HasWork&& has_work,
                              std::chrono::steady_clock::time_point deadline,
                              std::uint32_t resume_state) {
   using clock = std::chrono::steady_clock;
   const bool poll_forever = options_.idle == idle_mode::poll;
-  const auto spin_end = options_.idle == idle_mode::sleep ? clock::time_point::min()
-                                                          : clock::now() + options_.idle_spin;
+  const bool sleep_mode = options_.idle == idle_mode::sleep;
+  const auto spin_end =
+      deadline_after(clock::now(), sleep_mode ? c.sleep_grace : options_.idle_spin);
   for (unsigned i = 1;; ++i) {
     if (has_work()) return;
     cpu_relax();
@@ -175,6 +202,10 @@ void domain_impl::idle_until(cpu_state& c, HasWork&& has_work,
   const auto now = clock::now();
   if (now >= deadline) return;
   host_sleep(c, has_work, time_left(deadline, now), resume_state);
+  if (sleep_mode) {
+    const auto slept = std::chrono::duration_cast<std::chrono::nanoseconds>(clock::now() - now);
+    c.sleep_grace = next_sleep_grace(c.sleep_grace, slept);
+  }
 }
 
 }  // namespace xcall::detail

@@ -90,18 +90,16 @@ void domain_impl::wait_all_released(padded_csd* csds, const cpumask& targets) no
   // that spun it out for each would keep a core from the very hosts it
   // waits for.
   const clock::time_point spin_end = deadline_after(clock::now(), options_.idle_spin);
-  for (;;) {
-    // Wait on one descriptor still in flight, then look at them all again:
-    // the caller sleeps a few times per fan-out, not once per target that
-    // is still running (which one it picks made no measurable difference).
-    call_single_data* last_locked = nullptr;
-    for (cpu_t c : targets) {
-      if (csd_ops::is_locked(csds[c].csd)) last_locked = &csds[c].csd;  // acquire each
-    }
-    if (last_locked == nullptr) return;
+  // In mask order, each descriptor looked at until released, then never
+  // again (only this owner locks them): one pass over the lines the targets
+  // wrote. The wake tree wakes the highest ids first, so the first waits
+  // are for the last to run, and the rest are mostly done by then.
+  for (cpu_t c : targets) {
+    call_single_data& csd = csds[c].csd;
+    if (!csd_ops::is_locked(csd)) continue;  // acquire
     // The whole mask owes: the wait helps every parked target, not only
-    // the one it sleeps on (whose function may wait for another's).
-    csd_lock_wait(*last_locked, &targets, time_left(spin_end, clock::now()));
+    // the one it waits on (whose function may wait for another's).
+    csd_lock_wait(csd, &targets, time_left(spin_end, clock::now()));
   }
 }
 

@@ -19,7 +19,9 @@ enum class idle_mode {
   poll,      ///< spin on the queue forever: lowest latency, burns its core
              ///< (idle_wait() spins until its timeout instead of sleeping)
   adaptive,  ///< spin for idle_spin, then sleep on a futex
-  sleep,     ///< sleep at once; every call to it costs a futex wake
+  sleep,     ///< sleep once idle: a call to a sleeping CPU costs a futex wake;
+             ///< polls up to 20 µs first only while calls keep cutting its
+             ///< sleeps short (adapted like cpuidle-haltpoll, docs/api.md)
 };
 
 /// How multi-CPU calls are queued (see docs/design.md).

@@ -196,38 +196,48 @@ TEST_P(BlockingRegionTest, PollInAProxiedFunctionRunsTheProxysOwnCpu) {
   });
 }
 
-// A waiting fan-out whose function on one target waits for what its
-// function on a parked target does: the caller must proxy the parked target
-// whichever descriptor it sleeps on (percpu waits on one of them at a time).
-TEST_P(BlockingRegionTest, AFanOutWaitProxiesAParkedTargetAnotherTargetWaitsFor) {
-  run_with_deadline(kUnitDeadline, "fan-out: CPU 1 waits for the parked CPU 0's function", [&] {
-    domain d(attached_domain_options(2, engine()));
-    parked_cpu0 parked(d, kProxy);
-    app_host polling(d, 1, attach_options{}, [](app_host& h) {
+// A waiting fan-out whose functions on two targets wait for what its
+// function on a parked target between them does: whichever descriptor the
+// caller waits on first (percpu waits on one at a time), it must proxy the
+// parked target meanwhile, or that wait never ends.
+TEST_P(BlockingRegionTest, AFanOutWaitProxiesAParkedTargetTheOthersWaitFor) {
+  run_with_deadline(kUnitDeadline, "fan-out: CPUs 0 and 2 wait for the parked CPU 1", [&] {
+    domain d(attached_domain_options(3, engine()));
+    xcall_test::pipe_pair pipe;
+    parked_reader reader{pipe};
+    app_host parked(d, 1, kProxy, std::ref(reader));
+    reader.wait_parked();
+    auto poll_until_stopped = [](app_host& h) {
       while (!h.stop_requested()) xcall::poll();
-    });
+    };
+    app_host first(d, 0, attach_options{}, poll_until_stopped);
+    app_host last(d, 2, attach_options{}, poll_until_stopped);
     struct handshake {
-      std::atomic<bool> cpu0_ran{false};
-      std::atomic<bool> cpu1_saw_it{false};
+      std::atomic<bool> parked_ran{false};
+      std::atomic<int> saw_it{0};
     } hs;
     ASSERT_FALSE(d.on_each_cpu(
         [](void* p) noexcept {
           auto& h = *static_cast<handshake*>(p);
-          if (xcall::this_cpu() == 0) {
-            h.cpu0_ran.store(true, std::memory_order_release);
+          if (xcall::this_cpu() == 1) {
+            h.parked_ran.store(true, std::memory_order_release);
             return;
           }
-          // Bounded, so that a caller that never proxies CPU 0 fails the
+          // Bounded, so that a caller that never proxies CPU 1 fails the
           // test instead of hanging it.
-          h.cpu1_saw_it.store(xcall_test::eventually(
-              [&] { return h.cpu0_ran.load(std::memory_order_acquire); }, 3s));
+          if (xcall_test::eventually([&] { return h.parked_ran.load(std::memory_order_acquire); },
+                                     3s)) {
+            h.saw_it.fetch_add(1);
+          }
         },
         &hs, true));
-    EXPECT_TRUE(hs.cpu1_saw_it.load()) << "the caller did not run the parked CPU 0's call while "
-                                          "CPU 1's function waited for it";
-    EXPECT_GE(d.stats()[0].proxy_runs, 1u);
-    polling.join();
-    parked.release();
+    EXPECT_EQ(hs.saw_it.load(), 2) << "the caller did not run the parked CPU 1's call while the "
+                                      "functions on CPUs 0 and 2 waited for it";
+    EXPECT_GE(d.stats()[1].proxy_runs, 1u);
+    first.join();
+    last.join();
+    pipe.release_reader();
+    parked.join();
   });
 }
 

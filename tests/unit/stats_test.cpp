@@ -3,6 +3,7 @@
 
 #include <thread>
 
+#include "test_support.hpp"
 #include "xcall/xcall.hpp"
 
 namespace {
@@ -49,6 +50,32 @@ TEST(Stats, SleepingTargetCostsARingPollingTargetSavesIt) {
     EXPECT_EQ(s.sleeps, 0u);
     EXPECT_EQ(s.doorbells_saved, 5u);
   }
+}
+
+// Sleep mode polls before it sleeps while its sleeps keep being cut short
+// (the grace of doorbell.hpp, after cpuidle-haltpoll): calls that follow
+// each other closely cost a few futex wakes, not one each. Without the grace
+// the host sleeps after well under a microsecond, before the caller's next
+// call, and nearly every call rings.
+TEST(Stats, BackToBackCallsToASleepModeCpuCostFewWakes) {
+  xcall::domain dom(opts(xcall::idle_mode::sleep));
+  std::this_thread::sleep_for(2ms);  // asleep, its grace at zero
+  constexpr int kCalls = 2000;
+  for (int i = 0; i < kCalls; ++i) ASSERT_FALSE(dom.call_function_single(1, nop, nullptr, true));
+  const auto s = dom.stats()[1];
+  EXPECT_EQ(s.calls_run, static_cast<std::uint64_t>(kCalls));
+  // Generous: a preempted caller lets the grace run out now and then.
+  EXPECT_LT(s.doorbells_rung, static_cast<std::uint64_t>(kCalls / 4))
+      << "a sleep-mode host went back to sleep between back-to-back calls";
+  // ... and once the calls stop, it goes back to sleep by itself: a call
+  // after a pause costs a wake again (a few tries: a preempted host may not
+  // have got to its sleep yet).
+  EXPECT_TRUE(xcall_test::eventually([&] {
+    std::this_thread::sleep_for(5ms);
+    const std::uint64_t rung = dom.stats()[1].doorbells_rung;
+    EXPECT_FALSE(dom.call_function_single(1, nop, nullptr, true));
+    return dom.stats()[1].doorbells_rung > rung;
+  }));
 }
 
 TEST(Stats, CallsDrainedOnTheWayDownAreCounted) {
