@@ -35,13 +35,17 @@
 namespace xcall::bench {
 namespace {
 
-unsigned heap_levels(unsigned n) {
+/// The longest chain of sequential wakes when all n sleep: the caller wakes
+/// a fan-out of up to 4 itself (the library's kCallerDeliveries), a larger
+/// one through the heap, floor(log2 n) + 1 levels.
+unsigned wake_levels(unsigned n) {
+  if (n <= 4) return 1;
   unsigned levels = 0;
   while (n != 0) {
     ++levels;
     n >>= 1;
   }
-  return levels;  // floor(log2 n) + 1
+  return levels;
 }
 
 /// One engine × wake-tree setting at one size: its domain, counters and samples.
@@ -183,7 +187,7 @@ void measure_size(const config& cfg, results& out, cpu_t n) {
       p.caller_wakes = static_cast<double>(rung - relayed) / static_cast<double>(c.issued);
       p.relayed_wakes = static_cast<double>(relayed) / static_cast<double>(c.issued);
     }
-    p.levels = heap_levels(n);
+    p.levels = wake_levels(n);
     progress(
         "fan_out",
         fmt::format("{:<7} {:4} CPUs tree {:<3}  many returns p50 {:<9} p99 {:<9}  "

@@ -894,7 +894,8 @@ void fan_out_table(std::ostringstream& o, const results& r) {
   o << "One outside caller, calls to all CPUs; every CPU has gone back to sleep before each "
        "call. Tree: the wake tree (on) or the serial design (off: the caller futex-wakes every "
        "sleeper itself). Wakes per call: futex wakes the caller made, and those made by woken "
-       "CPUs (relayed), over both kinds of call. Levels: floor(log2 n) + 1, the longest chain of "
+       "CPUs (relayed), over both kinds of call. Levels: 1 up to 4 CPUs (the caller wakes them "
+       "all), else floor(log2 n) + 1, the longest chain of "
        "sequential wakes when all sleep (computed from the heap's shape, not measured). Per "
        "wake: the serial design's on_each_cpu p50 ÷ n.\n\n";
   o << "| CPUs | engine | tree | many (no wait) returns p50 | p99 | on_each_cpu p50 | p99 | "

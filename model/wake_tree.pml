@@ -110,6 +110,17 @@
 #define LAST_CHILD(p) (2 * (p) + 2 < NH -> 2 * (p) + 2 : NH - 1)
 #endif
 
+/* The caller also delivers the claimed CPUs of the first CALLER_DELIVERS
+   ranks itself, whether or not it claimed their parents (the library: 4,
+   kCallerDeliveries in fan_out_doorbell.hpp; 1 is the bare tree, where only
+   the root, rank 0, has no parent). A claimed child its parent's relay also
+   tries: the CAS owed -> polling has one winner. */
+#ifndef CALLER_DELIVERS
+#define CALLER_DELIVERS 1
+#endif
+#define CALLER_DELIVERS_IT(t) ((t) < CALLER_DELIVERS || \
+                               !(PARENT(t) != NONE && (claimed & BIT(PARENT(t)))))
+
 #ifndef NCALLERS
 #define NCALLERS 1
 #endif
@@ -351,17 +362,16 @@ proctype caller() {
 #endif
     od;
 
-    /* phase 3: deliver the claimed targets whose parent this call did not
-       claim; the others are their parents' relay duty */
+    /* phase 3: deliver the claimed targets of the first CALLER_DELIVERS
+       ranks and those whose parent this call did not claim; the others are
+       their parents' relay duty */
     t = 0;
     do
     :: t == NH -> break
-    :: t < NH && (claimed & BIT(t)) &&
-       !(PARENT(t) != NONE && (claimed & BIT(PARENT(t)))) ->
+    :: t < NH && (claimed & BIT(t)) && CALLER_DELIVERS_IT(t) ->
       DELIVER(t);
       t++
-    :: t < NH && !((claimed & BIT(t)) &&
-                   !(PARENT(t) != NONE && (claimed & BIT(PARENT(t))))) ->
+    :: t < NH && !((claimed & BIT(t)) && CALLER_DELIVERS_IT(t)) ->
       t++
     od;
 

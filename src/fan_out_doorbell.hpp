@@ -84,12 +84,14 @@ class fan_out_doorbell {
   }
 
   /// Wakes the claimed CPUs whose parent this caller did not claim; the
-  /// others are woken by their parent's relay.
+  /// others are woken by their parent's relay. A fan-out that claimed at
+  /// most kCallerDeliveries CPUs wakes them all itself.
   void deliver_to_roots() noexcept {
     const wake_tree_shape tree{dom_.nr_cpu_ids()};
+    const bool few = pending_->count() <= kCallerDeliveries;
     for (cpu_t c : *pending_) {
       const cpu_t parent = tree.parent(c);
-      if (parent != tree.n && pending_->test(parent)) continue;
+      if (!few && parent != tree.n && pending_->test(parent)) continue;
       deliver_owed_wake(dom_.cpu(c));
     }
   }

@@ -13,16 +13,18 @@
 // root is the highest id: rank(c) = n-1-c, the children of rank r are ranks
 // 2r+1 and 2r+2. A caller delivers the wake-up (deliver_owed_wake: CAS owed
 // -> polling, then FUTEX_WAKE) only to the claimed CPUs whose parent it did
-// not claim; every host that leaves its sleep having been claimed or woken
-// relays: it delivers the owed wake-ups of its two children before it runs
-// its own calls. For a full domain of sleeping CPUs the caller makes one or
-// two wake system calls and the longest chain is the heap's depth,
-// floor(log2 n) + 1; for a sparse mask the caller delivers at most one per
-// target, as before.
+// not claim (to all of them when it claimed at most kCallerDeliveries);
+// every host that leaves its sleep having been claimed or woken relays: it
+// delivers the owed wake-ups of its two children before it runs its own
+// calls. For a full domain of sleeping CPUs the caller makes one or two wake
+// system calls and the longest chain is the heap's depth, floor(log2 n) + 1;
+// for a sparse mask the caller delivers at most one per target, as before.
 //
 // Why no owed wake-up is lost:
 //  - A claimed CPU is delivered by its caller, or its caller also claimed
-//    its parent — *after* it: a caller claims in ascending id order, and a
+//    its parent (or both, in a fan-out of few: the CAS owed -> polling lets
+//    one of the two make the FUTEX_WAKE), the parent — *after* it: a caller
+//    claims in ascending id order, and a
 //    parent's id is higher. The parent relays when it leaves its sleep, and
 //    its exit is an acquire exchange of its own host_state that reads the
 //    caller's release claim of the parent (or a CAS after it, in the claim's
@@ -72,6 +74,17 @@ struct wake_tree_shape {
     return rank < n ? static_cast<cpu_t>(n - 1 - rank) : n;
   }
 };
+
+/// A fan-out that claimed at most this many sleeping CPUs has its caller
+/// wake them all, as the design before the tree did, even where a parent
+/// would relay too (the CAS owed -> polling lets one of the two make the
+/// FUTEX_WAKE): a small domain is woken at once instead of waiting a wake-up
+/// latency per level (on a 2-core VM, about 20 us each: on_each_cpu over 2
+/// sleeping CPUs took 7x the serial design's time). Larger fan-outs keep the
+/// bare tree: a caller that woke more hosts itself would be preempted by
+/// them before it returns (4 caller wakes per call at 256 CPUs made a no-wait
+/// call return in 14 wakes' time instead of 4; BENCHMARKS.md, "Fan-out wakes").
+inline constexpr cpu_t kCallerDeliveries = 4;
 
 /// A fan-out's claim of a sleeping host. Returns whether it won: the claimer
 /// then owes the host a delivery, itself or through the claimed parent.

@@ -86,6 +86,26 @@ TEST_P(FanOutWakeTest, SleepingTargetsAreWokenByEachOther) {
       << t.rung << " wakes, " << t.relayed << " relayed by woken CPUs";
 }
 
+// A fan-out to a few sleeping CPUs is woken by its caller alone, at once: a
+// chain through the tree would add a wake-up latency per level.
+TEST_P(FanOutWakeTest, AFewSleepingTargetsAreWokenByTheCallerItself) {
+  constexpr cpu_t kCpus = 4;
+  constexpr int kRounds = 10;
+  domain d(sleeping_cpus(kCpus, engine()));
+  std::atomic<int> runs{0};
+  run_with_deadline(kUnitDeadline, "on_each_cpu over 4 sleeping CPUs", [&] {
+    for (int round = 0; round < kRounds; ++round) {
+      let_them_sleep(d);
+      ASSERT_FALSE(d.on_each_cpu(count_run, &runs, true));
+    }
+  });
+  const wake_totals t = totals(d);
+  EXPECT_EQ(runs.load(), kCpus * kRounds);
+  EXPECT_EQ(t.relayed, 0u) << t.rung << " wakes, " << t.relayed
+                           << " relayed by woken CPUs: the caller left some to the tree";
+  EXPECT_GT(t.rung, 0u) << "nobody was asleep: the test measured nothing";
+}
+
 // A fan-out to a sparse set of sleeping CPUs (no claimed parent for most of
 // them) still wakes every one: the caller delivers what no parent relays.
 TEST_P(FanOutWakeTest, SparseMaskOfSleepersAllRun) {
