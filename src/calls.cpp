@@ -9,6 +9,7 @@
 #include "xcall/cpu.hpp"
 #include "csd_ops.hpp"
 #include "caller_scope.hpp"
+#include "caller_storage.hpp"
 #include "domain_impl.hpp"
 #include "error.hpp"
 #include "thread_context.hpp"
@@ -41,7 +42,12 @@ std::error_code domain_impl::call_single(cpu_t cpu, call_func_t func, void* info
   }
   if (!online_.test(cpu)) return err(std::errc::no_such_device_or_address);
   if (wait) {
-    call_single_data csd(func, info);  // on our stack: we outlive its flight
+    // On our stack (we outlive its flight), alone in its cache line: the
+    // target reads and releases it while we spin on it, and must not pull
+    // our other stack variables along (as the kernel aligns call_single_data
+    // to its size).
+    padded_csd on_stack{call_single_data(func, info)};
+    call_single_data& csd = on_stack.csd;
     csd_ops::lock(csd, /*sync=*/true);
     if (!call_single_queue(cpu, csd)) return err(std::errc::no_such_device_or_address);
     csd_lock_wait(csd);
