@@ -60,6 +60,21 @@ wake_totals totals(const domain& d) {
 
 void count_run(void* runs) { static_cast<std::atomic<int>*>(runs)->fetch_add(1); }
 
+/// `rounds` waiting on_each_cpu calls over `n` owned CPUs, each made once all
+/// of them sleep; the wake counters of the whole run.
+wake_totals each_cpu_over_sleepers(xcall::engine e, cpu_t n, int rounds) {
+  domain d(sleeping_cpus(n, e));
+  std::atomic<int> runs{0};
+  run_with_deadline(kUnitDeadline, "on_each_cpu over sleeping CPUs", [&] {
+    for (int round = 0; round < rounds; ++round) {
+      let_them_sleep(d);
+      ASSERT_FALSE(d.on_each_cpu(count_run, &runs, true));
+    }
+  });
+  EXPECT_EQ(runs.load(), static_cast<int>(n) * rounds);  // outside caller: no local copy
+  return totals(d);
+}
+
 class FanOutWakeTest : public xcall_test::engine_test {};
 
 // The caller of a fan-out to N sleeping CPUs wakes a few of them; the woken
@@ -67,16 +82,7 @@ class FanOutWakeTest : public xcall_test::engine_test {};
 TEST_P(FanOutWakeTest, SleepingTargetsAreWokenByEachOther) {
   constexpr cpu_t kCpus = 32;
   constexpr int kRounds = 10;
-  domain d(sleeping_cpus(kCpus, engine()));
-  std::atomic<int> runs{0};
-  run_with_deadline(kUnitDeadline, "on_each_cpu over 32 sleeping CPUs", [&] {
-    for (int round = 0; round < kRounds; ++round) {
-      let_them_sleep(d);
-      ASSERT_FALSE(d.on_each_cpu(count_run, &runs, true));
-    }
-  });
-  const wake_totals t = totals(d);
-  EXPECT_EQ(runs.load(), kCpus * kRounds);  // the caller is outside: no local copy
+  const wake_totals t = each_cpu_over_sleepers(engine(), kCpus, kRounds);
   EXPECT_EQ(t.runs, kCpus * kRounds);
   EXPECT_GT(t.relayed, 0u) << "no woken CPU woke another";
   // All asleep: the caller wakes the root (CPU 31), and more only for CPUs
@@ -89,18 +95,8 @@ TEST_P(FanOutWakeTest, SleepingTargetsAreWokenByEachOther) {
 // A fan-out to a few sleeping CPUs is woken by its caller alone, at once: a
 // chain through the tree would add a wake-up latency per level.
 TEST_P(FanOutWakeTest, AFewSleepingTargetsAreWokenByTheCallerItself) {
-  constexpr cpu_t kCpus = 4;
-  constexpr int kRounds = 10;
-  domain d(sleeping_cpus(kCpus, engine()));
-  std::atomic<int> runs{0};
-  run_with_deadline(kUnitDeadline, "on_each_cpu over 4 sleeping CPUs", [&] {
-    for (int round = 0; round < kRounds; ++round) {
-      let_them_sleep(d);
-      ASSERT_FALSE(d.on_each_cpu(count_run, &runs, true));
-    }
-  });
-  const wake_totals t = totals(d);
-  EXPECT_EQ(runs.load(), kCpus * kRounds);
+  const wake_totals t = each_cpu_over_sleepers(engine(), 4, 10);
+  EXPECT_EQ(t.runs, 4u * 10u);
   EXPECT_EQ(t.relayed, 0u) << t.rung << " wakes, " << t.relayed
                            << " relayed by woken CPUs: the caller left some to the tree";
   EXPECT_GT(t.rung, 0u) << "nobody was asleep: the test measured nothing";
