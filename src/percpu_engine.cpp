@@ -58,16 +58,15 @@ std::error_code domain_impl::queue_many(caller_storage& st, call_func_t func, vo
   // Every descriptor free before the first push: a caller gated by its
   // slowest target, as a classic call block is, queues to all targets at
   // once, so a second caller's calls reach hosts still awake from the first
-  // one's wake-up (BENCHMARKS.md, "Scaling, and percpu vs classic").
+  // one's wake-up (BENCHMARKS.md, "Scaling, and percpu vs classic"). It
+  // also means no wait below with doorbells owed (a function a wait runs,
+  // or waits for, may call a target pushed before it, find its queue
+  // non-empty and leave the ring to us): only this owner locks them.
   wait_all_released(csds, st.targets);
   fan_out_doorbell doorbells(*this, st.ring_mask());
   for (cpu_t c : st.targets) {
     call_single_data& csd = csds[c].csd;
-    // Never wait with doorbells owed: a function this wait runs or waits
-    // for may call a target pushed above, find its queue non-empty and
-    // leave the ring to us (the same holds for proxying: see below).
-    if (csd_ops::is_locked(csd)) doorbells.ring();
-    csd_lock(csd, wait);  // the previous call through it is done
+    csd_ops::lock(csd, wait);  // released, seen with acquire by wait_all_released()
     csd.func = func;
     csd.info = info;
     if (!call_single_queue(c, csd, &doorbells)) st.targets.reset(c);  // went offline: not a target
