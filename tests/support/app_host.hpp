@@ -170,13 +170,14 @@ struct parked_reader {
   }
 };
 
-/// CPU 0 of `d`, hosted by a thread parked in read() inside a
+/// CPU `cpu` of `d`, hosted by a thread parked in read() inside a
 /// blocking_region (attached with `how`) until release().
-struct parked_cpu0 {
+struct parked_cpu {
   pipe_pair pipe;
   parked_reader reader{pipe};
   app_host host;
-  parked_cpu0(xcall::domain& d, xcall::attach_options how) : host(d, 0, how, std::ref(reader)) {
+  parked_cpu(xcall::domain& d, cpu_t cpu, xcall::attach_options how)
+      : host(d, cpu, how, std::ref(reader)) {
     reader.wait_parked();
   }
   /// Lets read() return and waits for the host to leave (and detach).
@@ -184,6 +185,11 @@ struct parked_cpu0 {
     pipe.release_reader();
     host.join();
   }
+};
+
+/// CPU 0 of `d`, parked as parked_cpu says.
+struct parked_cpu0 : parked_cpu {
+  parked_cpu0(xcall::domain& d, xcall::attach_options how) : parked_cpu(d, 0, how) {}
 };
 
 }  // namespace xcall_test

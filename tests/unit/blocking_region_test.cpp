@@ -203,10 +203,7 @@ TEST_P(BlockingRegionTest, PollInAProxiedFunctionRunsTheProxysOwnCpu) {
 TEST_P(BlockingRegionTest, AFanOutWaitProxiesAParkedTargetTheOthersWaitFor) {
   run_with_deadline(kUnitDeadline, "fan-out: CPUs 0 and 2 wait for the parked CPU 1", [&] {
     domain d(attached_domain_options(3, engine()));
-    xcall_test::pipe_pair pipe;
-    parked_reader reader{pipe};
-    app_host parked(d, 1, kProxy, std::ref(reader));
-    reader.wait_parked();
+    xcall_test::parked_cpu parked(d, 1, kProxy);
     auto poll_until_stopped = [](app_host& h) {
       while (!h.stop_requested()) xcall::poll();
     };
@@ -236,8 +233,7 @@ TEST_P(BlockingRegionTest, AFanOutWaitProxiesAParkedTargetTheOthersWaitFor) {
     EXPECT_GE(d.stats()[1].proxy_runs, 1u);
     first.join();
     last.join();
-    pipe.release_reader();
-    parked.join();
+    parked.release();
   });
 }
 
