@@ -42,6 +42,12 @@
 //                      in the wake tree (wake_tree.hpp): the CPUs beneath it
 //                      sleep on with their calls queued until the stall
 //                      watchdog's re-ring delivers their owed wake-ups
+//   proxy_one_target   percpu engine: a multi-CPU call's wait proxies only the
+//                      parked target of the descriptor it waits on, not
+//                      every parked target of its mask: a function on another
+//                      target that waits for what the parked one runs holds
+//                      up the descriptor waited on, and nobody runs the
+//                      parked CPU's call (the bug of 2026-12-04)
 //
 // Ordering: the fault words are relaxed atomics; tests arm them before the
 // threads that read them start, or do not care which call sees them first.
@@ -62,6 +68,7 @@ enum class kind : unsigned {
   widen_proxy_window,
   skip_proxy_recheck,
   skip_wake_relay,
+  proxy_one_target,
   count
 };
 

@@ -17,6 +17,7 @@
 #include "error.hpp"
 #include "doorbell.hpp"
 #include "fan_out_doorbell.hpp"
+#include "fault_injection.hpp"
 #include "trace.hpp"
 
 namespace xcall::detail {
@@ -98,7 +99,8 @@ void domain_impl::wait_all_released(padded_csd* csds, const cpumask& targets) no
     if (!csd_ops::is_locked(csd)) continue;  // acquire
     // The whole mask owes: the wait helps every parked target, not only
     // the one it waits on (whose function may wait for another's).
-    csd_lock_wait(csd, &targets, time_left(spin_end, clock::now()));
+    const cpumask* const owing = XCALL_FAULT(proxy_one_target) ? nullptr : &targets;
+    csd_lock_wait(csd, owing, time_left(spin_end, clock::now()));
   }
 }
 

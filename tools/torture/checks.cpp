@@ -16,6 +16,7 @@
 
 #include "host_marks.hpp"
 #include "nesting.hpp"
+#include "rendezvous.hpp"
 #include "tally.hpp"
 #include "xcall/cpu.hpp"
 #include "xcall/domain.hpp"
@@ -354,6 +355,8 @@ void handle_call(void* info) noexcept {
                    " although its predicate threw");
     }
   }
+  if (rec->kind == op_kind::rendezvous && cpu < run.nr_cpus)
+    rendezvous_arrive(*rec, cpu, in_signal);
   // The function acts (--nesting): calls, poll, idle, regions, guards, hotplug.
   if (!in_signal) {
     host_marks::enter_run(cpu);

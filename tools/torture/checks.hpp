@@ -94,12 +94,14 @@ struct call_record {
   std::unique_ptr<std::atomic<std::uint32_t>[]> cond_calls;
   const live_mask* mask = nullptr;                 ///< no-wait any: the live mask ...
   std::unique_ptr<live_mask::view[]> mask_before;  ///< ... and its bracket's first half
+  unsigned rendezvous_of = 0;                      ///< rendezvous: how many targets must meet
 
   // The handlers' writes.
   std::unique_ptr<std::atomic<std::uint32_t>[]> ran;
   std::unique_ptr<std::uint64_t[]> out;  ///< plain: one slot per CPU
   std::atomic<int> refs{0};
   std::atomic<bool> done{false};
+  std::atomic<unsigned> arrived{0};     ///< rendezvous: functions started
   call_record* retired_next = nullptr;  ///< the retired list (freed in a signal handler)
 
   /// "many-wait #12 of invoker 1 from CPU 2 (seed 42)": for failure messages.

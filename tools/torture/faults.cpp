@@ -22,7 +22,14 @@ struct fault_spec {
 constexpr const char* kNames[] = {"skip_seed_fix",   "widen_mask_window",  "drop_doorbell",
                                   "clear_after_run", "borrow_second_slot", "hotplug_mutex",
                                   "fail_alloc",      "widen_proxy_window", "skip_proxy_recheck",
-                                  "skip_wake_relay"};
+                                  "skip_wake_relay", "proxy_one_target"};
+
+/// "a, b, c" of every fault name, for the error that names an unknown one.
+std::string known_names() {
+  std::string all;
+  for (const char* n : kNames) all += (all.empty() ? "" : ", ") + std::string(n);
+  return all;
+}
 
 bool parse(const std::string& spec, fault_spec& out, std::string& why) {
   const auto eq = spec.find('=');
@@ -30,10 +37,7 @@ bool parse(const std::string& spec, fault_spec& out, std::string& why) {
   bool known = false;
   for (const char* n : kNames) known = known || out.name == n;
   if (!known) {
-    why = "unknown fault '" + out.name +
-          "' (skip_seed_fix, widen_mask_window, drop_doorbell, clear_after_run, "
-          "borrow_second_slot, hotplug_mutex, fail_alloc, widen_proxy_window, "
-          "skip_proxy_recheck, skip_wake_relay)";
+    why = "unknown fault '" + out.name + "' (" + known_names() + ")";
     return false;
   }
   if (eq != std::string::npos) {
@@ -81,6 +85,7 @@ void arm_faults(const std::vector<std::string>& specs) {
         fault::kind::borrow_second_slot, fault::kind::hotplug_mutex,
         fault::kind::fail_alloc,         fault::kind::widen_proxy_window,
         fault::kind::skip_proxy_recheck, fault::kind::skip_wake_relay,
+        fault::kind::proxy_one_target,
     };
     static_assert(std::size(kinds) == std::size(kNames), "one kind per name");
     for (std::size_t i = 0; i < std::size(kNames); ++i) {

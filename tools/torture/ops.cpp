@@ -26,13 +26,6 @@ using std::errc;
 using xcall::cpu_t;
 using xcall::no_cpu;
 
-/// How long a tool-side wait (RPC flag, descriptor in flight) may take before
-/// it is reported; the library's own waits have the stall watchdog.
-std::chrono::nanoseconds tool_wait_limit(const run_state& run) {
-  const auto stall = std::chrono::milliseconds(run.opt.stall_timeout_ms);
-  return stall > std::chrono::seconds(5) ? stall : std::chrono::seconds(5);
-}
-
 std::string describe_op(const run_state& run, op_kind kind, unsigned invoker, std::uint64_t op,
                         cpu_t target, unsigned depth = 0, std::uint64_t sub = 0) {
   return describe_call(run, kind, invoker, op, xcall::this_cpu(), target, depth, sub);
@@ -347,6 +340,9 @@ void invoker::dispatch(op_kind kind) {
     case op_kind::callable:
       op_callable();
       break;
+    case op_kind::rendezvous:
+      op_rendezvous();
+      break;
     case op_kind::cond_throw:
       op_cond_throw();
       break;
@@ -542,6 +538,51 @@ void invoker::op_multi_exact(op_kind kind, bool all, bool cond) {
   }
   pass(check::error_code);
   drop_ref(rec);
+}
+
+void invoker::op_rendezvous() {
+  // The caller waits for functions that wait for each other: not where the
+  // tool may not wait, and only with the online set held still, so the
+  // targets it expects are exactly the ones that run (rendezvous.hpp).
+  if (!tool_waits() || !take_read()) {
+    add(event::skipped);
+    return;
+  }
+  for (cpu_t c = 0; c < run_.nr_cpus; ++c) {
+    if (rng_.below(10) < 7) {
+      private_mask_.set(c);
+    } else {
+      private_mask_.reset(c);
+    }
+  }
+  call_record* rec = record(op_kind::rendezvous, true, freed_by::caller);
+  rec->expected = std::make_unique<expect[]>(run_.nr_cpus);
+  exact_expectations(run_, &private_mask_, xcall::this_cpu(), /*runs_self=*/false, nullptr,
+                     rec->expected.get());
+  for (cpu_t c = 0; c < run_.nr_cpus; ++c) {
+    rec->rendezvous_of += rec->expected[c] == expect::once ? 1 : 0;
+  }
+  if (rec->rendezvous_of < 2) {  // nobody to meet
+    run_.hotplug.unread();
+    free_record(rec);
+    add(event::skipped);
+    return;
+  }
+  window_.before(run_, nullptr);
+  rec->seal();
+  const std::error_code ec =
+      run_.dom->call_function_many(private_mask_, handle_call, rec, /*wait=*/true);
+  window_.after(run_, nullptr);
+  run_.hotplug.unread();
+  if (ec) {
+    if (!enomem_allowed(run_, ec)) {
+      fail(check::error_code, rec->describe() + ": returned " + ec.message());
+    }
+  } else {
+    pass(check::error_code);
+    verify_runs(*rec, rec->expected.get());
+  }
+  free_record(rec);
 }
 
 void invoker::op_async() {

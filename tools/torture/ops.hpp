@@ -106,6 +106,7 @@ class invoker {
   void op_callable();
   /// on_each_cpu_cond_mask whose predicate throws for one CPU.
   void op_cond_throw();
+  void op_rendezvous();
 
   xcall::cpu_t random_target() noexcept;
   void randomize_live_mask();

@@ -17,8 +17,8 @@ namespace xcall_torture {
 namespace {
 
 constexpr const char* kOpNames[kOpKinds] = {
-    "single",   "single-wait", "single-rpc", "many", "many-wait", "all",
-    "all-wait", "async",       "any",        "cond", "callable",  "cond-throw",
+    "single", "single-wait", "single-rpc", "many",     "many-wait",  "all",        "all-wait",
+    "async",  "any",         "cond",       "callable", "cond-throw", "rendezvous",
 };
 
 constexpr const char* kNestNames[kNestKinds] = {
@@ -48,6 +48,7 @@ constexpr const char* kOpHelp[kOpKinds] = {
     "on_each_cpu_cond_mask with a random predicate",
     "the callable forms (always wait), whose callable sometimes throws",
     "on_each_cpu_cond_mask whose predicate throws for one CPU (nothing may run)",
+    "call_function_many with wait over stable online CPUs, whose functions wait for each other",
 };
 
 // CLI11 reports a validator's non-empty return as "--option: <text>".
@@ -257,13 +258,13 @@ parse_result parse_options(int argc, char** argv) {
                  "seconds a thread may stay in one activity (an operation, a nested step, a "
                  "hotplug) before it is a hang; 0 turns it off")
       ->check([](const std::string& s) { return check_seconds(s, true); });
-  app.add_option(
-         "--fault", o.faults,
-         "arm a fault of the library: skip_seed_fix, widen_mask_window=US, "
-         "drop_doorbell=N, clear_after_run, borrow_second_slot, hotplug_mutex, "
-         "fail_alloc=N, widen_proxy_window=US, skip_proxy_recheck or skip_wake_relay (only in "
-         "xcall-torture-faults; the run must then fail, except with fail_alloc or "
-         "widen_proxy_window alone)")
+  app.add_option("--fault", o.faults,
+                 "arm a fault of the library: skip_seed_fix, widen_mask_window=US, "
+                 "drop_doorbell=N, clear_after_run, borrow_second_slot, hotplug_mutex, "
+                 "fail_alloc=N, widen_proxy_window=US, skip_proxy_recheck, skip_wake_relay or "
+                 "proxy_one_target (only in "
+                 "xcall-torture-faults; the run must then fail, except with fail_alloc or "
+                 "widen_proxy_window alone)")
       ->type_name("NAME[=PARAM]")
       ->allow_extra_args(false)  // one value per --fault; repeat the option for more
       ->check([](const std::string& s) { return check_fault(s); });

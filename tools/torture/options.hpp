@@ -30,6 +30,7 @@ enum class op_kind : unsigned {
   cond,         ///< on_each_cpu_cond_mask with a random predicate, wait or not
   callable,     ///< the callable forms (always wait); the callable sometimes throws
   cond_throw,   ///< on_each_cpu_cond_mask whose predicate throws for one CPU
+  rendezvous,   ///< call_function_many with wait whose functions wait for each other
   count
 };
 inline constexpr unsigned kOpKinds = static_cast<unsigned>(op_kind::count);
@@ -66,7 +67,7 @@ struct torture_options {
   xcall::engine engine = xcall::engine::percpu;
   xcall::idle_mode idle = xcall::idle_mode::adaptive;
   std::uint64_t seed = 0;  ///< 0 on the command line: pick one at random
-  std::array<unsigned, kOpKinds> weights{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
+  std::array<unsigned, kOpKinds> weights{1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1};
   unsigned nesting = 0;      ///< functions act up to this many levels deep; 0: never
   unsigned nest_one_in = 3;  ///< a function that may act does so one time in this many
   std::array<unsigned, kNestKinds> nest_weights{8, 2, 1, 1, 2, 2, 1};

@@ -18,6 +18,11 @@ run_state::run_state(const torture_options& options, xcall::cpu_t n)
 
 run_state::~run_state() = default;
 
+std::chrono::nanoseconds tool_wait_limit(const run_state& run) {
+  const auto stall = std::chrono::milliseconds(run.opt.stall_timeout_ms);
+  return stall > std::chrono::seconds(5) ? stall : std::chrono::seconds(5);
+}
+
 double run_state::elapsed_s() const noexcept {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }

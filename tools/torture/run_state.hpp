@@ -59,6 +59,11 @@ struct run_state {
 /// splitmix64: seeds for each thread from the run's seed and a stream id.
 std::uint64_t mix_seed(std::uint64_t seed, std::uint64_t stream) noexcept;
 
+/// How long a tool-side wait (RPC flag, descriptor in flight, the other
+/// targets of a rendezvous) may take before it is reported; the library's
+/// own waits have the stall watchdog.
+std::chrono::nanoseconds tool_wait_limit(const run_state& run);
+
 /// A small, fast generator (xorshift64*), one per thread.
 class rng {
  public:

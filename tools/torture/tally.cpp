@@ -84,7 +84,7 @@ constexpr const char* kCheckNames[kChecks] = {
     "caller-write", "handler-write", "right-cpu", "exactly-once", "at-most-once", "enxio",
     "freed",        "cond",          "rpc",       "async",        "error-code",   "stall",
     "hotplug",      "irq-guard",     "proxy",     "delivery",     "deadlock",     "exception",
-    "region",       "attach-race",   "hang",      "idle",         "doorbell-fd",
+    "region",       "attach-race",   "hang",      "idle",         "doorbell-fd",  "rendezvous",
 };
 
 constexpr const char* kCheckDescriptions[kChecks] = {
@@ -114,6 +114,7 @@ constexpr const char* kCheckDescriptions[kChecks] = {
     "idle_wait inside an irq_guard (or a locally run function) returned false at once",
     "doorbell fd: an open eventfd per attachment, readable only inside a loop_wait that "
     "announced, at most one write per wait",
+    "the functions of one rendezvous call met: each waiting one saw all the others start",
 };
 
 }  // namespace

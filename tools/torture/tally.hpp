@@ -60,6 +60,7 @@ enum class check : unsigned {
   hang,         ///< no thread stayed in one activity longer than --hang-timeout
   idle,         ///< idle_wait inside an irq_guard returned false at once
   doorbell_fd,  ///< --delivery fd: an open eventfd per attachment, readable only in a loop_wait
+  rendezvous,   ///< the functions of one rendezvous call all started while the others waited
   count
 };
 inline constexpr unsigned kChecks = static_cast<unsigned>(check::count);

@@ -1,0 +1,31 @@
+// rendezvous.hpp — the `rendezvous` operation's function: every target of one
+// waiting multi-CPU call waits, inside the function, until the functions on
+// all the other targets have started (the shape of stop_machine or a text
+// patch: CPUs meet inside one call).
+//
+// It composes only if every waiter keeps the others going: a target that
+// waits polls (xcall::poll(), so a call queued for its CPU — another
+// rendezvous included — still runs), and the caller's wait runs the calls of
+// every parked target of the call (proxy). A function run by a proxy
+// arrives but does not wait: the proxy thread may be needed for another
+// parked target, and the library makes no promise that a function running
+// as one parked CPU's proxy runs another's. Inside the doorbell signal's
+// handler it arrives only, too (a wait there is not async-signal-safe).
+//
+// The caller holds the hotplug read lock for the whole call, so the targets
+// it expects are exactly those that run: a target that went offline would
+// never arrive.
+//
+// Ordering: arrivals are a release fetch_add; the waiters' acquire loads pair
+// with it. The count is published to the handlers by the call itself.
+#pragma once
+
+#include "checks.hpp"
+#include "xcall/types.hpp"
+
+namespace xcall_torture {
+
+/// Called by handle_call() for a `rendezvous` record on `cpu`.
+void rendezvous_arrive(call_record& rec, xcall::cpu_t cpu, bool in_signal) noexcept;
+
+}  // namespace xcall_torture
