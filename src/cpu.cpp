@@ -51,6 +51,9 @@ void poll() noexcept {
   detail::cpu_state* const c = ctx.current();
   if (c == nullptr || ctx.irqs_off()) return;
   detail::drain_acting(ctx, c);  // a proxy's own CPU is polled too
+  // A function polling inside a wait may be waiting for a parked CPU that
+  // only that wait owes: run its calls (nudge.hpp).
+  detail::help_waits(ctx);
 }
 
 bool idle_wait(std::chrono::nanoseconds timeout) {

@@ -48,6 +48,11 @@
 //                      target that waits for what the parked one runs holds
 //                      up the descriptor waited on, and nobody runs the
 //                      parked CPU's call (the bug of 2026-12-04)
+//   help_own_wait_only a wait helps only its own parked targets, and poll()
+//                      none: a function run inside a wait (as a parked
+//                      target's proxy, or on the waiter's own CPU) that waits
+//                      for another parked target of that outer wait waits
+//                      for ever (two parked targets that meet)
 //
 // Ordering: the fault words are relaxed atomics; tests arm them before the
 // threads that read them start, or do not care which call sees them first.
@@ -69,6 +74,7 @@ enum class kind : unsigned {
   skip_proxy_recheck,
   skip_wake_relay,
   proxy_one_target,
+  help_own_wait_only,
   count
 };
 

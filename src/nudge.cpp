@@ -5,6 +5,7 @@
 #include "csd_ops.hpp"
 #include "deadline.hpp"
 #include "domain_impl.hpp"
+#include "fault_injection.hpp"
 #include "signal_doorbell.hpp"
 #include "thread_context.hpp"
 
@@ -24,8 +25,15 @@ target_nudge::target_nudge(domain_impl& dom, call_single_data& csd, const cpumas
       csd_(csd),
       owing_(owing),
       active_(dom.has_attention_hosts()),
+      outer_(this_thread_context().waits),
       interval_(kFirstResend),
-      next_(active_ ? deadline_after(clock::now(), kFirstResend) : clock::time_point{}) {}
+      next_(active_ ? deadline_after(clock::now(), kFirstResend) : clock::time_point{}) {
+  // The wait's doorbell mask is up (csd_lock_wait), so a signal handler on
+  // this thread cannot run a function that would see the stack half-changed.
+  this_thread_context().waits = this;
+}
+
+target_nudge::~target_nudge() { this_thread_context().waits = outer_; }
 
 template <class F>
 void target_nudge::for_each_target(F&& f) const {
@@ -37,15 +45,31 @@ void target_nudge::for_each_target(F&& f) const {
   if (target < dom_.nr_cpu_ids()) f(dom_.cpu(target));
 }
 
-bool target_nudge::help() noexcept {
+bool target_nudge::help_own() noexcept {
   if (!active_) return false;
   bool ran = false;
   for_each_target([&](cpu_state& t) { ran = dom_.try_proxy(t) || ran; });
   return ran;
 }
 
+bool target_nudge::help() noexcept {
+  if (XCALL_FAULT(help_own_wait_only)) return help_own();
+  bool ran = false;
+  for (target_nudge* n = this; n != nullptr; n = n->outer_) ran = n->help_own() || ran;
+  return ran;
+}
+
+void help_waits(thread_context& ctx) noexcept {
+  if (XCALL_FAULT(help_own_wait_only)) return;
+  if (ctx.waits != nullptr) (void)ctx.waits->help();
+}
+
 std::chrono::nanoseconds target_nudge::budget() const noexcept {
-  if (this_thread_context().proxying()) return kProxyNap;
+  // A proxy, or a wait inside a wait that owes parked targets: nap, so the
+  // outer wait's targets are helped (tick()) at least this often.
+  if (this_thread_context().proxying() || (outer_ != nullptr && outer_->active_)) {
+    return kProxyNap;
+  }
   if (!active_) return std::chrono::nanoseconds(-1);
   return time_left(next_, clock::now());
 }

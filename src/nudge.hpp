@@ -9,6 +9,15 @@
 // budget() and calls tick() after each, which re-sends at doubling intervals
 // while the call makes no progress.
 //
+// Waits nest: a wait runs functions (its own CPU's, a parked target's as its
+// proxy), and a function may wait or poll in turn. The nudges of a thread's
+// waits in progress form a stack (thread_context::waits), and help() helps
+// every one of them, innermost first: a function run inside a wait may be
+// waiting for a parked CPU that only an outer wait owes (two parked targets
+// of one fan-out whose functions wait for each other: the caller runs the
+// first as its proxy, and the first's wait must run the second).
+// xcall::poll() and idle_wait() help the stack too (help_waits()).
+//
 // Ordering: reads the targets' host_state and delivery fields relaxed; the
 // proxy hand-over is proxy.cpp's run lock, the signal is signal_doorbell.cpp.
 #pragma once
@@ -21,6 +30,7 @@
 namespace xcall::detail {
 
 class domain_impl;
+struct thread_context;
 
 /// A proxy that waits inside a borrowed CPU's call cannot hear its own CPU's
 /// doorbell; it looks at its own queue this often.
@@ -31,8 +41,12 @@ class target_nudge {
   /// `owing`: the live mask of CPUs that still owe the call (a classic call
   /// block), or nullptr: the descriptor's own target.
   target_nudge(domain_impl& dom, call_single_data& csd, const cpumask* owing) noexcept;
+  ~target_nudge();
+  target_nudge(const target_nudge&) = delete;
+  target_nudge& operator=(const target_nudge&) = delete;
 
-  /// Runs the calls of parked proxy targets. Returns whether it ran any.
+  /// Runs the calls of parked proxy targets, this wait's and every outer
+  /// wait's of this thread. Returns whether it ran any.
   bool help() noexcept;
   /// How long the waiter may sleep before tick(); negative: no limit.
   std::chrono::nanoseconds budget() const noexcept;
@@ -44,13 +58,20 @@ class target_nudge {
   using clock = std::chrono::steady_clock;
   template <class F>
   void for_each_target(F&& f) const;
+  /// This wait's own targets only.
+  bool help_own() noexcept;
 
   domain_impl& dom_;
   call_single_data& csd_;
   const cpumask* const owing_;
   const bool active_;
+  target_nudge* const outer_;  ///< the wait this one runs inside, on this thread
   std::chrono::nanoseconds interval_;
   clock::time_point next_{};
 };
+
+/// Helps the parked targets of every wait in progress on this thread (from
+/// poll(), which a function may call inside a wait).
+void help_waits(thread_context& ctx) noexcept;
 
 }  // namespace xcall::detail

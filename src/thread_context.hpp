@@ -15,6 +15,7 @@
 namespace xcall::detail {
 
 struct cpu_state;
+class target_nudge;
 
 /// How deep proxies may nest on one thread: a proxied function that waits
 /// for another parked CPU proxies that one too (its own parked CPU included).
@@ -29,9 +30,12 @@ struct thread_context {
   /// left to proxy another; nullptr where it acted as no CPU). The thread
   /// holds every one of them: their waits run their calls too (proxy.cpp).
   cpu_state* held[kMaxProxyDepth] = {};
-  unsigned proxy_depth = 0;                   ///< proxies in progress on this thread
-  cpu_state* parked = nullptr;                ///< the CPU this thread hosts, while parked
-  cpu_state* loop_waiting = nullptr;          ///< the CPU of a live announcing loop_wait
+  unsigned proxy_depth = 0;           ///< proxies in progress on this thread
+  cpu_state* parked = nullptr;        ///< the CPU this thread hosts, while parked
+  cpu_state* loop_waiting = nullptr;  ///< the CPU of a live announcing loop_wait
+  /// The innermost wait for a descriptor in progress on this thread; each
+  /// links to the one it runs inside (nudge.hpp).
+  target_nudge* waits = nullptr;
   std::atomic<unsigned> irq_depth{0};         ///< live irq_guards
   std::atomic<unsigned> doorbell_masked{0};   ///< library sections in progress
   std::atomic<bool> doorbell_pending{false};  ///< a handler deferred its run

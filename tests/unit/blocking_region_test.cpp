@@ -237,6 +237,42 @@ TEST_P(BlockingRegionTest, AFanOutWaitProxiesAParkedTargetTheOthersWaitFor) {
   });
 }
 
+// Two parked targets whose functions meet (a rendezvous): the caller is the
+// only thread that can run them, one at a time, so the first one's wait
+// must run the second as its proxy (nested) or it never meets it.
+TEST_P(BlockingRegionTest, FunctionsOfTwoParkedTargetsThatWaitForEachOtherMeet) {
+  run_with_deadline(kUnitDeadline, "rendezvous of the parked CPUs 0 and 1", [&] {
+    domain d(attached_domain_options(2, engine()));
+    xcall_test::parked_cpu first(d, 0, kProxy);
+    xcall_test::parked_cpu second(d, 1, kProxy);
+    struct meeting {
+      std::atomic<int> arrived{0};
+      std::atomic<int> met{0};
+    } m;
+    xcall::cpumask both(2);
+    both.set(0);
+    both.set(1);
+    ASSERT_FALSE(d.call_function_many(
+        both,
+        [](void* p) noexcept {
+          auto& here = *static_cast<meeting*>(p);
+          here.arrived.fetch_add(1, std::memory_order_release);
+          // Bounded, so that a wait that never runs the other parked CPU's
+          // call fails the test instead of hanging it.
+          if (xcall_test::eventually_polling(
+                  [&] { return here.arrived.load(std::memory_order_acquire) == 2; }, 3s)) {
+            here.met.fetch_add(1);
+          }
+        },
+        &m, true));
+    EXPECT_EQ(m.met.load(), 2) << "a function run for one parked CPU waited for the other's, "
+                                  "and nothing ran it";
+    EXPECT_GE(d.stats()[0].proxy_runs + d.stats()[1].proxy_runs, 2u);
+    first.release();
+    second.release();
+  });
+}
+
 TEST_P(BlockingRegionTest, SignalDeliveryDoesNotInterruptAParkedProxyHost) {
   run_with_deadline(kUnitDeadline, "signal + proxy", [&] {
     domain d(attached_domain_options(2, engine()));

@@ -355,13 +355,16 @@ void handle_call(void* info) noexcept {
                    " although its predicate threw");
     }
   }
-  if (rec->kind == op_kind::rendezvous && cpu < run.nr_cpus)
-    rendezvous_arrive(*rec, cpu, in_signal);
-  // The function acts (--nesting): calls, poll, idle, regions, guards, hotplug.
+  const bool meets = rec->kind == op_kind::rendezvous && cpu < run.nr_cpus;
   if (!in_signal) {
+    // A proxy's run is marked before anything it drains meanwhile acts.
     host_marks::enter_run(cpu);
+    if (meets) rendezvous_arrive(*rec, cpu, false);
+    // The function acts (--nesting): calls, poll, idle, regions, guards, hotplug.
     maybe_act(*rec, cpu);
     host_marks::leave_run(cpu);
+  } else if (meets) {
+    rendezvous_arrive(*rec, cpu, true);
   }
   handler_delay(run, cpu == no_cpu ? 0 : cpu);
   finish(rec);

@@ -261,10 +261,9 @@ parse_result parse_options(int argc, char** argv) {
   app.add_option("--fault", o.faults,
                  "arm a fault of the library: skip_seed_fix, widen_mask_window=US, "
                  "drop_doorbell=N, clear_after_run, borrow_second_slot, hotplug_mutex, "
-                 "fail_alloc=N, widen_proxy_window=US, skip_proxy_recheck, skip_wake_relay or "
-                 "proxy_one_target (only in "
-                 "xcall-torture-faults; the run must then fail, except with fail_alloc or "
-                 "widen_proxy_window alone)")
+                 "fail_alloc=N, widen_proxy_window=US, skip_proxy_recheck, skip_wake_relay, "
+                 "proxy_one_target or help_own_wait_only (only in xcall-torture-faults; the "
+                 "run must then fail, except with fail_alloc or widen_proxy_window alone)")
       ->type_name("NAME[=PARAM]")
       ->allow_extra_args(false)  // one value per --fault; repeat the option for more
       ->check([](const std::string& s) { return check_fault(s); });

@@ -14,12 +14,6 @@
 namespace xcall_torture {
 namespace {
 
-/// Whether this thread runs the function for `cpu` as someone else's proxy
-/// (or as its own parked CPU's, inside its region): then it must not wait.
-bool run_by_proxy(const run_state& run, xcall::cpu_t cpu) noexcept {
-  return run.opt.attached && (host_marks::mine() != cpu || host_marks::in_region());
-}
-
 std::string stragglers_line(const call_record& rec, xcall::cpu_t cpu, unsigned seen) {
   return rec.describe() + ": the function on CPU " + std::to_string(cpu) + " waited " +
          std::to_string(tool_wait_limit(rec.run).count() / 1000000) +
@@ -32,7 +26,7 @@ std::string stragglers_line(const call_record& rec, xcall::cpu_t cpu, unsigned s
 void rendezvous_arrive(call_record& rec, xcall::cpu_t cpu, bool in_signal) noexcept {
   // release: pairs with the acquire loads of the waiting targets below.
   rec.arrived.fetch_add(1, std::memory_order_release);
-  if (in_signal || run_by_proxy(rec.run, cpu)) return;  // arrive only (file comment)
+  if (in_signal) return;  // arrive only (file comment)
   const auto start = std::chrono::steady_clock::now();
   bool reported = false;
   // acquire: pairs with the other targets' release fetch_add above.
@@ -44,8 +38,7 @@ void rendezvous_arrive(call_record& rec, xcall::cpu_t cpu, bool in_signal) noexc
     const auto waited = std::chrono::steady_clock::now() - start;
     if (reported || waited < tool_wait_limit(rec.run)) continue;
     reported = true;
-    const std::string line =
-        stragglers_line(rec, cpu, rec.arrived.load(std::memory_order_relaxed));
+    const std::string line = stragglers_line(rec, cpu, rec.arrived.load(std::memory_order_relaxed));
     const std::string excuse = starvation_excuse(waited);
     if (excuse.empty()) {
       fail(check::rendezvous, line);

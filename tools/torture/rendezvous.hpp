@@ -6,11 +6,11 @@
 // It composes only if every waiter keeps the others going: a target that
 // waits polls (xcall::poll(), so a call queued for its CPU — another
 // rendezvous included — still runs), and the caller's wait runs the calls of
-// every parked target of the call (proxy). A function run by a proxy
-// arrives but does not wait: the proxy thread may be needed for another
-// parked target, and the library makes no promise that a function running
-// as one parked CPU's proxy runs another's. Inside the doorbell signal's
-// handler it arrives only, too (a wait there is not async-signal-safe).
+// every parked target of the call (proxy). A function that the caller runs
+// as one parked target's proxy waits too: its polling runs the other parked
+// targets of the caller's wait, nested (src/nudge.hpp). Inside the doorbell
+// signal's handler the function arrives only (a wait there is not
+// async-signal-safe).
 //
 // The caller holds the hotplug read lock for the whole call, so the targets
 // it expects are exactly those that run: a target that went offline would
