@@ -1,6 +1,8 @@
 // stats_test.cpp — per-CPU counters (domain::stats) and format_stats.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <string>
 #include <thread>
 
 #include "test_support.hpp"
@@ -54,19 +56,42 @@ TEST(Stats, SleepingTargetCostsARingPollingTargetSavesIt) {
 
 // Sleep mode polls before it sleeps while its sleeps keep being cut short
 // (the grace of doorbell.hpp, after cpuidle-haltpoll): calls that follow
-// each other closely cost a few futex wakes, not one each. Without the grace
-// the host sleeps after well under a microsecond, before the caller's next
-// call, and nearly every call rings.
+// each other closely cost a few futex wakes, not one each. The calls are
+// 5 µs apart: more than the 64 pauses a host spins before it looks at the
+// clock (up to about 3 µs, by CPU), less than the grace can grow to (20 µs).
+// Without the grace every call rings (4000 of 4000 at 3 and 6 µs apart on
+// the 2-vCPU machine of 2026-12-04; with it, 441 and 269); calls with no gap
+// at all are caught by the 64 pauses either way.
 TEST(Stats, BackToBackCallsToASleepModeCpuCostFewWakes) {
   xcall::domain dom(opts(xcall::idle_mode::sleep));
-  std::this_thread::sleep_for(2ms);  // asleep, its grace at zero
+  const auto gap = [] {
+    const auto end = std::chrono::steady_clock::now() + 5us;
+    while (std::chrono::steady_clock::now() < end) {
+    }
+  };
   constexpr int kCalls = 2000;
-  for (int i = 0; i < kCalls; ++i) ASSERT_FALSE(dom.call_function_single(1, nop, nullptr, true));
-  const auto s = dom.stats()[1];
-  EXPECT_EQ(s.calls_run, static_cast<std::uint64_t>(kCalls));
-  // Generous: a preempted caller lets the grace run out now and then.
-  EXPECT_LT(s.doorbells_rung, static_cast<std::uint64_t>(kCalls / 4))
-      << "a sleep-mode host went back to sleep between back-to-back calls";
+  constexpr int kBatches = 5;
+  // A preempted caller or host (a shared, 2-vCPU machine) lets the grace run
+  // out and halve, and a batch can ring often: the best of a few batches
+  // must ring for fewer than a quarter of its calls.
+  std::uint64_t best = kCalls;
+  std::string seen;
+  for (int b = 0; b < kBatches && best >= kCalls / 4; ++b) {
+    std::this_thread::sleep_for(2ms);  // asleep, its grace back down
+    const auto before = dom.stats()[1];
+    for (int i = 0; i < kCalls; ++i) {
+      ASSERT_FALSE(dom.call_function_single(1, nop, nullptr, true));
+      gap();
+    }
+    const auto after = dom.stats()[1];
+    EXPECT_EQ(after.calls_run - before.calls_run, static_cast<std::uint64_t>(kCalls));
+    const std::uint64_t rung = after.doorbells_rung - before.doorbells_rung;
+    best = std::min(best, rung);
+    seen += (seen.empty() ? "" : ", ") + std::to_string(rung);
+  }
+  EXPECT_LT(best, static_cast<std::uint64_t>(kCalls / 4))
+      << "a sleep-mode host went back to sleep between back-to-back calls (rings per batch of "
+      << kCalls << " calls: " << seen << ")";
   // ... and once the calls stop, it goes back to sleep by itself: a call
   // after a pause costs a wake again (a few tries: a preempted host may not
   // have got to its sleep yet).
