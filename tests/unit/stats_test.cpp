@@ -63,6 +63,13 @@ TEST(Stats, SleepingTargetCostsARingPollingTargetSavesIt) {
 // the 2-vCPU machine of 2026-12-04; with it, 441 and 269); calls with no gap
 // at all are caught by the 64 pauses either way.
 TEST(Stats, BackToBackCallsToASleepModeCpuCostFewWakes) {
+#if defined(XCALL_TEST_TSAN) || defined(XCALL_TEST_ASAN)
+  // Every window here is a few microseconds of real time; a sanitizer makes
+  // the call path and the host's wake-up several times slower, so the
+  // host's sleeps no longer end within the 20 µs that grow its grace (under
+  // ThreadSanitizer: 1837-1995 rings per 2000 calls, grace or not).
+  GTEST_SKIP() << "timing windows of a few µs mean nothing under a sanitizer";
+#endif
   xcall::domain dom(opts(xcall::idle_mode::sleep));
   const auto gap = [] {
     const auto end = std::chrono::steady_clock::now() + 5us;
