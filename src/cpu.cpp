@@ -104,8 +104,12 @@ irq_guard::~irq_guard() {
   const unsigned depth = ctx.irq_depth.load(std::memory_order_relaxed) - 1;
   ctx.irq_depth.store(depth, std::memory_order_relaxed);
   std::atomic_signal_fence(std::memory_order_seq_cst);
+  if (depth != 0) return;
+  // No-wait calls sent inside the guard to parked proxy CPUs: their senders
+  // (this thread) run them now, as they would have at once without a guard.
+  detail::run_owed_help(ctx);
   detail::cpu_state* const c = ctx.current();
-  if (depth != 0 || c == nullptr) return;
+  if (c == nullptr) return;
   c->irqs_off.store(false, std::memory_order_relaxed);
   // Like local_irq_restore(): calls that arrived while masked run now. A
   // doorbell deferred by the guard is taken by this drain.

@@ -66,6 +66,9 @@ unsigned drain_held(thread_context& ctx) noexcept;
 /// (the CPU it acts as and may drain now; nullptr: none) and of every CPU
 /// it holds beneath a proxy. Returns how many calls ran. proxy.cpp.
 unsigned drain_acting(thread_context& ctx, cpu_state* self) noexcept;
+/// At the end of the outermost irq_guard: runs the parked CPUs that no-wait
+/// sends inside it could not (thread_context::owed_help).
+void run_owed_help(thread_context& ctx) noexcept;
 
 /// How many outside slots a domain of nr_cpus CPUs has:
 /// max(16, min(1024, 4 x hardware threads + nr_cpus)). outside_slots.cpp.

@@ -48,6 +48,10 @@
 //                      target that waits for what the parked one runs holds
 //                      up the descriptor waited on, and nobody runs the
 //                      parked CPU's call (the bug of 2026-12-04)
+//   forget_guarded_help a no-wait or async call sent inside an irq_guard to
+//                      a parked proxy CPU is not run at the guard's end:
+//                      it waits for the host to leave its region, which may
+//                      be waiting for it (the nesting torture's TSan hang)
 //   help_own_wait_only a wait helps only its own parked targets, and poll()
 //                      none: a function run inside a wait (as a parked
 //                      target's proxy, or on the waiter's own CPU) that waits
@@ -75,6 +79,7 @@ enum class kind : unsigned {
   skip_wake_relay,
   proxy_one_target,
   help_own_wait_only,
+  forget_guarded_help,
   count
 };
 

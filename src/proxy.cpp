@@ -27,6 +27,7 @@
 //    which may be waiting for that very call.
 #include "xcall/cpu.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 
@@ -139,9 +140,47 @@ unsigned drain_held(thread_context& ctx) noexcept {
 }
 
 void domain_impl::help_parked(cpu_state& c) noexcept {
-  if (c.proxy.load(std::memory_order_relaxed) &&
-      c.host_state.load(std::memory_order_relaxed) == kHostParked) {
+  if (!c.proxy.load(std::memory_order_relaxed) ||
+      c.host_state.load(std::memory_order_relaxed) != kHostParked) {
+    return;
+  }
+  thread_context& ctx = this_thread_context();
+  if (!ctx.irqs_off() || XCALL_FAULT(forget_guarded_help)) {
     (void)try_proxy(c);
+    return;
+  }
+  // Inside an irq_guard we run no calls; nobody else would run this one
+  // until the host left its region, which may be waiting for it (the
+  // nesting torture's hang under ThreadSanitizer). Owe it to the guard's end.
+  for (unsigned i = 0; i < ctx.owed_help_count; ++i) {
+    if (ctx.owed_help[i] == &c) return;
+  }
+  if (ctx.owed_help_count == thread_context::kMaxOwedHelp) {
+    ctx.owed_help_overflow = true;
+    return;
+  }
+  ctx.owed_help[ctx.owed_help_count++] = &c;
+}
+
+void run_owed_help(thread_context& ctx) noexcept {
+  while (ctx.owed_help_count != 0) {
+    // Take the list first: what runs may owe more (inside guards of its
+    // own, whose ends run them) or leave this list to a nested end.
+    cpu_state* owed[thread_context::kMaxOwedHelp];
+    const unsigned n = ctx.owed_help_count;
+    const bool overflow = ctx.owed_help_overflow;
+    std::copy_n(ctx.owed_help, n, owed);
+    ctx.owed_help_count = 0;
+    ctx.owed_help_overflow = false;
+    for (unsigned i = 0; i < n; ++i) owed[i]->dom->help_parked(*owed[i]);
+    if (!overflow) continue;
+    for (unsigned i = 0; i < n; ++i) {
+      domain_impl& dom = *owed[i]->dom;
+      if (std::find_if(owed, owed + i, [&](cpu_state* o) { return o->dom == &dom; }) != owed + i) {
+        continue;  // this domain was looked at already
+      }
+      for (cpu_t id = 0; id < dom.nr_cpu_ids(); ++id) dom.help_parked(dom.cpu(id));
+    }
   }
 }
 

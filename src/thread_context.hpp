@@ -33,6 +33,16 @@ struct thread_context {
   unsigned proxy_depth = 0;           ///< proxies in progress on this thread
   cpu_state* parked = nullptr;        ///< the CPU this thread hosts, while parked
   cpu_state* loop_waiting = nullptr;  ///< the CPU of a live announcing loop_wait
+  /// Parked proxy CPUs whose calls a no-wait sender on this thread could
+  /// not run at once because it was inside an irq_guard (help_parked()):
+  /// the outermost guard's end runs them, as a pending IPI is taken when
+  /// interrupts come back on (run_owed_help(), proxy.cpp). Past
+  /// kMaxOwedHelp, `owed_help_overflow` makes that end look at every CPU of
+  /// the listed CPUs' domains.
+  static constexpr unsigned kMaxOwedHelp = 64;
+  cpu_state* owed_help[kMaxOwedHelp] = {};
+  unsigned owed_help_count = 0;
+  bool owed_help_overflow = false;
   /// The innermost wait for a descriptor in progress on this thread; each
   /// links to the one it runs inside (nudge.hpp).
   target_nudge* waits = nullptr;

@@ -245,4 +245,54 @@ TEST_P(ProxyReleaseFault, ADoorbellArrivingAsAProxyReleasesWaitsForTheRelease) {
 
 XCALL_TEST_ON_EVERY_ENGINE(ProxyReleaseFault);
 
+// ---------------------------------------------------------------------------
+// A no-wait or async call sent to a parked host from inside an irq_guard: the
+// sender may run no calls there, so its help is owed to the guard's end
+// (forget_guarded_help drops it: the call then waits for the host to leave
+// its region, which, in the nesting torture under ThreadSanitizer, was
+// itself waiting for a function that polled for that very call).
+
+class GuardedSendFault : public xcall_test::engine_test {
+ protected:
+  void TearDown() override { fault::disarm_all(); }
+};
+
+/// Whether a no-wait (or async) call sent inside an irq_guard to the parked
+/// CPU 0 runs, after the guard, while the host stays parked (within 2 s).
+bool guarded_send_to_a_parked_host_runs(xcall::engine e, bool async) {
+  domain d(xcall_test::attached_domain_options(1, e));
+  xcall_test::parked_cpu0 host(d, {xcall::delivery_mode::poll, true});
+  xcall_test::run_record r;
+  xcall::call_single_data csd(&xcall_test::run_record::record, &r);
+  {
+    xcall::irq_guard guard;
+    EXPECT_FALSE(async ? d.call_function_single_async(0, csd)
+                       : d.call_function_single(0, &xcall_test::run_record::record, &r, false));
+    EXPECT_EQ(r.runs.load(), 0) << "a call ran inside the sender's irq_guard";
+  }
+  const bool ran = xcall_test::eventually([&] { return r.runs.load() == 1; }, 2s);
+  EXPECT_FALSE(host.reader.left_region.load()) << "the host left its region too early";
+  host.release();
+  EXPECT_EQ(r.runs.load(), 1) << "the host's way out of its region runs it at the latest";
+  return ran;
+}
+
+TEST_P(GuardedSendFault, ANoWaitCallSentInsideAGuardRunsAtItsEnd) {
+  EXPECT_TRUE(guarded_send_to_a_parked_host_runs(engine(), false))
+      << "the call waited for the host to leave its region";
+}
+
+TEST_P(GuardedSendFault, AnAsyncCallSentInsideAGuardRunsAtItsEnd) {
+  EXPECT_TRUE(guarded_send_to_a_parked_host_runs(engine(), true))
+      << "the call waited for the host to leave its region";
+}
+
+TEST_P(GuardedSendFault, ForgottenTheCallWaitsForTheHost) {
+  fault::arm(fault::kind::forget_guarded_help, 1);
+  EXPECT_FALSE(guarded_send_to_a_parked_host_runs(engine(), false))
+      << "the scenario no longer strands the call without the guard's help";
+}
+
+XCALL_TEST_ON_EVERY_ENGINE(GuardedSendFault);
+
 }  // namespace

@@ -139,13 +139,14 @@ TEST_P(BlockingRegionTest, EnteringAndLeavingAreSafePoints) {
     while (step.load(std::memory_order_acquire) != 2) xcall_test::backoff(i);
     {
       // A no-wait sender proxies for a parked host at once, unless it runs
-      // no calls itself (inside an irq_guard): then the call waits for the
-      // host's way out of the region.
+      // no calls itself (inside an irq_guard): then it owes that to its
+      // guard's end. The guard lasts until the host has left the region, so
+      // the host's way out is what runs the call.
       xcall::irq_guard guard;
       ASSERT_FALSE(d.call_function_single_async(0, during));
+      step.store(3, std::memory_order_release);
+      host.join();
     }
-    step.store(3, std::memory_order_release);
-    host.join();
     EXPECT_EQ(before_ran_at.load(), 1) << "entering the region did not run the queued call";
     EXPECT_EQ(during_ran_at.load(), 0);
     EXPECT_EQ(r_during.tid.load(), host.tid());

@@ -1,6 +1,8 @@
 // stats_test.cpp — per-CPU counters (domain::stats) and format_stats.
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
+
 #include <algorithm>
 #include <string>
 #include <thread>
@@ -77,25 +79,39 @@ TEST(Stats, BackToBackCallsToASleepModeCpuCostFewWakes) {
     }
   };
   constexpr int kCalls = 2000;
-  constexpr int kBatches = 5;
-  // A preempted caller or host (a shared, 2-vCPU machine) lets the grace run
-  // out and halve, and a batch can ring often: the best of a few batches
-  // must ring for fewer than a quarter of its calls.
+  constexpr int kBatches = 10;
+  // A preempted caller or host lets the grace run out and halve, and the
+  // batch rings often: only batches in which the caller was not preempted
+  // count (its involuntary context switches), and the best of those must
+  // ring for fewer than a quarter of its calls. A machine too busy for any
+  // such batch (other tests run alongside, -j) skips rather than guesses.
+  const auto involuntary_switches = [] {
+    rusage u{};
+    getrusage(RUSAGE_THREAD, &u);
+    return u.ru_nivcsw;
+  };
   std::uint64_t best = kCalls;
+  int clean = 0;
   std::string seen;
   for (int b = 0; b < kBatches && best >= kCalls / 4; ++b) {
     std::this_thread::sleep_for(2ms);  // asleep, its grace back down
     const auto before = dom.stats()[1];
+    const long preempted_before = involuntary_switches();
     for (int i = 0; i < kCalls; ++i) {
       ASSERT_FALSE(dom.call_function_single(1, nop, nullptr, true));
       gap();
     }
+    const long preempted = involuntary_switches() - preempted_before;
     const auto after = dom.stats()[1];
     EXPECT_EQ(after.calls_run - before.calls_run, static_cast<std::uint64_t>(kCalls));
     const std::uint64_t rung = after.doorbells_rung - before.doorbells_rung;
+    seen += (seen.empty() ? "" : ", ") + std::to_string(rung) + " (preempted " +
+            std::to_string(preempted) + "x)";
+    if (preempted > 2) continue;
+    ++clean;
     best = std::min(best, rung);
-    seen += (seen.empty() ? "" : ", ") + std::to_string(rung);
   }
+  if (clean == 0) GTEST_SKIP() << "the caller was preempted in every batch: " << seen;
   EXPECT_LT(best, static_cast<std::uint64_t>(kCalls / 4))
       << "a sleep-mode host went back to sleep between back-to-back calls (rings per batch of "
       << kCalls << " calls: " << seen << ")";

@@ -19,10 +19,11 @@ struct fault_spec {
   unsigned long param = 1;
 };
 
-constexpr const char* kNames[] = {"skip_seed_fix",   "widen_mask_window",  "drop_doorbell",
-                                  "clear_after_run", "borrow_second_slot", "hotplug_mutex",
-                                  "fail_alloc",      "widen_proxy_window", "skip_proxy_recheck",
-                                  "skip_wake_relay", "proxy_one_target",   "help_own_wait_only"};
+constexpr const char* kNames[] = {"skip_seed_fix",      "widen_mask_window",  "drop_doorbell",
+                                  "clear_after_run",    "borrow_second_slot", "hotplug_mutex",
+                                  "fail_alloc",         "widen_proxy_window", "skip_proxy_recheck",
+                                  "skip_wake_relay",    "proxy_one_target",   "help_own_wait_only",
+                                  "forget_guarded_help"};
 
 /// "a, b, c" of every fault name, for the error that names an unknown one.
 std::string known_names() {
@@ -80,12 +81,13 @@ void arm_faults(const std::vector<std::string>& specs) {
     std::string why;
     if (!parse(spec, f, why)) continue;  // checked when parsed
     constexpr fault::kind kinds[] = {
-        fault::kind::skip_seed_fix,      fault::kind::widen_mask_window,
-        fault::kind::drop_doorbell,      fault::kind::clear_after_run,
-        fault::kind::borrow_second_slot, fault::kind::hotplug_mutex,
-        fault::kind::fail_alloc,         fault::kind::widen_proxy_window,
-        fault::kind::skip_proxy_recheck, fault::kind::skip_wake_relay,
-        fault::kind::proxy_one_target,   fault::kind::help_own_wait_only,
+        fault::kind::skip_seed_fix,       fault::kind::widen_mask_window,
+        fault::kind::drop_doorbell,       fault::kind::clear_after_run,
+        fault::kind::borrow_second_slot,  fault::kind::hotplug_mutex,
+        fault::kind::fail_alloc,          fault::kind::widen_proxy_window,
+        fault::kind::skip_proxy_recheck,  fault::kind::skip_wake_relay,
+        fault::kind::proxy_one_target,    fault::kind::help_own_wait_only,
+        fault::kind::forget_guarded_help,
     };
     static_assert(std::size(kinds) == std::size(kNames), "one kind per name");
     for (std::size_t i = 0; i < std::size(kNames); ++i) {

@@ -262,7 +262,8 @@ parse_result parse_options(int argc, char** argv) {
                  "arm a fault of the library: skip_seed_fix, widen_mask_window=US, "
                  "drop_doorbell=N, clear_after_run, borrow_second_slot, hotplug_mutex, "
                  "fail_alloc=N, widen_proxy_window=US, skip_proxy_recheck, skip_wake_relay, "
-                 "proxy_one_target or help_own_wait_only (only in xcall-torture-faults; the "
+                 "proxy_one_target, help_own_wait_only or forget_guarded_help (only in "
+                 "xcall-torture-faults; the "
                  "run must then fail, except with fail_alloc or widen_proxy_window alone)")
       ->type_name("NAME[=PARAM]")
       ->allow_extra_args(false)  // one value per --fault; repeat the option for more
