@@ -37,8 +37,13 @@ void rendezvous_arrive(call_record& rec, xcall::cpu_t cpu, bool in_signal) noexc
     std::this_thread::sleep_for(std::chrono::microseconds(10));
     const auto waited = std::chrono::steady_clock::now() - start;
     if (reported || waited < tool_wait_limit(rec.run)) continue;
+    // A poll() above may have run functions for seconds (nested waits of
+    // their own, reported by their own checks): the others may have come
+    // meanwhile. acquire: as in the loop condition.
+    const unsigned seen = rec.arrived.load(std::memory_order_acquire);
+    if (seen >= rec.rendezvous_of) break;
     reported = true;
-    const std::string line = stragglers_line(rec, cpu, rec.arrived.load(std::memory_order_relaxed));
+    const std::string line = stragglers_line(rec, cpu, seen);
     const std::string excuse = starvation_excuse(waited);
     if (excuse.empty()) {
       fail(check::rendezvous, line);
