@@ -16,7 +16,7 @@
 // waiting for a parked CPU that only an outer wait owes (two parked targets
 // of one fan-out whose functions wait for each other: the caller runs the
 // first as its proxy, and the first's wait must run the second).
-// xcall::poll() and idle_wait() help the stack too (help_waits()).
+// xcall::poll() helps the stack too (help_waits()); idle_wait() does not.
 //
 // Ordering: reads the targets' host_state and delivery fields relaxed; the
 // proxy hand-over is proxy.cpp's run lock, the signal is signal_doorbell.cpp.
