@@ -13,8 +13,8 @@
 
 #include "host_marks.hpp"
 #include "report.hpp"
-#include "starvation.hpp"
 #include "tally.hpp"
+#include "tool_wait.hpp"
 #include "watchdog.hpp"
 #include "xcall/cpu.hpp"
 #include "xcall/domain.hpp"
@@ -371,27 +371,17 @@ call_record* invoker::record(op_kind kind, bool wait, freed_by who) {
 
 template <class Done>
 void invoker::wait_for(Done&& done, const char* what, call_record* rec) {
-  const auto start = std::chrono::steady_clock::now();
-  bool reported = false;
-  for (unsigned spins = 0; !done(); ++spins) {
-    xcall::poll();  // a no-op unless we host a CPU: then we must keep draining
-    if (spins < 256) continue;
-    std::this_thread::sleep_for(std::chrono::microseconds(10));
-    if (reported || std::chrono::steady_clock::now() - start < tool_wait_limit(run_)) continue;
-    reported = true;
-    const std::string desc =
-        rec != nullptr ? rec->describe()
-                       : describe_op(run_, op_kind::async, id_, op_id_, no_cpu, depth_, sub_);
-    const std::string line = desc + ": still waiting for the " + what + " after " +
-                             std::to_string(tool_wait_limit(run_).count() / 1000000) + " ms";
-    const std::string excuse = starvation_excuse(std::chrono::steady_clock::now() - start);
-    if (!excuse.empty()) {
-      add(event::starved_timeouts);
-      console::error("!!! " + excuse + line);
-      continue;  // still waiting: a completion that never comes fails the end checks
-    }
-    fail(rec != nullptr ? check::rpc : check::async, line);
-  }
+  // A completion that never comes fails the end checks too: wait on.
+  (void)tool_wait(
+      run_, rec != nullptr ? check::rpc : check::async, done,
+      [&] {
+        const std::string desc =
+            rec != nullptr ? rec->describe()
+                           : describe_op(run_, op_kind::async, id_, op_id_, no_cpu, depth_, sub_);
+        return desc + ": still waiting for the " + what + " after " +
+               std::to_string(tool_wait_limit(run_).count() / 1000000) + " ms";
+      },
+      /*give_up=*/false);
 }
 
 void invoker::op_single(op_kind kind, bool wait) {
